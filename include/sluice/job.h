@@ -1,0 +1,179 @@
+// JobSpec: the parsed, validated job.yaml (see docs/job-spec.md for every key and
+// its default), and RunJob, which scores a whole job.
+//
+// Thread-safety: JobSpec is a value. RunJob may be called from several threads
+// on different output directories.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/env.h"
+#include "sluice/model.h"
+#include "sluice/source.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+// ---- features -------------------------------------------------------------
+
+enum class ImputeKind { kNone, kMean, kMedian, kMostFrequent, kConstant, kNan };
+// kNone: a null value rejects the row (reason missing_value).
+// kNan: the model receives NaN (for backends that handle missing values).
+
+enum class TransformKind { kLog1p, kStandardize, kMinMax, kClip };
+
+struct TransformSpec {
+  TransformKind kind = TransformKind::kLog1p;
+  // kClip only: bounds (either may be absent).
+  std::optional<double> clip_min;
+  std::optional<double> clip_max;
+};
+
+enum class DatetimePart { kHour, kDayOfWeek, kDay, kMonth, kYear, kEpoch };
+// kDayOfWeek: Monday = 0 … Sunday = 6. kEpoch: seconds since the Unix epoch. UTC.
+
+struct FeatureSpec {
+  std::string name;    // feature name (the model's input name for this column)
+  std::string column;  // input column it reads; `from:` in YAML, default = name
+  ImputeKind impute = ImputeKind::kNone;
+  double impute_number = 0;        // kConstant on numeric features
+  std::string impute_string;       // kConstant on one-hot features
+  std::vector<TransformSpec> transforms;     // applied in order after imputation
+  std::vector<std::string> one_hot;          // categories; non-empty = one-hot feature
+  bool unknown_category_is_error = false;    // one-hot: unknown -> reject (else all zeros)
+  std::optional<DatetimePart> datetime;      // datetime part of a timestamp column
+
+  // Names of the model inputs this feature produces: {name} or, for one-hot,
+  // {name=cat1, name=cat2, ...}.
+  std::vector<std::string> OutputNames() const;
+};
+
+// ---- the spec --------------------------------------------------------------
+
+struct InputSpec {
+  std::string path;  // file, directory or glob
+  InputFormat format = InputFormat::kCsv;
+  CsvOptions csv;
+  std::map<std::string, DataType> schema;  // declared column types
+};
+
+struct ModelSpec {
+  std::string path;
+  std::string kind = "auto";
+  int threads = 1;
+  // Prediction column -> model output reference: "out" (whole output; a width-k
+  // output becomes columns col_0..col_{k-1}) or "out[i]" (one element).
+  // Empty: every output under its own name.
+  std::vector<std::pair<std::string, std::string>> outputs;
+};
+
+struct ThresholdSpec {
+  std::string column;        // prediction column compared
+  double at = 0.5;           // value >= at -> positive
+  std::string label = "label";
+  std::vector<std::string> labels;  // {negative, positive} names; empty = 0/1 int64
+};
+
+enum class FilterOp { kEq, kNe, kLt, kLe, kGt, kGe };
+
+struct FilterSpec {
+  std::string column;
+  FilterOp op = FilterOp::kEq;
+  std::optional<double> number;  // numeric comparison, or
+  std::string text;              // string comparison when number is absent
+};
+
+enum class OutputFormat { kCsv, kJsonl };
+
+struct OutputSpec {
+  std::string path = "out";
+  OutputFormat format = OutputFormat::kCsv;
+  std::vector<std::string> keys;
+  std::vector<std::string> columns;  // empty: keys, then prediction columns, then labels
+  std::optional<ThresholdSpec> threshold;
+  std::vector<std::string> labels;    // argmax class names over a width-k prediction
+  std::string label_column = "label";
+  std::vector<FilterSpec> filter;     // all must hold for a row to be written
+};
+
+struct RejectLimit {
+  // At most `count` rejected rows, or at most `fraction` of rows read.
+  std::optional<int64_t> count = 0;
+  std::optional<double> fraction;
+};
+
+enum class LogFormat { kText, kJson };
+
+struct JobSpec {
+  InputSpec input;
+  std::vector<FeatureSpec> features;
+  // Statistics: a file path (relative to the job file), or inline (already
+  // loaded as JSON text in the stats-file format).
+  std::string stats_path;
+  std::string stats_inline_json;
+  ModelSpec model;
+  size_t batch_size = 4096;
+  RejectLimit max_rejected;
+  OutputSpec output;
+  LogFormat log_format = LogFormat::kText;
+
+  // The spec as canonical JSON (every key, defaults filled), for job.json and
+  // hashing. Paths are as resolved (absolute or relative to the working dir).
+  std::string ToCanonicalJson() const;
+};
+
+// Parses and validates job YAML text. `base_dir` resolves relative paths in the
+// spec. `overrides` are "a.b=value" strings applied before validation (value is
+// YAML: `--set batch.size=1024`, `--set output.keys=[id]`). Errors name the key
+// path: "model.kind: unknown value 'foo' (expected auto, linear, fake)".
+Result<JobSpec> ParseJobSpec(std::string_view yaml_text, const std::string& base_dir,
+                             const std::vector<std::string>& overrides = {});
+// Reads `path` and parses it, resolving paths relative to its directory.
+Result<JobSpec> LoadJobSpec(Env* env, const std::string& path,
+                            const std::vector<std::string>& overrides = {});
+
+// ---- running ---------------------------------------------------------------
+
+// Exit codes of DESIGN.md §5.
+enum class ExitCode : int {
+  kSuccess = 0,
+  kUnitsFailed = 1,
+  kInvalid = 2,
+  kRejectLimit = 3,
+  kAlert = 4,
+  kInterrupted = 130,
+};
+
+struct JobReport {
+  int64_t rows_in = 0;
+  int64_t rows_out = 0;
+  int64_t rows_rejected = 0;
+  int64_t rows_filtered = 0;
+  int64_t units_total = 0;
+  int64_t units_done = 0;
+  int64_t units_failed = 0;
+  std::map<std::string, int64_t> rejects_by_reason;
+  std::vector<std::string> parts;  // committed output files, relative to output.path
+  double seconds = 0;
+  ExitCode exit_code = ExitCode::kSuccess;
+  std::string error;  // why the job stopped, when exit_code != kSuccess
+};
+
+struct RunOptions {
+  const ModelRegistry* models = nullptr;  // borrowed; required
+};
+
+// Preflight: input present and readable, schema resolvable, stats complete,
+// model loads and accepts the features, output columns resolvable. Nothing is
+// written. kInvalidArgument/kNotFound/... naming the problem.
+Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options);
+
+// Runs the job. Errors found at preflight return a Status (exit 2, nothing
+// written); problems after output began are reported in JobReport.exit_code.
+Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options);
+
+}  // namespace sluice

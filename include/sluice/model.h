@@ -1,0 +1,96 @@
+// Model: one interface for every backend (linear, fake; ONNX Runtime and XGBoost
+// join through the same registry).
+//
+// Input: a row-major float32 matrix [rows x cols] built by preprocessing; NaN
+// marks a missing value. Output: one OutputTensor per entry of info().outputs,
+// each [rows x width], row-major, in the output's declared type.
+//
+// Thread-safety: Predict may be called from several threads at once if and only
+// if info().concurrent_predict is true; otherwise callers serialize.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/batch.h"
+#include "sluice/env.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct ModelOutputInfo {
+  std::string name;
+  DataType type = DataType::kFloat32;  // kFloat32, kFloat64, kInt64 or kString
+  size_t width = 1;                    // values per row
+};
+
+struct ModelInfo {
+  std::string backend;                     // "linear", "fake", ...
+  std::vector<std::string> feature_names;  // empty when the model does not name them
+  size_t num_features = 0;                 // input width the model requires
+  std::vector<ModelOutputInfo> outputs;
+  std::map<std::string, std::string> metadata;
+  bool concurrent_predict = false;
+};
+
+struct OutputTensor {
+  size_t width = 1;
+  Column values{DataType::kFloat32};  // rows * width values, row-major
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
+  // Scores `rows` rows of `cols` features. `outputs` is resized to
+  // info().outputs.size(); each tensor gets rows*width values.
+  // Errors: kInvalidArgument if cols != info().num_features; backend failures as
+  // returned by the backend (transient codes only for retryable conditions).
+  virtual Status Predict(const float* features, size_t rows, size_t cols,
+                         std::vector<OutputTensor>* outputs) = 0;
+};
+
+struct ModelOptions {
+  std::string path;
+  int threads = 1;  // intra-op threads, for backends that have them
+};
+
+// The table of model backends. Not thread-safe for registration; Load is safe
+// for concurrent use once registration is done.
+class ModelRegistry {
+ public:
+  // Returns true when the backend recognizes the file by extension or content
+  // (head = first bytes of the file, up to 4 KiB).
+  using DetectFn = std::function<bool(std::string_view path, std::string_view head)>;
+  using LoadFn = std::function<Result<std::unique_ptr<Model>>(Env*, const ModelOptions&)>;
+
+  // kAlreadyExists for a duplicate name.
+  Status Register(std::string name, DetectFn detect, LoadFn load);
+  // Names in registration order.
+  std::vector<std::string> names() const;
+
+  // Loads the model with backend `kind`, or the first backend whose DetectFn
+  // accepts the file when kind is "auto". Errors name the path.
+  Result<std::unique_ptr<Model>> Load(Env* env, std::string_view kind,
+                                      const ModelOptions& options) const;
+  // The backend "auto" would choose for this file.
+  Result<std::string> Detect(Env* env, const std::string& path) const;
+
+ private:
+  struct Entry {
+    std::string name;
+    DetectFn detect;
+    LoadFn load;
+  };
+  std::vector<Entry> entries_;
+};
+
+// Registers the backends compiled into this build: "linear", "fake".
+void RegisterBuiltinModels(ModelRegistry* registry);
+
+}  // namespace sluice

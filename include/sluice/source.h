@@ -1,0 +1,77 @@
+// Sources read the rows of one work unit (a file, or a byte range of one) into
+// Batches. Bad rows go to a RejectSink with their location; the source goes on.
+// A Source latches its first hard error (I/O, corruption of the whole stream):
+// once Next returns an error it keeps returning it.
+//
+// Thread-safety: a Source is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/batch.h"
+#include "sluice/env.h"
+#include "sluice/reject.h"
+#include "sluice/schema.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+enum class InputFormat { kCsv, kJsonl };
+
+struct CsvOptions {
+  char delimiter = ',';
+  bool header = true;
+  char quote = '"';
+  std::vector<std::string> null_values = {"", "NA", "null"};
+};
+
+// What a source needs to know, resolved from the job spec.
+struct SourceOptions {
+  InputFormat format = InputFormat::kCsv;
+  CsvOptions csv;
+  // Declared column types (input.schema); others are inferred.
+  std::map<std::string, DataType> declared_types;
+  // Columns to materialize, in this order; empty = all columns of the file.
+  std::vector<std::string> columns;
+  size_t batch_rows = 4096;
+  // Rows read to infer types of undeclared columns.
+  size_t infer_rows = 1000;
+};
+
+// A unit's share of one file: bytes [begin, end) — record starting in the
+// range belong to the unit. Whole file by default.
+struct FileRange {
+  std::string path;
+  uint64_t begin = 0;
+  uint64_t end = std::numeric_limits<uint64_t>::max();
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Schema of the batches produced: the selected columns in order.
+  virtual const Schema& schema() const = 0;
+  // Fills *batch (reset first) with up to batch_rows rows. Returns false when the
+  // range is exhausted (batch then empty). Bad rows are skipped and reported.
+  virtual Result<bool> Next(Batch* batch) = 0;
+  // Input bytes consumed so far (for progress and metrics).
+  virtual uint64_t bytes_read() const = 0;
+};
+
+// Reads the header and first rows of `path` and returns the file's schema
+// (declared types win; others inferred: int64, float64, bool, timestamp, else string).
+Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOptions& options);
+
+// Opens a reader over `range`. `file_schema` is from InferSchema on the same
+// file (or the first file of the input). `rejects` is borrowed, must outlive the Source.
+Result<std::unique_ptr<Source>> OpenSource(Env* env, const FileRange& range,
+                                           const Schema& file_schema,
+                                           const SourceOptions& options, RejectSink* rejects);
+
+}  // namespace sluice
