@@ -165,6 +165,9 @@ struct JobReport {
 
 struct RunOptions {
   const ModelRegistry* models = nullptr;  // borrowed; required
+  // Clear the output of an earlier, different job in output.path and start over.
+  // Without it such a directory is refused (kFailedPrecondition).
+  bool restart = false;
 };
 
 // Preflight: input present and readable, schema resolvable, stats complete,
@@ -175,5 +178,14 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options);
 // Runs the job. Errors found at preflight return a Status (exit 2, nothing
 // written); problems after output began are reported in JobReport.exit_code.
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options);
+
+struct FitStatsReport {
+  int64_t rows = 0;
+  int64_t rows_rejected = 0;  // rows the reader could not parse (not used for stats)
+};
+
+// `sluice fit-stats`: reads every input row once and writes the statistics the
+// spec's features need (stats-file format) to `out_path`, atomically.
+Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string& out_path);
 
 }  // namespace sluice

@@ -1,0 +1,150 @@
+// The `sluice` command: parses arguments, sets up logging, and calls the engine.
+// Exit codes (DESIGN.md §5): 0 success, 1 units failed, 2 invalid usage/spec/
+// preflight, 3 reject limit exceeded, 4 alert, 130 interrupted.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "exec/job_context.h"
+#include "observe/log.h"
+#include "sluice/job.h"
+#include "sluice/model.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+namespace sluice {
+namespace {
+
+constexpr int kExitInvalid = static_cast<int>(ExitCode::kInvalid);
+
+int Fail(const Status& st, int code = kExitInvalid) {
+  std::fprintf(stderr, "sluice: error: %s\n", st.message().c_str());
+  return code;
+}
+
+struct CommonArgs {
+  std::string job_path;
+  std::vector<std::string> overrides;
+};
+
+// Paths in the spec resolve against the job file's directory, made absolute so
+// that the same job run from another working directory is the same job.
+Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) {
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(args.job_path, ec);
+  return LoadJobSpec(env, ec ? args.job_path : abs.lexically_normal().string(), args.overrides);
+}
+
+int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool restart) {
+  Result<JobSpec> spec = LoadSpec(env, args);
+  if (!spec.ok()) return Fail(spec.status());
+  RunOptions options;
+  options.models = &models;
+  options.restart = restart;
+  Result<JobReport> report = RunJob(*spec, env, options);
+  if (!report.ok()) return Fail(report.status());
+  const JobReport& r = *report;
+  // Rows of a unit stopped by the reject limit are not committed, so not counted here.
+  std::printf("rows%s: in %lld = out %lld + rejected %lld + filtered %lld\n",
+              r.exit_code == ExitCode::kSuccess ? "" : " (committed units)", static_cast<long long>(r.rows_in),
+              static_cast<long long>(r.rows_out), static_cast<long long>(r.rows_rejected),
+              static_cast<long long>(r.rows_filtered));
+  for (const auto& [reason, count] : r.rejects_by_reason) {
+    std::printf("  rejected %-18s %lld\n", reason.c_str(), static_cast<long long>(count));
+  }
+  std::printf("units: %lld done, %lld failed of %lld; %.2f s (%.0f rows/s)\n", static_cast<long long>(r.units_done),
+              static_cast<long long>(r.units_failed), static_cast<long long>(r.units_total), r.seconds,
+              r.seconds > 0 ? static_cast<double>(r.rows_in) / r.seconds : 0.0);
+  std::printf("output: %s\n", spec->output.path.c_str());
+  if (r.exit_code != ExitCode::kSuccess) std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
+  return static_cast<int>(r.exit_code);
+}
+
+int CmdValidate(Env* env, const ModelRegistry& models, const CommonArgs& args) {
+  Result<JobSpec> spec = LoadSpec(env, args);
+  if (!spec.ok()) return Fail(spec.status());
+  RunOptions options;
+  options.models = &models;
+  Result<std::unique_ptr<JobContext>> ctx = PrepareJob(*spec, env, options);
+  if (!ctx.ok()) return Fail(ctx.status());
+  const JobContext& c = **ctx;
+  std::string columns;
+  for (const Field& f : c.postprocessor->output_schema().fields()) {
+    columns += (columns.empty() ? "" : ", ") + f.name;
+  }
+  std::printf("%s: ok — %zu unit(s), model %s with %zu inputs, output columns: %s\n", args.job_path.c_str(),
+              c.units.size(), c.model_kind.c_str(), c.model->info().num_features, columns.c_str());
+  return 0;
+}
+
+int CmdFitStats(Env* env, const CommonArgs& args, const std::string& out_path) {
+  Result<JobSpec> spec = LoadSpec(env, args);
+  if (!spec.ok()) return Fail(spec.status());
+  Result<FitStatsReport> report = FitStats(*spec, env, out_path);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("fit-stats: %lld rows (%lld unreadable, skipped) -> %s\n", static_cast<long long>(report->rows),
+              static_cast<long long>(report->rows_rejected), out_path.c_str());
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Sluice: offline batch predictions — score every row of a dataset with a trained model."};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options (--log-level) may follow the subcommand
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+
+  CommonArgs args;
+  bool restart = false;
+  std::string stats_out;
+
+  CLI::App* run = app.add_subcommand("run", "Score a job: read, preprocess, predict, write.");
+  CLI::App* validate = app.add_subcommand("validate", "Preflight a job (input, spec, stats, model); writes nothing.");
+  CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
+  CLI::App* version = app.add_subcommand("version", "Print the version.");
+  for (CLI::App* cmd : {run, validate, fit}) {
+    cmd->add_option("job", args.job_path, "job spec (YAML)")->required();
+    cmd->add_option("--set", args.overrides, "override a spec key: --set batch.size=1024 (repeatable)");
+  }
+  run->add_flag("--restart", restart, "replace the output of a different job in output.path");
+  fit->add_option("--out", stats_out, "where to write the statistics (JSON)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitInvalid;
+  }
+  if (version->parsed()) {
+    std::printf("sluice %s\n", SLUICE_VERSION);
+    return 0;
+  }
+
+  Env* env = Env::Default();
+  // The job's own log format applies when the spec parses; errors before that are plain.
+  LogFormat format = LogFormat::kText;
+  if (!args.job_path.empty()) {
+    Result<JobSpec> spec = LoadSpec(env, args);
+    if (spec.ok()) format = spec->log_format;
+  }
+  if (Status st = InitLogging(log_level, format); !st.ok()) return Fail(st);
+
+  ModelRegistry models;
+  RegisterBuiltinModels(&models);
+  if (run->parsed()) return CmdRun(env, models, args, restart);
+  if (validate->parsed()) return CmdValidate(env, models, args);
+  if (fit->parsed()) return CmdFitStats(env, args, stats_out);
+  return kExitInvalid;
+}
+
+}  // namespace
+}  // namespace sluice
+
+int main(int argc, char** argv) { return sluice::Main(argc, argv); }

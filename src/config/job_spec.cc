@@ -1,0 +1,504 @@
+// YAML job spec -> JobSpec. Every key is checked; errors name the key path.
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "config/yaml_util.h"
+#include "sluice/job.h"
+
+namespace sluice {
+namespace {
+
+using config::CheckMap;
+using config::IndexPath;
+using config::KeyError;
+using config::ReadBool;
+using config::ReadChar;
+using config::ReadDouble;
+using config::ReadEnum;
+using config::ReadInt;
+using config::ReadString;
+using config::ReadStringList;
+using config::SubPath;
+
+constexpr int64_t kMaxBatchRows = int64_t{1} << 24;
+
+bool IsAbsolute(std::string_view p) { return !p.empty() && p.front() == '/'; }
+
+std::string Resolve(const std::string& base_dir, const std::string& p) {
+  if (IsAbsolute(p) || base_dir.empty() || base_dir == ".") return p;
+  return JoinPath(base_dir, p);
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec* in) {
+  RETURN_IF_ERROR(CheckMap(node, "input", {"path", "format", "csv", "schema"}, {"table", "query"},
+                           "database inputs come in a later version"));
+  if (!node["path"]) return KeyError("input.path", "required");
+  ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "input.path"));
+  if (path.empty()) return KeyError("input.path", "must not be empty");
+  in->path = Resolve(base_dir, path);
+
+  std::string format;
+  if (node["format"]) {
+    ASSIGN_OR_RETURN(format, ReadEnum(node["format"], "input.format",
+                                      {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
+    if (format != "csv" && format != "jsonl") {
+      return KeyError("input.format", "'" + format + "' is not supported yet (supported: csv, jsonl)");
+    }
+  } else if (EndsWith(path, ".csv") || EndsWith(path, ".tsv") || EndsWith(path, ".txt")) {
+    format = "csv";
+  } else if (EndsWith(path, ".jsonl") || EndsWith(path, ".ndjson") || EndsWith(path, ".json")) {
+    format = "jsonl";
+  } else {
+    return KeyError("input.format", "cannot tell the format from '" + path + "'; set it (csv, jsonl)");
+  }
+  in->format = format == "csv" ? InputFormat::kCsv : InputFormat::kJsonl;
+  if (EndsWith(path, ".tsv") && !node["csv"]) in->csv.delimiter = '\t';
+
+  if (const YAML::Node csv = node["csv"]) {
+    RETURN_IF_ERROR(CheckMap(csv, "input.csv", {"delimiter", "header", "quote", "null_values"}));
+    if (csv["delimiter"]) { ASSIGN_OR_RETURN(in->csv.delimiter, ReadChar(csv["delimiter"], "input.csv.delimiter")); }
+    if (csv["quote"]) { ASSIGN_OR_RETURN(in->csv.quote, ReadChar(csv["quote"], "input.csv.quote")); }
+    if (csv["header"]) { ASSIGN_OR_RETURN(in->csv.header, ReadBool(csv["header"], "input.csv.header")); }
+    if (csv["null_values"]) {
+      ASSIGN_OR_RETURN(in->csv.null_values, ReadStringList(csv["null_values"], "input.csv.null_values"));
+    }
+    if (in->csv.delimiter == in->csv.quote || in->csv.delimiter == '\n' || in->csv.delimiter == '\r') {
+      return KeyError("input.csv.delimiter", "must differ from the quote and from line ends");
+    }
+  }
+  if (const YAML::Node schema = node["schema"]) {
+    if (!schema.IsMap()) return KeyError("input.schema", "expected a mapping of column: type");
+    for (const auto& kv : schema) {
+      const std::string col = kv.first.Scalar();
+      const std::string key = SubPath("input.schema", col);
+      ASSIGN_OR_RETURN(std::string tname, ReadString(kv.second, key));
+      Result<DataType> t = ParseDataType(tname);
+      if (!t.ok()) return KeyError(key, t.status().message());
+      in->schema[col] = *t;
+    }
+  }
+  return Status::OK();
+}
+
+Status ParseFeature(const YAML::Node& node, const std::string& path, FeatureSpec* f) {
+  RETURN_IF_ERROR(CheckMap(node, path, {"name", "from", "impute", "transform", "one_hot", "unknown", "datetime"}));
+  if (!node["name"]) return KeyError(SubPath(path, "name"), "required");
+  ASSIGN_OR_RETURN(f->name, ReadString(node["name"], SubPath(path, "name")));
+  if (f->name.empty()) return KeyError(SubPath(path, "name"), "must not be empty");
+  f->column = f->name;
+  if (node["from"]) { ASSIGN_OR_RETURN(f->column, ReadString(node["from"], SubPath(path, "from"))); }
+
+  if (node["one_hot"]) {
+    ASSIGN_OR_RETURN(f->one_hot, ReadStringList(node["one_hot"], SubPath(path, "one_hot")));
+    if (f->one_hot.empty()) return KeyError(SubPath(path, "one_hot"), "needs at least one category");
+    std::set<std::string> seen;
+    for (const std::string& c : f->one_hot) {
+      if (!seen.insert(c).second) return KeyError(SubPath(path, "one_hot"), "duplicate category '" + c + "'");
+    }
+  }
+  if (node["unknown"]) {
+    if (f->one_hot.empty()) return KeyError(SubPath(path, "unknown"), "only applies with one_hot");
+    ASSIGN_OR_RETURN(std::string u, ReadEnum(node["unknown"], SubPath(path, "unknown"), {"zeros", "error"}));
+    f->unknown_category_is_error = u == "error";
+  }
+  if (node["datetime"]) {
+    ASSIGN_OR_RETURN(std::string part, ReadEnum(node["datetime"], SubPath(path, "datetime"),
+                                                {"hour", "dow", "day", "month", "year", "epoch"}));
+    static const std::pair<std::string_view, DatetimePart> kParts[] = {
+        {"hour", DatetimePart::kHour}, {"dow", DatetimePart::kDayOfWeek}, {"day", DatetimePart::kDay},
+        {"month", DatetimePart::kMonth}, {"year", DatetimePart::kYear}, {"epoch", DatetimePart::kEpoch}};
+    for (const auto& [n, p] : kParts) {
+      if (part == n) f->datetime = p;
+    }
+    if (!f->one_hot.empty()) return KeyError(SubPath(path, "datetime"), "cannot be combined with one_hot");
+  }
+
+  if (const YAML::Node imp = node["impute"]) {
+    const std::string ipath = SubPath(path, "impute");
+    if (imp.IsMap()) {
+      RETURN_IF_ERROR(CheckMap(imp, ipath, {"constant"}));
+      f->impute = ImputeKind::kConstant;
+      if (f->one_hot.empty()) {
+        ASSIGN_OR_RETURN(f->impute_number, ReadDouble(imp["constant"], SubPath(ipath, "constant")));
+      } else {
+        ASSIGN_OR_RETURN(f->impute_string, ReadString(imp["constant"], SubPath(ipath, "constant")));
+      }
+    } else {
+      ASSIGN_OR_RETURN(std::string kind,
+                       ReadEnum(imp, ipath, {"none", "mean", "median", "most_frequent", "nan", "constant"}));
+      if (kind == "constant") return KeyError(ipath, "write {constant: VALUE}");
+      if (kind == "none") f->impute = ImputeKind::kNone;
+      if (kind == "mean") f->impute = ImputeKind::kMean;
+      if (kind == "median") f->impute = ImputeKind::kMedian;
+      if (kind == "most_frequent") f->impute = ImputeKind::kMostFrequent;
+      if (kind == "nan") f->impute = ImputeKind::kNan;
+      if (!f->one_hot.empty() && (kind == "mean" || kind == "median" || kind == "nan")) {
+        return KeyError(ipath, "'" + kind + "' does not apply to a one_hot feature (use most_frequent or {constant: …})");
+      }
+    }
+  }
+
+  if (const YAML::Node tr = node["transform"]) {
+    const std::string tpath = SubPath(path, "transform");
+    if (!f->one_hot.empty()) return KeyError(tpath, "does not apply to a one_hot feature");
+    YAML::Node list = tr;
+    if (!tr.IsSequence()) {
+      list = YAML::Node(YAML::NodeType::Sequence);
+      list.push_back(tr);
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node step = list[i];
+      const std::string spath = IndexPath(tpath, i);
+      TransformSpec t;
+      if (step.IsMap()) {
+        RETURN_IF_ERROR(CheckMap(step, spath, {"clip"}));
+        const YAML::Node clip = step["clip"];
+        RETURN_IF_ERROR(CheckMap(clip, SubPath(spath, "clip"), {"min", "max"}));
+        t.kind = TransformKind::kClip;
+        if (clip["min"]) { ASSIGN_OR_RETURN(t.clip_min, ReadDouble(clip["min"], SubPath(spath, "clip.min"))); }
+        if (clip["max"]) { ASSIGN_OR_RETURN(t.clip_max, ReadDouble(clip["max"], SubPath(spath, "clip.max"))); }
+        if (!t.clip_min && !t.clip_max) return KeyError(SubPath(spath, "clip"), "needs min, max or both");
+        if (t.clip_min && t.clip_max && *t.clip_min > *t.clip_max) {
+          return KeyError(SubPath(spath, "clip"), "min is greater than max");
+        }
+      } else {
+        ASSIGN_OR_RETURN(std::string kind, ReadEnum(step, spath, {"log1p", "standardize", "minmax", "clip"}));
+        if (kind == "clip") return KeyError(spath, "write {clip: {min: A, max: B}}");
+        t.kind = kind == "log1p"         ? TransformKind::kLog1p
+                 : kind == "standardize" ? TransformKind::kStandardize
+                                         : TransformKind::kMinMax;
+      }
+      f->transforms.push_back(t);
+    }
+  }
+  return Status::OK();
+}
+
+Status ParseModel(const YAML::Node& node, const std::string& base_dir, ModelSpec* m) {
+  RETURN_IF_ERROR(CheckMap(node, "model", {"path", "kind", "load", "threads", "outputs"}, {"route"},
+                           "one model per job in this version"));
+  if (!node["path"]) return KeyError("model.path", "required");
+  ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "model.path"));
+  m->path = Resolve(base_dir, path);
+  if (node["kind"]) { ASSIGN_OR_RETURN(m->kind, ReadString(node["kind"], "model.kind")); }
+  if (node["load"]) {
+    ASSIGN_OR_RETURN(std::string load, ReadEnum(node["load"], "model.load", {"preload", "lazy"}));
+    if (load == "lazy") return KeyError("model.load", "'lazy' is not supported yet (models are preloaded)");
+  }
+  if (node["threads"]) {
+    ASSIGN_OR_RETURN(int64_t t, ReadInt(node["threads"], "model.threads", 1, 1024));
+    m->threads = static_cast<int>(t);
+  }
+  if (const YAML::Node outs = node["outputs"]) {
+    if (!outs.IsMap()) return KeyError("model.outputs", "expected a mapping of column: model_output");
+    for (const auto& kv : outs) {
+      const std::string col = kv.first.Scalar();
+      ASSIGN_OR_RETURN(std::string ref, ReadString(kv.second, SubPath("model.outputs", col)));
+      m->outputs.emplace_back(col, ref);
+    }
+  }
+  return Status::OK();
+}
+
+Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSpec* o) {
+  RETURN_IF_ERROR(CheckMap(node, "output",
+                           {"path", "format", "keys", "columns", "threshold", "labels", "label_column", "filter"},
+                           {"partition_by", "mode"}, "comes with partitioned output and database sinks"));
+  if (node["path"]) {
+    ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "output.path"));
+    if (path.empty()) return KeyError("output.path", "must not be empty");
+    o->path = path;
+  }
+  o->path = Resolve(base_dir, o->path);
+  if (node["format"]) {
+    ASSIGN_OR_RETURN(std::string f, ReadEnum(node["format"], "output.format",
+                                             {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
+    if (f != "csv" && f != "jsonl") {
+      return KeyError("output.format", "'" + f + "' is not supported yet (supported: csv, jsonl)");
+    }
+    o->format = f == "csv" ? OutputFormat::kCsv : OutputFormat::kJsonl;
+  }
+  if (node["keys"]) { ASSIGN_OR_RETURN(o->keys, ReadStringList(node["keys"], "output.keys")); }
+  if (node["columns"]) { ASSIGN_OR_RETURN(o->columns, ReadStringList(node["columns"], "output.columns")); }
+  if (node["labels"] && !node["labels"].IsNull()) {
+    ASSIGN_OR_RETURN(o->labels, ReadStringList(node["labels"], "output.labels"));
+    if (o->labels.size() < 2) return KeyError("output.labels", "needs at least two class names");
+  }
+  if (node["label_column"]) {
+    ASSIGN_OR_RETURN(o->label_column, ReadString(node["label_column"], "output.label_column"));
+  }
+  if (const YAML::Node th = node["threshold"]; th && !th.IsNull()) {
+    RETURN_IF_ERROR(CheckMap(th, "output.threshold", {"column", "at", "label", "labels"}));
+    ThresholdSpec t;
+    if (!th["column"]) return KeyError("output.threshold.column", "required");
+    ASSIGN_OR_RETURN(t.column, ReadString(th["column"], "output.threshold.column"));
+    if (th["at"]) { ASSIGN_OR_RETURN(t.at, ReadDouble(th["at"], "output.threshold.at")); }
+    if (th["label"]) { ASSIGN_OR_RETURN(t.label, ReadString(th["label"], "output.threshold.label")); }
+    if (th["labels"]) {
+      ASSIGN_OR_RETURN(t.labels, ReadStringList(th["labels"], "output.threshold.labels"));
+      if (t.labels.size() != 2) {
+        return KeyError("output.threshold.labels", "expected two names: [negative, positive]");
+      }
+    }
+    o->threshold = t;
+  }
+  if (const YAML::Node filters = node["filter"]; filters && !filters.IsNull()) {
+    if (!filters.IsSequence()) return KeyError("output.filter", "expected a list of {column, op, value}");
+    for (size_t i = 0; i < filters.size(); ++i) {
+      const std::string fpath = IndexPath("output.filter", i);
+      RETURN_IF_ERROR(CheckMap(filters[i], fpath, {"column", "op", "value"}));
+      FilterSpec f;
+      if (!filters[i]["column"]) return KeyError(SubPath(fpath, "column"), "required");
+      if (!filters[i]["value"]) return KeyError(SubPath(fpath, "value"), "required");
+      ASSIGN_OR_RETURN(f.column, ReadString(filters[i]["column"], SubPath(fpath, "column")));
+      std::string op = "==";
+      if (filters[i]["op"]) {
+        ASSIGN_OR_RETURN(op, ReadEnum(filters[i]["op"], SubPath(fpath, "op"), {"==", "!=", "<", "<=", ">", ">="}));
+      }
+      f.op = op == "==" ? FilterOp::kEq : op == "!=" ? FilterOp::kNe : op == "<" ? FilterOp::kLt
+             : op == "<=" ? FilterOp::kLe : op == ">" ? FilterOp::kGt : FilterOp::kGe;
+      const YAML::Node v = filters[i]["value"];
+      Result<double> num = ReadDouble(v, SubPath(fpath, "value"));
+      if (num.ok() && v.Tag() != "!") {
+        f.number = *num;
+      } else {
+        ASSIGN_OR_RETURN(f.text, ReadString(v, SubPath(fpath, "value")));
+      }
+      o->filter.push_back(std::move(f));
+    }
+  }
+  return Status::OK();
+}
+
+Status ParseRejectLimit(const YAML::Node& node, RejectLimit* limit) {
+  RETURN_IF_ERROR(CheckMap(node, "errors", {"max_rejected"}));
+  const YAML::Node m = node["max_rejected"];
+  if (!m) return Status::OK();
+  ASSIGN_OR_RETURN(std::string s, ReadString(m, "errors.max_rejected"));
+  if (!s.empty() && s.back() == '%') {
+    YAML::Node num(s.substr(0, s.size() - 1));
+    Result<double> pct = ReadDouble(num, "errors.max_rejected");
+    if (!pct.ok() || *pct < 0 || *pct > 100) {
+      return KeyError("errors.max_rejected", "expected a count (e.g. 100) or a percentage (e.g. 0.5%), got '" + s + "'");
+    }
+    limit->count.reset();
+    limit->fraction = *pct / 100.0;
+    return Status::OK();
+  }
+  Result<int64_t> count = ReadInt(m, "errors.max_rejected", 0, INT64_MAX);
+  if (!count.ok()) {
+    return KeyError("errors.max_rejected", "expected a count (e.g. 100) or a percentage (e.g. 0.5%), got '" + s + "'");
+  }
+  limit->count = *count;
+  limit->fraction.reset();
+  return Status::OK();
+}
+
+Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
+  RETURN_IF_ERROR(CheckMap(root, "",
+                           {"input", "features", "stats", "model", "batch", "errors", "output", "monitoring"},
+                           {"partition", "execution"}, "this version runs one unit at a time"));
+  JobSpec spec;
+  if (!root["input"]) return KeyError("input", "required");
+  RETURN_IF_ERROR(ParseInput(root["input"], base_dir, &spec.input));
+
+  const YAML::Node features = root["features"];
+  if (!features || !features.IsSequence() || features.size() == 0) {
+    return KeyError("features", "required: a list of {name: …} entries, in the model's input order");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < features.size(); ++i) {
+    FeatureSpec f;
+    const std::string path = IndexPath("features", i);
+    RETURN_IF_ERROR(ParseFeature(features[i], path, &f));
+    if (!names.insert(f.name).second) return KeyError(SubPath(path, "name"), "duplicate feature '" + f.name + "'");
+    spec.features.push_back(std::move(f));
+  }
+
+  if (const YAML::Node stats = root["stats"]; stats && !stats.IsNull()) {
+    if (stats.IsScalar()) {
+      spec.stats_path = Resolve(base_dir, stats.Scalar());
+    } else if (stats.IsMap()) {
+      YAML::Node wrapped;
+      wrapped["sluice_stats"] = 1;
+      wrapped["features"] = stats;
+      spec.stats_inline_json = config::YamlToJson(wrapped);
+    } else {
+      return KeyError("stats", "expected a file path or a mapping of feature: {impute, standardize, minmax}");
+    }
+  }
+
+  if (!root["model"]) return KeyError("model", "required");
+  RETURN_IF_ERROR(ParseModel(root["model"], base_dir, &spec.model));
+
+  if (const YAML::Node batch = root["batch"]) {
+    RETURN_IF_ERROR(CheckMap(batch, "batch", {"size"}));
+    if (batch["size"]) {
+      if (batch["size"].IsScalar() && batch["size"].Scalar() == "auto") {
+        return KeyError("batch.size", "'auto' is not supported yet; give a number of rows");
+      }
+      ASSIGN_OR_RETURN(int64_t n, ReadInt(batch["size"], "batch.size", 1, kMaxBatchRows));
+      spec.batch_size = static_cast<size_t>(n);
+    }
+  }
+  if (root["errors"]) RETURN_IF_ERROR(ParseRejectLimit(root["errors"], &spec.max_rejected));
+  if (root["output"]) RETURN_IF_ERROR(ParseOutput(root["output"], base_dir, &spec.output));
+  else spec.output.path = Resolve(base_dir, spec.output.path);
+
+  if (const YAML::Node mon = root["monitoring"]) {
+    RETURN_IF_ERROR(CheckMap(mon, "monitoring", {"log_format"}, {"metrics_addr", "progress", "alerts"},
+                             "metrics, progress and alerts come in a later version"));
+    if (mon["log_format"]) {
+      ASSIGN_OR_RETURN(std::string f, ReadEnum(mon["log_format"], "monitoring.log_format", {"text", "json"}));
+      spec.log_format = f == "json" ? LogFormat::kJson : LogFormat::kText;
+    }
+  }
+  return spec;
+}
+
+const char* ImputeName(ImputeKind k) {
+  switch (k) {
+    case ImputeKind::kNone: return "none";
+    case ImputeKind::kMean: return "mean";
+    case ImputeKind::kMedian: return "median";
+    case ImputeKind::kMostFrequent: return "most_frequent";
+    case ImputeKind::kConstant: return "constant";
+    case ImputeKind::kNan: return "nan";
+  }
+  return "?";
+}
+
+const char* TransformName(TransformKind k) {
+  switch (k) {
+    case TransformKind::kLog1p: return "log1p";
+    case TransformKind::kStandardize: return "standardize";
+    case TransformKind::kMinMax: return "minmax";
+    case TransformKind::kClip: return "clip";
+  }
+  return "?";
+}
+
+const char* DatetimeName(DatetimePart p) {
+  switch (p) {
+    case DatetimePart::kHour: return "hour";
+    case DatetimePart::kDayOfWeek: return "dow";
+    case DatetimePart::kDay: return "day";
+    case DatetimePart::kMonth: return "month";
+    case DatetimePart::kYear: return "year";
+    case DatetimePart::kEpoch: return "epoch";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::vector<std::string> FeatureSpec::OutputNames() const {
+  if (one_hot.empty()) return {name};
+  std::vector<std::string> out;
+  out.reserve(one_hot.size());
+  for (const std::string& c : one_hot) out.push_back(name + "=" + c);
+  return out;
+}
+
+Result<JobSpec> ParseJobSpec(std::string_view yaml_text, const std::string& base_dir,
+                             const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument("line " + std::to_string(e.mark.line + 1) + ", column " +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(e.msg);
+  }
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return Status::InvalidArgument("the job spec must be a YAML mapping (input:, features:, model:, …)");
+  for (const std::string& o : overrides) RETURN_IF_ERROR(config::ApplyOverride(&root, o));
+  try {
+    return ParseTree(root, base_dir);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(e.msg);
+  }
+}
+
+Result<JobSpec> LoadJobSpec(Env* env, const std::string& path, const std::vector<std::string>& overrides) {
+  Result<std::string> text = ReadFileToString(env, path);
+  if (!text.ok()) return text.status();
+  Result<JobSpec> spec = ParseJobSpec(*text, DirName(path), overrides);
+  if (!spec.ok()) return spec.status().WithContext(path);
+  return spec;
+}
+
+std::string JobSpec::ToCanonicalJson() const {
+  nlohmann::ordered_json j;
+  j["input"]["path"] = input.path;
+  j["input"]["format"] = input.format == InputFormat::kCsv ? "csv" : "jsonl";
+  j["input"]["csv"] = {{"delimiter", std::string(1, input.csv.delimiter)},
+                       {"header", input.csv.header},
+                       {"quote", std::string(1, input.csv.quote)},
+                       {"null_values", input.csv.null_values}};
+  j["input"]["schema"] = nlohmann::ordered_json::object();
+  for (const auto& [col, t] : input.schema) j["input"]["schema"][col] = DataTypeName(t);
+  j["features"] = nlohmann::ordered_json::array();
+  for (const FeatureSpec& f : features) {
+    nlohmann::ordered_json fj;
+    fj["name"] = f.name;
+    fj["from"] = f.column;
+    fj["impute"] = ImputeName(f.impute);
+    if (f.impute == ImputeKind::kConstant) {
+      fj["impute_constant"] = f.one_hot.empty() ? nlohmann::ordered_json(f.impute_number)
+                                                : nlohmann::ordered_json(f.impute_string);
+    }
+    fj["transform"] = nlohmann::ordered_json::array();
+    for (const TransformSpec& t : f.transforms) {
+      nlohmann::ordered_json tj = {{"kind", TransformName(t.kind)}};
+      if (t.clip_min) tj["min"] = *t.clip_min;
+      if (t.clip_max) tj["max"] = *t.clip_max;
+      fj["transform"].push_back(tj);
+    }
+    fj["one_hot"] = f.one_hot;
+    fj["unknown"] = f.unknown_category_is_error ? "error" : "zeros";
+    fj["datetime"] = f.datetime ? nlohmann::ordered_json(DatetimeName(*f.datetime)) : nullptr;
+    j["features"].push_back(fj);
+  }
+  j["stats"] = stats_path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(stats_path);
+  if (!stats_inline_json.empty()) j["stats_inline"] = nlohmann::ordered_json::parse(stats_inline_json);
+  j["model"] = {{"path", model.path}, {"kind", model.kind}, {"threads", model.threads}};
+  j["model"]["outputs"] = nlohmann::ordered_json::object();
+  for (const auto& [col, ref] : model.outputs) j["model"]["outputs"][col] = ref;
+  j["batch"]["size"] = batch_size;
+  if (max_rejected.fraction) {
+    j["errors"]["max_rejected_fraction"] = *max_rejected.fraction;
+  } else {
+    j["errors"]["max_rejected"] = max_rejected.count.value_or(0);
+  }
+  j["output"] = {{"path", output.path},
+                 {"format", output.format == OutputFormat::kCsv ? "csv" : "jsonl"},
+                 {"keys", output.keys},
+                 {"columns", output.columns},
+                 {"labels", output.labels},
+                 {"label_column", output.label_column}};
+  if (output.threshold) {
+    j["output"]["threshold"] = {{"column", output.threshold->column},
+                                {"at", output.threshold->at},
+                                {"label", output.threshold->label},
+                                {"labels", output.threshold->labels}};
+  }
+  j["output"]["filter"] = nlohmann::ordered_json::array();
+  static constexpr const char* kOps[] = {"==", "!=", "<", "<=", ">", ">="};
+  for (const FilterSpec& f : output.filter) {
+    nlohmann::ordered_json fj = {{"column", f.column}, {"op", kOps[static_cast<int>(f.op)]}};
+    fj["value"] = f.number ? nlohmann::ordered_json(*f.number) : nlohmann::ordered_json(f.text);
+    j["output"]["filter"].push_back(fj);
+  }
+  j["monitoring"]["log_format"] = log_format == LogFormat::kJson ? "json" : "text";
+  return j.dump(2);
+}
+
+}  // namespace sluice

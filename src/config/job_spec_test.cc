@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/job.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kMinimal = R"(
+input: {path: data.csv}
+features:
+  - {name: amount, impute: median, transform: [log1p, standardize]}
+  - {name: merchant, one_hot: [grocery, travel], unknown: error, impute: most_frequent}
+  - {name: hour, from: ts, datetime: hour}
+  - {name: age, impute: {constant: 35}, transform: [{clip: {min: 0, max: 120}}, minmax]}
+model: {path: model.json}
+)";
+
+Result<JobSpec> Parse(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  return ParseJobSpec(yaml, "/jobs", overrides);
+}
+
+std::string ErrorOf(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  Result<JobSpec> r = Parse(yaml, overrides);
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? "" : r.status().message();
+}
+
+TEST(JobSpecTest, MinimalSpecGetsDefaultsAndResolvesPaths) {
+  Result<JobSpec> r = Parse(kMinimal);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const JobSpec& s = *r;
+  EXPECT_EQ(s.input.path, "/jobs/data.csv");
+  EXPECT_EQ(s.input.format, InputFormat::kCsv);
+  EXPECT_EQ(s.input.csv.delimiter, ',');
+  EXPECT_TRUE(s.input.csv.header);
+  EXPECT_EQ(s.model.path, "/jobs/model.json");
+  EXPECT_EQ(s.model.kind, "auto");
+  EXPECT_EQ(s.batch_size, 4096u);
+  EXPECT_EQ(s.output.path, "/jobs/out");
+  EXPECT_EQ(s.output.format, OutputFormat::kCsv);
+  ASSERT_TRUE(s.max_rejected.count.has_value());
+  EXPECT_EQ(*s.max_rejected.count, 0);
+  ASSERT_EQ(s.features.size(), 4u);
+  EXPECT_EQ(s.features[0].impute, ImputeKind::kMedian);
+  ASSERT_EQ(s.features[0].transforms.size(), 2u);
+  EXPECT_EQ(s.features[0].transforms[0].kind, TransformKind::kLog1p);
+  EXPECT_EQ(s.features[0].transforms[1].kind, TransformKind::kStandardize);
+  EXPECT_EQ(s.features[1].OutputNames(), (std::vector<std::string>{"merchant=grocery", "merchant=travel"}));
+  EXPECT_TRUE(s.features[1].unknown_category_is_error);
+  EXPECT_EQ(s.features[2].column, "ts");
+  EXPECT_EQ(s.features[2].datetime, DatetimePart::kHour);
+  EXPECT_EQ(s.features[3].impute, ImputeKind::kConstant);
+  EXPECT_EQ(s.features[3].impute_number, 35);
+  EXPECT_EQ(*s.features[3].transforms[0].clip_max, 120);
+}
+
+TEST(JobSpecTest, FullOutputSection) {
+  Result<JobSpec> r = Parse(std::string(kMinimal) + R"(
+batch: {size: 128}
+errors: {max_rejected: 0.5%}
+output:
+  path: /tmp/o
+  format: jsonl
+  keys: [id]
+  columns: [id, score, label]
+  threshold: {column: score, at: 0.7, label: label, labels: [no, yes]}
+  filter: [{column: score, op: ">=", value: 0.8}, {column: merchant, op: "!=", value: "travel"}]
+monitoring: {log_format: json}
+)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->batch_size, 128u);
+  EXPECT_FALSE(r->max_rejected.count.has_value());
+  EXPECT_DOUBLE_EQ(*r->max_rejected.fraction, 0.005);
+  EXPECT_EQ(r->output.path, "/tmp/o");
+  EXPECT_EQ(r->output.format, OutputFormat::kJsonl);
+  EXPECT_EQ(r->output.threshold->at, 0.7);
+  EXPECT_EQ(r->output.threshold->labels, (std::vector<std::string>{"no", "yes"}));
+  ASSERT_EQ(r->output.filter.size(), 2u);
+  EXPECT_EQ(r->output.filter[0].op, FilterOp::kGe);
+  EXPECT_EQ(*r->output.filter[0].number, 0.8);
+  EXPECT_EQ(r->output.filter[1].text, "travel");
+  EXPECT_EQ(r->log_format, LogFormat::kJson);
+}
+
+TEST(JobSpecTest, ErrorsNameTheKeyPath) {
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "bogus: 1\n"),
+            "bogus: unknown key (expected one of: input, features, stats, model, batch, errors, output, monitoring)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: -3}\n"), "batch.size: value -3 out of range [1, 16777216]");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected an integer, got 'many'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: xml}\n"),
+            "output.format: unknown value 'xml' (expected csv, jsonl, parquet, sqlite, postgres)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: parquet}\n"),
+            "output.format: 'parquet' is not supported yet (supported: csv, jsonl)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "errors: {max_rejected: lots}\n"),
+            "errors.max_rejected: expected a count (e.g. 100) or a percentage (e.g. 0.5%), got 'lots'");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: x, impute: avg}]\nmodel: {path: m.json}\n"),
+            "features[0].impute: unknown value 'avg' (expected none, mean, median, most_frequent, nan, constant)");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: x, transform: [sqrt]}]\nmodel: {path: m.json}\n"),
+            "features[0].transform[0]: unknown value 'sqrt' (expected log1p, standardize, minmax, clip)");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: x}, {name: x}]\nmodel: {path: m.json}\n"),
+            "features[1].name: duplicate feature 'x'");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: m, one_hot: [a], impute: mean}]\nmodel: {path: m.json}\n"),
+            "features[0].impute: 'mean' does not apply to a one_hot feature (use most_frequent or {constant: …})");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nmodel: {path: m.json}\n"),
+            "features: required: a list of {name: …} entries, in the model's input order");
+  EXPECT_EQ(ErrorOf("input: {path: data.bin}\nfeatures: [{name: x}]\nmodel: {path: m.json}\n"),
+            "input.format: cannot tell the format from 'data.bin'; set it (csv, jsonl)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {workers: 4}\n"),
+            "execution: not supported yet (this version runs one unit at a time)");
+  EXPECT_EQ(ErrorOf("input: [1, 2\n"), "line 2, column 1: end of sequence flow not found");
+}
+
+TEST(JobSpecTest, OverridesApplyBeforeValidation) {
+  Result<JobSpec> r = Parse(kMinimal, {"batch.size=64", "output.keys=[id, ts]", "features[0].impute=mean",
+                                       "input.csv.delimiter=;"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->batch_size, 64u);
+  EXPECT_EQ(r->output.keys, (std::vector<std::string>{"id", "ts"}));
+  EXPECT_EQ(r->features[0].impute, ImputeKind::kMean);
+  EXPECT_EQ(r->input.csv.delimiter, ';');
+  EXPECT_EQ(ErrorOf(kMinimal, {"batch.size"}), "--set 'batch.size': expected KEY=VALUE");
+  EXPECT_EQ(ErrorOf(kMinimal, {"batch.size=0"}), "batch.size: value 0 out of range [1, 16777216]");
+  EXPECT_EQ(ErrorOf(kMinimal, {"features[9].impute=mean"}), "--set features[9].impute: index 9 out of range");
+}
+
+TEST(JobSpecTest, InlineStatsBecomeStatsFileJson) {
+  Result<JobSpec> r = Parse(std::string(kMinimal) + "stats: {amount: {impute: 3, standardize: {mean: 1, std: 2}}}\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  nlohmann::json j = nlohmann::json::parse(r->stats_inline_json);
+  EXPECT_EQ(j["sluice_stats"], 1);
+  EXPECT_EQ(j["features"]["amount"]["standardize"]["std"], 2);
+  Result<JobSpec> with_file = Parse(std::string(kMinimal) + "stats: stats.json\n");
+  ASSERT_TRUE(with_file.ok());
+  EXPECT_EQ(with_file->stats_path, "/jobs/stats.json");
+}
+
+TEST(JobSpecTest, CanonicalJsonIsStableAndReflectsChanges) {
+  Result<JobSpec> a = Parse(kMinimal);
+  Result<JobSpec> b = Parse(kMinimal);
+  Result<JobSpec> c = Parse(kMinimal, {"batch.size=1"});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->ToCanonicalJson(), b->ToCanonicalJson());
+  EXPECT_NE(a->ToCanonicalJson(), c->ToCanonicalJson());
+  EXPECT_TRUE(nlohmann::json::accept(a->ToCanonicalJson()));
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,307 @@
+#include "env/fault_injection_env.h"
+
+#include <utility>
+
+namespace sluice {
+
+std::string_view FaultOpName(FaultOp op) {
+  switch (op) {
+    case FaultOp::kWrite: return "write";
+    case FaultOp::kSync: return "sync";
+    case FaultOp::kRename: return "rename";
+    case FaultOp::kCreate: return "create";
+    case FaultOp::kRead: return "read";
+    case FaultOp::kRemove: return "remove";
+    case FaultOp::kSyncDir: return "sync_dir";
+  }
+  return "unknown";
+}
+
+namespace {
+
+size_t Index(FaultOp op) { return static_cast<size_t>(op); }
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+Status InjectedError(StatusCode code, FaultOp op, std::string_view path, std::string_view to_path,
+                     std::string_view why) {
+  std::string msg = "injected fault";
+  if (!why.empty()) msg.append(" (").append(why).append(")");
+  msg.append(": ").append(FaultOpName(op)).append(" '").append(path).append("'");
+  if (op == FaultOp::kRename) msg.append(" to '").append(to_path).append("'");
+  return Status(code, std::move(msg));
+}
+
+class FaultSequentialFile final : public SequentialFile {
+ public:
+  FaultSequentialFile(FaultInjectionEnv* env, std::string path, std::unique_ptr<SequentialFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Result<size_t> Read(size_t n, char* scratch) override {
+    bool performed = false;
+    Status fault = env_->Check(FaultOp::kRead, path_, {}, &performed);
+    if (fault.ok()) return base_->Read(n, scratch);
+    if (performed) (void)base_->Read(n, scratch);
+    return fault;
+  }
+  Status Skip(uint64_t n) override { return base_->Skip(n); }
+
+ private:
+  FaultInjectionEnv* env_;
+  const std::string path_;
+  std::unique_ptr<SequentialFile> base_;
+};
+
+class FaultRandomAccessFile final : public RandomAccessFile {
+ public:
+  FaultRandomAccessFile(FaultInjectionEnv* env, std::string path,
+                        std::unique_ptr<RandomAccessFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Result<size_t> ReadAt(uint64_t offset, size_t n, char* scratch) const override {
+    bool performed = false;
+    Status fault = env_->Check(FaultOp::kRead, path_, {}, &performed);
+    if (fault.ok()) return base_->ReadAt(offset, n, scratch);
+    if (performed) (void)base_->ReadAt(offset, n, scratch);
+    return fault;
+  }
+
+ private:
+  FaultInjectionEnv* env_;
+  const std::string path_;
+  std::unique_ptr<RandomAccessFile> base_;
+};
+
+class FaultWritableFile final : public WritableFile {
+ public:
+  FaultWritableFile(FaultInjectionEnv* env, std::string path, std::unique_ptr<WritableFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Status Append(std::string_view data) override {
+    bool performed = false;
+    Status fault = env_->Check(FaultOp::kWrite, path_, {}, &performed);
+    if (fault.ok()) return base_->Append(data);
+    if (performed) (void)base_->Append(data);
+    return fault;
+  }
+  Status Flush() override { return base_->Flush(); }
+  Status Sync() override {
+    bool performed = false;
+    Status fault = env_->Check(FaultOp::kSync, path_, {}, &performed);
+    if (fault.ok()) return base_->Sync();
+    if (performed) (void)base_->Sync();
+    return fault;
+  }
+  Status Close() override { return base_->Close(); }
+
+ private:
+  FaultInjectionEnv* env_;
+  const std::string path_;
+  std::unique_ptr<WritableFile> base_;
+};
+
+}  // namespace
+
+FaultInjectionEnv::FaultInjectionEnv(Env* target) : EnvWrapper(target) {}
+
+int FaultInjectionEnv::AddRule(FaultRule rule) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RuleState state;
+  state.rule = std::move(rule);
+  state.id = next_rule_id_++;
+  rules_.push_back(std::move(state));
+  return rules_.back().id;
+}
+
+int FaultInjectionEnv::FailOnce(FaultOp op, std::string path_substring, int64_t nth,
+                                StatusCode code) {
+  FaultRule rule;
+  rule.op = op;
+  rule.path_substring = std::move(path_substring);
+  rule.nth = nth;
+  rule.code = code;
+  return AddRule(std::move(rule));
+}
+
+int FaultInjectionEnv::FailFrom(FaultOp op, std::string path_substring, int64_t nth,
+                                StatusCode code) {
+  FaultRule rule;
+  rule.op = op;
+  rule.path_substring = std::move(path_substring);
+  rule.nth = nth;
+  rule.forever = true;
+  rule.code = code;
+  return AddRule(std::move(rule));
+}
+
+void FaultInjectionEnv::ClearRules() {
+  std::lock_guard<std::mutex> lock(mu_);
+  rules_.clear();
+}
+
+int64_t FaultInjectionEnv::RuleHits(int id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const RuleState& state : rules_) {
+    if (state.id == id) return state.hits;
+  }
+  return 0;
+}
+
+uint64_t FaultInjectionEnv::SetRandomFaults(RandomFaults config) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (config.seed == 0) {
+    std::random_device device;
+    config.seed = (static_cast<uint64_t>(device()) << 32) | device();
+    if (config.seed == 0) config.seed = 1;
+  }
+  seed_ = config.seed;
+  rng_.seed(seed_);
+  random_ops_.fill(false);
+  for (FaultOp op : config.ops) random_ops_[Index(op)] = true;
+  random_ = std::move(config);
+  return seed_;
+}
+
+void FaultInjectionEnv::ClearRandomFaults() {
+  std::lock_guard<std::mutex> lock(mu_);
+  random_.reset();
+}
+
+uint64_t FaultInjectionEnv::random_seed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seed_;
+}
+
+void FaultInjectionEnv::SetFilesystemActive(bool active) {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_ = active;
+}
+
+int64_t FaultInjectionEnv::Calls(FaultOp op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return calls_[Index(op)];
+}
+
+int64_t FaultInjectionEnv::Injected(FaultOp op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return injected_[Index(op)];
+}
+
+int64_t FaultInjectionEnv::TotalInjected() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t total = 0;
+  for (int64_t n : injected_) total += n;
+  return total;
+}
+
+void FaultInjectionEnv::ResetCounters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.fill(0);
+  injected_.fill(0);
+}
+
+Status FaultInjectionEnv::Check(FaultOp op, std::string_view path, std::string_view to_path,
+                                bool* performed) {
+  return CheckCall(op, path, to_path, op != FaultOp::kRead, performed);
+}
+
+Status FaultInjectionEnv::CheckCall(FaultOp op, std::string_view path, std::string_view to_path,
+                                    bool mutates, bool* performed) {
+  *performed = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++calls_[Index(op)];
+
+  if (!active_ && mutates) {
+    ++injected_[Index(op)];
+    return InjectedError(StatusCode::kIOError, op, path, to_path, "filesystem inactive");
+  }
+
+  // Every matching rule counts the call, so each rule's nth is independent of
+  // the others; the first rule that fires decides.
+  const RuleState* fired = nullptr;
+  for (RuleState& state : rules_) {
+    const FaultRule& rule = state.rule;
+    if (rule.op != op) continue;
+    if (!rule.path_substring.empty() && !Contains(path, rule.path_substring) &&
+        !(op == FaultOp::kRename && Contains(to_path, rule.path_substring))) {
+      continue;
+    }
+    ++state.matches;
+    bool fires = rule.forever ? state.matches >= rule.nth : state.matches == rule.nth;
+    if (fires && fired == nullptr) {
+      ++state.hits;
+      fired = &state;
+    }
+  }
+  if (fired != nullptr) {
+    ++injected_[Index(op)];
+    *performed = fired->rule.performed;
+    return InjectedError(fired->rule.code, op, path, to_path, "");
+  }
+
+  if (random_.has_value() && random_ops_[Index(op)] && random_->rate > 0.0) {
+    std::uniform_real_distribution<double> coin(0.0, 1.0);
+    if (coin(rng_) < random_->rate) {
+      ++injected_[Index(op)];
+      return InjectedError(random_->code, op, path, to_path, "random");
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<SequentialFile>> FaultInjectionEnv::NewSequentialFile(
+    const std::string& path) {
+  bool performed = false;
+  Status fault = CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false, &performed);
+  if (!fault.ok() && !performed) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> base, target()->NewSequentialFile(path));
+  if (!fault.ok()) return fault;
+  return std::unique_ptr<SequentialFile>(new FaultSequentialFile(this, path, std::move(base)));
+}
+
+Result<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::NewRandomAccessFile(
+    const std::string& path) {
+  bool performed = false;
+  Status fault = CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false, &performed);
+  if (!fault.ok() && !performed) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> base, target()->NewRandomAccessFile(path));
+  if (!fault.ok()) return fault;
+  return std::unique_ptr<RandomAccessFile>(new FaultRandomAccessFile(this, path, std::move(base)));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const std::string& path) {
+  bool performed = false;
+  Status fault = Check(FaultOp::kCreate, path, {}, &performed);
+  if (!fault.ok() && !performed) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base, target()->NewWritableFile(path));
+  if (!fault.ok()) return fault;
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
+}
+
+Status FaultInjectionEnv::RemoveFile(const std::string& path) {
+  bool performed = false;
+  Status fault = Check(FaultOp::kRemove, path, {}, &performed);
+  if (fault.ok()) return target()->RemoveFile(path);
+  if (performed) (void)target()->RemoveFile(path);
+  return fault;
+}
+
+Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
+  bool performed = false;
+  Status fault = Check(FaultOp::kRename, from, to, &performed);
+  if (fault.ok()) return target()->RenameFile(from, to);
+  if (performed) RETURN_IF_ERROR(target()->RenameFile(from, to));
+  return fault;
+}
+
+Status FaultInjectionEnv::SyncDir(const std::string& dir) {
+  bool performed = false;
+  Status fault = Check(FaultOp::kSyncDir, dir, {}, &performed);
+  if (fault.ok()) return target()->SyncDir(dir);
+  if (performed) (void)target()->SyncDir(dir);
+  return fault;
+}
+
+}  // namespace sluice

@@ -1,0 +1,109 @@
+#include "exec/job_context.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace sluice {
+namespace {
+
+std::string JoinNames(const std::vector<std::string>& names, size_t limit = 12) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) {
+    if (i) out += ", ";
+    out += names[i];
+  }
+  if (names.size() > limit) out += fmt::format(", … ({} in all)", names.size());
+  return out;
+}
+
+Status LoadStats(const JobSpec& spec, Env* env, Stats* stats) {
+  if (!spec.stats_inline_json.empty()) {
+    ASSIGN_OR_RETURN(*stats, Stats::Parse(spec.stats_inline_json, "stats (inline)"));
+  } else if (!spec.stats_path.empty()) {
+    Result<std::string> text = ReadFileToString(env, spec.stats_path);
+    if (!text.ok()) return text.status().WithContext("stats");
+    ASSIGN_OR_RETURN(*stats, Stats::Parse(*text, spec.stats_path));
+  }
+  return Status::OK();
+}
+
+// The model must take exactly the features the spec produces, in that order.
+Status CheckModelInputs(const ModelInfo& info, const Preprocessor& pre, const std::string& model_path) {
+  const std::vector<std::string>& names = pre.output_names();
+  if (info.num_features != names.size()) {
+    return Status::InvalidArgument(fmt::format(
+        "features: the model '{}' takes {} inputs but the features list produces {} ({})", model_path,
+        info.num_features, names.size(), JoinNames(names)));
+  }
+  if (info.feature_names.empty()) return Status::OK();
+  const std::set<std::string> known(info.feature_names.begin(), info.feature_names.end());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!known.count(names[i])) {
+      return Status::InvalidArgument(fmt::format("features: the model does not know feature '{}' (model features: {})",
+                                                 names[i], JoinNames(info.feature_names)));
+    }
+    if (info.feature_names[i] != names[i]) {
+      return Status::InvalidArgument(fmt::format(
+          "features: input {} is '{}' but the model expects '{}' there; list features in the model's order", i,
+          names[i], info.feature_names[i]));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
+  ASSIGN_OR_RETURN(ctx->units, PlanUnits(env, spec.input));
+  SourceOptions& so = ctx->source_options;
+  so.format = spec.input.format;
+  so.csv = spec.input.csv;
+  so.declared_types = spec.input.schema;
+  so.batch_rows = spec.batch_size;
+  Result<Schema> schema = InferSchema(env, ctx->units.front().range.path, so);
+  if (!schema.ok()) return schema.status().WithContext("input");
+  ctx->file_schema = std::move(*schema);
+  for (const auto& [col, type] : spec.input.schema) {
+    if (!ctx->file_schema.FieldIndex(col)) {
+      return Status::InvalidArgument(fmt::format("input.schema.{}: no such column in '{}'", col,
+                                                 ctx->units.front().range.path));
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, const RunOptions& options) {
+  if (options.models == nullptr) return Status::Internal("RunOptions.models is not set");
+  auto ctx = std::make_unique<JobContext>();
+  RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
+  RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
+
+  ModelOptions mo;
+  mo.path = spec.model.path;
+  mo.threads = spec.model.threads;
+  ASSIGN_OR_RETURN(ctx->model, options.models->Load(env, spec.model.kind, mo));
+  ctx->model_kind = ctx->model->info().backend;
+
+  ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, ctx->file_schema));
+  RETURN_IF_ERROR(CheckModelInputs(ctx->model->info(), *ctx->preprocessor, spec.model.path));
+  ASSIGN_OR_RETURN(ctx->postprocessor,
+                   Postprocessor::Make(spec.output, spec.model, ctx->model->info(), ctx->file_schema));
+
+  // Read only the columns some stage uses, in first-use order.
+  std::vector<std::string> columns = ctx->preprocessor->input_columns();
+  for (const std::string& c : ctx->postprocessor->input_columns()) {
+    if (std::find(columns.begin(), columns.end(), c) == columns.end()) columns.push_back(c);
+  }
+  ctx->source_options.columns = std::move(columns);
+  // Stages bind to the schema the source will produce (the selected columns).
+  Schema projected;
+  for (const std::string& c : ctx->source_options.columns) {
+    projected.AddField(ctx->file_schema.field(*ctx->file_schema.FieldIndex(c)));
+  }
+  ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected));
+  ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(spec.output, spec.model, ctx->model->info(), projected));
+  return ctx;
+}
+
+}  // namespace sluice

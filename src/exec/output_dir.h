@@ -1,0 +1,68 @@
+// The output directory layout of DESIGN.md §4 and the files that describe a run:
+//   <out>/part-00000.csv …          committed parts
+//   <out>/_sluice/job.json          normalized spec + fingerprints
+//   <out>/_sluice/units/00000.json  one commit marker per finished unit
+//   <out>/_sluice/rejects/part-00000.jsonl  rejected rows of unit 00000
+//   <out>/_SUCCESS                  manifest, written when every unit is committed
+// Every file here is written atomically (WriteFileAtomic).
+// Thread-safety: stateless functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sluice/env.h"
+#include "sluice/job.h"
+
+namespace sluice {
+
+struct JobFingerprint {
+  std::string spec_json;    // JobSpec::ToCanonicalJson()
+  std::string spec_sha256;
+  std::string model_sha256;
+  struct Input {
+    std::string path;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+  };
+  std::vector<Input> inputs;
+  // sha256 over all of the above: equal digests = the same job.
+  std::string Digest() const;
+};
+
+struct UnitMarker {
+  std::string unit_id;
+  std::string input;  // file the unit read
+  int64_t rows_in = 0;
+  int64_t rows_out = 0;
+  int64_t rows_rejected = 0;
+  int64_t rows_filtered = 0;
+  std::string part;  // file name relative to the output dir
+  uint64_t part_bytes = 0;
+  std::string part_sha256;
+  std::string rejects;  // relative path of the unit's rejects file, empty if none
+};
+
+std::string SluiceDir(const std::string& out);        // <out>/_sluice
+std::string UnitsDir(const std::string& out);         // <out>/_sluice/units
+std::string RejectsDir(const std::string& out);       // <out>/_sluice/rejects
+std::string RejectsPath(const std::string& out, int unit_index);
+std::string UnitMarkerPath(const std::string& out, const std::string& unit_id);
+
+// Checks that `out` may receive this job's output, and prepares it:
+// - missing or empty: created;
+// - holds the output of the same job (equal fingerprint digest): kept, parts
+//   are rewritten as units complete;
+// - holds another job's output: kFailedPrecondition naming what changed,
+//   unless `restart`, in which case Sluice's own files there are removed;
+// - holds files that are not Sluice's: kFailedPrecondition (never deleted).
+// Then writes _sluice/job.json.
+Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart);
+
+Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& marker);
+// Writes <out>/_SUCCESS listing the parts of `markers` with rows and checksums.
+Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<UnitMarker>& markers,
+                            const JobReport& report);
+
+}  // namespace sluice

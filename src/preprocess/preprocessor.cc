@@ -1,0 +1,321 @@
+#include "preprocess/preprocessor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "preprocess/feature_binding.h"
+#include "preprocess/transform_step.h"
+
+namespace sluice {
+
+struct Preprocessor::Feature {
+  std::string label;   // "features[2] (amount)"
+  std::string column;  // input column
+  size_t column_index = 0;  // in the schema given to Make
+  std::optional<DatetimePart> datetime;
+  ImputeKind impute = ImputeKind::kNone;
+  size_t offset = 0;  // first output of this feature in a matrix row
+
+  // Numeric features.
+  std::vector<TransformStep> steps;
+  float imputed_output = 0;  // the impute value after the transforms
+
+  // One-hot features.
+  bool one_hot = false;
+  std::vector<std::string> categories;  // in output order
+  std::vector<uint32_t> by_text;        // category indices sorted by text
+  int64_t imputed_category = -1;        // for nulls; -1 -> all zeros
+  bool unknown_is_error = false;
+
+  size_t width() const { return one_hot ? categories.size() : 1; }
+
+  // Index of the category equal to `text`, or -1.
+  int64_t FindCategory(std::string_view text) const {
+    auto it = std::lower_bound(by_text.begin(), by_text.end(), text,
+                               [this](uint32_t idx, std::string_view t) { return categories[idx] < t; });
+    if (it == by_text.end() || categories[*it] != text) return -1;
+    return *it;
+  }
+};
+
+// What the per-feature loops of one Apply call share.
+struct Preprocessor::RowContext {
+  const Batch& batch;
+  const std::string& file;
+  RejectSink* rejects;
+  uint8_t* row_ok;
+  float* matrix;  // n_rows x width, uncompacted
+  size_t width;
+
+  float* Row(size_t row_idx, const Feature& f) const { return matrix + row_idx * width + f.offset; }
+
+  void Reject(size_t row_idx, const Feature& f, std::string value, std::string_view reason,
+              std::string message) const {
+    row_ok[row_idx] = 0;
+    if (rejects == nullptr) return;
+    sluice::Reject r;
+    r.file = file;
+    r.line = batch.row_lines.empty() ? 0 : batch.row_lines[row_idx];
+    r.column = f.column;
+    r.value = std::move(value);
+    r.reason = std::string(reason);
+    r.message = f.label + ": " + message;
+    rejects->Add(std::move(r));
+  }
+};
+
+namespace {
+
+std::string NumberText(double v) {
+  char buf[kNumberTextSize];
+  return std::string(NumberCategoryText(DataType::kFloat64, v, buf));
+}
+
+Status MissingStat(const BoundFeature& b, std::string_view what, std::string_view needed_for) {
+  return Status::InvalidArgument(b.label + ": stats have no " + std::string(what) + " for " +
+                                 std::string(needed_for));
+}
+
+}  // namespace
+
+Preprocessor::Preprocessor() = default;
+Preprocessor::~Preprocessor() = default;
+
+Result<std::unique_ptr<Preprocessor>> Preprocessor::Make(const std::vector<FeatureSpec>& features,
+                                                         const Stats& stats,
+                                                         const Schema& input_schema) {
+  ASSIGN_OR_RETURN(std::vector<BoundFeature> bound, BindFeatures(features, input_schema));
+  std::unique_ptr<Preprocessor> p(new Preprocessor());
+  p->features_.reserve(bound.size());
+  for (const BoundFeature& b : bound) {
+    const FeatureSpec& spec = b.spec;
+    const FeatureStats* fs = stats.Find(spec.name);
+    const std::string impute_name = "impute: " + std::string(ImputeKindName(spec.impute));
+    Feature f;
+    f.label = b.label;
+    f.column = spec.column;
+    f.column_index = b.column_index;
+    f.datetime = spec.datetime;
+    f.impute = spec.impute;
+    f.offset = p->output_names_.size();
+
+    if (b.one_hot()) {
+      f.one_hot = true;
+      f.categories = spec.one_hot;
+      f.unknown_is_error = spec.unknown_category_is_error;
+      f.by_text.resize(f.categories.size());
+      for (uint32_t cat_idx = 0; cat_idx < f.by_text.size(); ++cat_idx) f.by_text[cat_idx] = cat_idx;
+      std::sort(f.by_text.begin(), f.by_text.end(),
+                [&f](uint32_t x, uint32_t y) { return f.categories[x] < f.categories[y]; });
+      std::optional<std::string> imputed;
+      if (spec.impute == ImputeKind::kConstant) {
+        imputed = spec.impute_string;
+      } else if (spec.impute == ImputeKind::kMostFrequent) {
+        if (fs != nullptr && fs->impute_string) {
+          imputed = *fs->impute_string;
+        } else if (fs != nullptr && fs->impute_number) {
+          char buf[kNumberTextSize];
+          imputed = std::string(NumberCategoryText(b.column_type, *fs->impute_number, buf));
+        } else {
+          return MissingStat(b, "'impute' value", impute_name);
+        }
+      }
+      if (imputed) {
+        f.imputed_category = f.FindCategory(*imputed);
+        if (f.imputed_category < 0 && f.unknown_is_error) {
+          return Status::InvalidArgument(b.label + ": " + impute_name + " value '" + *imputed +
+                                         "' is not one of the categories, and unknown categories are errors");
+        }
+      }
+      for (const std::string& category : f.categories) {
+        p->output_names_.push_back(spec.name + "=" + category);
+      }
+    } else {
+      double impute_value = 0;
+      switch (spec.impute) {
+        case ImputeKind::kNone:
+        case ImputeKind::kNan: break;
+        case ImputeKind::kConstant: impute_value = spec.impute_number; break;
+        case ImputeKind::kMean:
+        case ImputeKind::kMedian:
+        case ImputeKind::kMostFrequent:
+          if (fs != nullptr && !fs->impute_number && fs->impute_string) {
+            return Status::InvalidArgument(b.label + ": stats 'impute' value is the string '" +
+                                           *fs->impute_string + "'; a numeric feature needs a number");
+          }
+          if (fs == nullptr || !fs->impute_number) return MissingStat(b, "'impute' value", impute_name);
+          impute_value = *fs->impute_number;
+          break;
+      }
+      for (const TransformSpec& t : spec.transforms) {
+        switch (t.kind) {
+          case TransformKind::kLog1p: f.steps.push_back(TransformStep::Log1p()); break;
+          case TransformKind::kStandardize:
+            if (fs == nullptr || !fs->mean || !fs->std) {
+              return MissingStat(b, "'standardize' values (mean, std)", "transform standardize");
+            }
+            if (!(*fs->std >= 0)) {
+              return Status::InvalidArgument(b.label + ": stats standardize std is negative");
+            }
+            f.steps.push_back(TransformStep::Standardize(*fs->mean, *fs->std));
+            break;
+          case TransformKind::kMinMax:
+            if (fs == nullptr || !fs->min || !fs->max) {
+              return MissingStat(b, "'minmax' values (min, max)", "transform minmax");
+            }
+            if (*fs->min > *fs->max) {
+              return Status::InvalidArgument(b.label + ": stats minmax min is greater than max");
+            }
+            f.steps.push_back(TransformStep::MinMax(*fs->min, *fs->max));
+            break;
+          case TransformKind::kClip: f.steps.push_back(TransformStep::Clip(t)); break;
+        }
+      }
+      if (spec.impute != ImputeKind::kNone && spec.impute != ImputeKind::kNan) {
+        // Every null becomes the same output: compute it once, and refuse an
+        // impute value that the transforms cannot take.
+        double y = impute_value;
+        const int failed = RunSteps(f.steps, &y);
+        if (failed >= 0) {
+          return Status::InvalidArgument(b.label + ": " + impute_name + " value " +
+                                         NumberText(impute_value) + " is outside the domain of transform " +
+                                         std::string(TransformKindName(spec.transforms[failed].kind)));
+        }
+        f.imputed_output = static_cast<float>(y);
+        if (!std::isfinite(f.imputed_output)) {
+          return Status::InvalidArgument(b.label + ": " + impute_name + " value " +
+                                         NumberText(impute_value) +
+                                         " does not give a finite float32 after the transforms");
+        }
+      }
+      p->output_names_.push_back(spec.name);
+    }
+    p->features_.push_back(std::move(f));
+  }
+  return p;
+}
+
+std::vector<std::string> Preprocessor::input_columns() const {
+  std::vector<std::string> columns;
+  for (const Feature& f : features_) {
+    if (std::find(columns.begin(), columns.end(), f.column) == columns.end()) {
+      columns.push_back(f.column);
+    }
+  }
+  return columns;
+}
+
+void Preprocessor::ApplyNumeric(const Feature& f, const Column& col, RowContext& ctx) const {
+  const uint8_t* row_ok = ctx.row_ok;
+  ForEachNumericValue(col, f.datetime, [&](size_t row_idx, ValueState state, double x) {
+    if (!row_ok[row_idx]) return;
+    float* out = ctx.Row(row_idx, f);
+    if (state == ValueState::kValue) {
+      double y = x;
+      const int failed = RunSteps(f.steps, &y);
+      if (failed >= 0) {
+        ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
+                   "log1p of " + NumberText(y) + " (needs a value > -1)");
+        return;
+      }
+      const float value = static_cast<float>(y);
+      if (!std::isfinite(value)) {
+        ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
+                   "value " + NumberText(y) + " after transforms is not a finite float32");
+        return;
+      }
+      *out = value;
+      return;
+    }
+    if (state == ValueState::kBad) {
+      const std::string text = RejectValueText(col, row_idx);
+      std::string message = col.type() == DataType::kString
+                                ? "value '" + text + "' in column '" + f.column + "' is not a number"
+                                : "column '" + f.column + "' of type " +
+                                      std::string(DataTypeName(col.type())) + " cannot give this feature";
+      ctx.Reject(row_idx, f, text, reject_reason::kBadValue, std::move(message));
+      return;
+    }
+    switch (f.impute) {
+      case ImputeKind::kNone:
+        ctx.Reject(row_idx, f, std::string(), reject_reason::kMissingValue,
+                   "null in column '" + f.column + "' and impute is none");
+        return;
+      case ImputeKind::kNan: *out = std::numeric_limits<float>::quiet_NaN(); return;
+      default: *out = f.imputed_output; return;
+    }
+  });
+}
+
+void Preprocessor::ApplyOneHot(const Feature& f, const Column& col, RowContext& ctx) const {
+  const uint8_t* row_ok = ctx.row_ok;
+  const size_t k = f.categories.size();
+  ForEachCategoryText(col, f.datetime, [&](size_t row_idx, ValueState state, std::string_view text) {
+    if (!row_ok[row_idx]) return;
+    float* out = ctx.Row(row_idx, f);
+    int64_t hot = -1;
+    if (state == ValueState::kValue) {
+      hot = f.FindCategory(text);
+      if (hot < 0 && f.unknown_is_error) {
+        ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kUnknownCategory,
+                   "unknown category '" + std::string(text.substr(0, 256)) + "' in column '" + f.column + "'");
+        return;
+      }
+    } else if (state == ValueState::kBad) {
+      ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kBadValue,
+                 "column '" + f.column + "' of type " + std::string(DataTypeName(col.type())) +
+                     " cannot give this feature");
+      return;
+    } else if (f.impute == ImputeKind::kNan) {
+      std::fill(out, out + k, std::numeric_limits<float>::quiet_NaN());
+      return;
+    } else {
+      hot = f.imputed_category;
+    }
+    std::fill(out, out + k, 0.0f);
+    if (hot >= 0) out[hot] = 1.0f;
+  });
+}
+
+size_t Preprocessor::Apply(const Batch& batch, const std::string& file, std::vector<float>* matrix,
+                           std::vector<uint8_t>* row_ok, RejectSink* rejects) const {
+  const size_t n_rows = batch.num_rows();
+  const size_t width = num_outputs();
+  row_ok->assign(n_rows, 1);
+  matrix->resize(n_rows * width);
+  RowContext ctx{batch, file, rejects, row_ok->data(), matrix->data(), width};
+
+  for (const Feature& f : features_) {
+    const Column* col = FindBatchColumn(batch, f.column_index, f.column);
+    if (col == nullptr) {
+      for (size_t row_idx = 0; row_idx < n_rows; ++row_idx) {
+        if (!ctx.row_ok[row_idx]) continue;
+        ctx.Reject(row_idx, f, std::string(), reject_reason::kMissingValue,
+                   "no input column '" + f.column + "' in this batch");
+      }
+      continue;
+    }
+    if (f.one_hot) {
+      ApplyOneHot(f, *col, ctx);
+    } else {
+      ApplyNumeric(f, *col, ctx);
+    }
+  }
+
+  // Compact: move the rows that featurized to the front, in order.
+  size_t n_ok = 0;
+  float* data = matrix->data();
+  for (size_t row_idx = 0; row_idx < n_rows; ++row_idx) {
+    if (!ctx.row_ok[row_idx]) continue;
+    if (n_ok != row_idx && width > 0) {
+      std::memmove(data + n_ok * width, data + row_idx * width, width * sizeof(float));
+    }
+    ++n_ok;
+  }
+  matrix->resize(n_ok * width);
+  return n_ok;
+}
+
+}  // namespace sluice
