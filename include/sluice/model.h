@@ -65,7 +65,7 @@ struct ModelOptions {
 class ModelRegistry {
  public:
   // Returns true when the backend recognizes the file by extension or content
-  // (head = first bytes of the file, up to 4 KiB).
+  // (head = first bytes of the file, up to 1 MiB).
   using DetectFn = std::function<bool(std::string_view path, std::string_view head)>;
   using LoadFn = std::function<Result<std::unique_ptr<Model>>(Env*, const ModelOptions&)>;
 
