@@ -1,0 +1,129 @@
+#include "batch/value_parse.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace sluice {
+namespace {
+
+TEST(ValueParseTest, Int64) {
+  EXPECT_EQ(ParseInt64("42"), 42);
+  EXPECT_EQ(ParseInt64("+7"), 7);
+  EXPECT_EQ(ParseInt64("-0"), 0);
+  EXPECT_EQ(ParseInt64("  -12\t"), -12);
+  EXPECT_EQ(ParseInt64("9223372036854775807"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(ParseInt64("-9223372036854775808"), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(ParseInt64("9223372036854775808"), std::nullopt);
+  EXPECT_EQ(ParseInt64(""), std::nullopt);
+  EXPECT_EQ(ParseInt64("   "), std::nullopt);
+  EXPECT_EQ(ParseInt64("+"), std::nullopt);
+  EXPECT_EQ(ParseInt64("+-3"), std::nullopt);
+  EXPECT_EQ(ParseInt64("1.0"), std::nullopt);
+  EXPECT_EQ(ParseInt64("12a"), std::nullopt);
+  EXPECT_EQ(ParseInt64("1 2"), std::nullopt);
+  EXPECT_EQ(ParseInt64("0x10"), std::nullopt);
+}
+
+TEST(ValueParseTest, Float64) {
+  EXPECT_EQ(ParseFloat64("3.5"), 3.5);
+  EXPECT_EQ(ParseFloat64("+3.5"), 3.5);
+  EXPECT_EQ(ParseFloat64("-1e-3"), -1e-3);
+  EXPECT_EQ(ParseFloat64(" 2E10 "), 2e10);
+  EXPECT_EQ(ParseFloat64(".5"), 0.5);
+  EXPECT_EQ(ParseFloat64("7"), 7.0);
+  EXPECT_EQ(ParseFloat64("0.1"), 0.1);  // correctly rounded
+  EXPECT_TRUE(std::isnan(*ParseFloat64("nan")));
+  EXPECT_TRUE(std::isnan(*ParseFloat64("NaN")));
+  EXPECT_EQ(ParseFloat64("inf"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ParseFloat64("-inf"), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ParseFloat64("+INF"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ParseFloat64("Infinity"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ParseFloat64("-infinity"), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ParseFloat64(""), std::nullopt);
+  EXPECT_EQ(ParseFloat64("+"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("+-1"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("++1"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("abc"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("1.5x"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("1e"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("infin"), std::nullopt);
+  EXPECT_EQ(ParseFloat64("1,5"), std::nullopt);
+}
+
+TEST(ValueParseTest, Bool) {
+  EXPECT_EQ(ParseBool("true"), true);
+  EXPECT_EQ(ParseBool("TRUE"), true);
+  EXPECT_EQ(ParseBool(" Yes "), true);
+  EXPECT_EQ(ParseBool("1"), true);
+  EXPECT_EQ(ParseBool("False"), false);
+  EXPECT_EQ(ParseBool("no"), false);
+  EXPECT_EQ(ParseBool("0"), false);
+  EXPECT_EQ(ParseBool("2"), std::nullopt);
+  EXPECT_EQ(ParseBool("t"), std::nullopt);
+  EXPECT_EQ(ParseBool(""), std::nullopt);
+  EXPECT_EQ(ParseBool("truee"), std::nullopt);
+}
+
+constexpr int64_t kMicrosPerSecond = 1'000'000;
+// 2024-01-05T00:00:00Z: 19727 days after the epoch.
+constexpr int64_t kJan5Micros = 19727LL * 86400 * kMicrosPerSecond;
+
+TEST(ValueParseTest, TimestampDatesAndTimes) {
+  EXPECT_EQ(ParseTimestamp("1970-01-01"), 0);
+  EXPECT_EQ(ParseTimestamp("2024-01-05"), kJan5Micros);
+  const int64_t at_10_11_12 = kJan5Micros + (10 * 3600 + 11 * 60 + 12) * kMicrosPerSecond;
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12"), at_10_11_12);
+  EXPECT_EQ(ParseTimestamp("2024-01-05 10:11:12"), at_10_11_12);
+  EXPECT_EQ(ParseTimestamp("  2024-01-05 10:11:12Z "), at_10_11_12);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12.5"), at_10_11_12 + 500000);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12.123456"), at_10_11_12 + 123456);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12.123456789Z"), at_10_11_12 + 123456);
+  EXPECT_EQ(ParseTimestamp("1969-12-31T23:59:59.5"), -500000);
+  EXPECT_EQ(ParseTimestamp("2000-02-29"), 11016LL * 86400 * kMicrosPerSecond);
+}
+
+TEST(ValueParseTest, TimestampOffsets) {
+  const int64_t at_10_11_12 = kJan5Micros + (10 * 3600 + 11 * 60 + 12) * kMicrosPerSecond;
+  // 10:11:12 at +02:00 is 08:11:12 UTC.
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12+02:00"), at_10_11_12 - 2 * 3600 * kMicrosPerSecond);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12+0200"), at_10_11_12 - 2 * 3600 * kMicrosPerSecond);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12-05:30"),
+            at_10_11_12 + (5 * 3600 + 30 * 60) * kMicrosPerSecond);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12.25-0530"),
+            at_10_11_12 + (5 * 3600 + 30 * 60) * kMicrosPerSecond + 250000);
+  // Crossing midnight backwards: 00:30 at +01:00 is 23:30 the previous day.
+  EXPECT_EQ(ParseTimestamp("2024-01-05T00:30:00+01:00"), kJan5Micros - 30 * 60 * kMicrosPerSecond);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12+00:00"), at_10_11_12);
+}
+
+TEST(ValueParseTest, TimestampRejects) {
+  EXPECT_EQ(ParseTimestamp(""), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-1-05"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-13-01"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2023-02-29"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-04-31"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T24:00:00"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:60:00"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12."), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12.1234567890"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12+2"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12+24:00"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T10:11:12Zx"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05x"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("2024-01-05T"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("abc"), std::nullopt);
+}
+
+TEST(ValueParseTest, Helpers) {
+  EXPECT_EQ(TrimSpaces("  a b\t"), "a b");
+  EXPECT_EQ(TrimSpaces("   "), "");
+  EXPECT_TRUE(EqualsIgnoreCase("TrUe", "true"));
+  EXPECT_FALSE(EqualsIgnoreCase("true", "tru"));
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,502 @@
+#include "source/csv_source.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "source/source_common.h"
+
+namespace sluice {
+namespace {
+
+Status CheckCsvOptions(const CsvOptions& csv) {
+  if (csv.delimiter == '\n' || csv.delimiter == '\r') {
+    return Status::InvalidArgument("input.csv.delimiter: must not be a newline character");
+  }
+  if (csv.quote == '\n' || csv.quote == '\r') {
+    return Status::InvalidArgument("input.csv.quote: must not be a newline character");
+  }
+  if (csv.quote != '\0' && csv.quote == csv.delimiter) {
+    return Status::InvalidArgument("input.csv.quote: must differ from input.csv.delimiter");
+  }
+  return Status::OK();
+}
+
+// Splits a CSV file into records and fields, from a start offset, reading
+// through a ChunkReader. Field positions are relative to the record start and
+// stay valid until the next call to Next.
+class CsvParser {
+ public:
+  enum class Outcome { kRecord, kUnterminatedQuote, kEnd };
+
+  CsvParser(const RandomAccessFile* file, std::string path, const CsvOptions& csv, uint64_t start,
+            int64_t start_line, const TextReadTuning& tuning)
+      : reader_(file, path, start, tuning.chunk_bytes),
+        path_(std::move(path)),
+        delimiter_(csv.delimiter),
+        quote_(csv.quote),
+        quoting_(csv.quote != '\0'),
+        max_record_bytes_(tuning.max_record_bytes),
+        at_file_start_(start == 0),
+        line_(start_line) {
+    special_.fill(false);
+    special_[static_cast<unsigned char>(delimiter_)] = true;
+    special_['\n'] = true;
+    special_['\r'] = true;
+  }
+
+  // Reads the next non-blank record that starts before file offset `limit`.
+  // An unterminated quote consumes the rest of the file.
+  Result<Outcome> Next(uint64_t limit) {
+    if (at_file_start_) {
+      at_file_start_ = false;
+      ASSIGN_OR_RETURN(pos_, reader_.Utf8BomLength());
+    }
+    while (true) {
+      if (pos_ >= reader_.size()) {
+        if (reader_.eof()) return Outcome::kEnd;
+        RETURN_IF_ERROR(FillKeeping(pos_));
+        continue;
+      }
+      const uint64_t record_offset = reader_.offset() + pos_;
+      if (record_offset >= limit) return Outcome::kEnd;
+      const Scan scan = ScanRecord(reader_.data() + pos_, reader_.data() + reader_.size(), reader_.eof());
+      if (scan == Scan::kNeedMore) {
+        if (reader_.size() - pos_ >= max_record_bytes_) {
+          return Status::Corruption(InputLine(path_, line_) + ": record larger than " +
+                                    std::to_string(max_record_bytes_) +
+                                    " bytes (is a quote never closed?)");
+        }
+        RETURN_IF_ERROR(FillKeeping(pos_));
+        continue;
+      }
+      record_pos_ = pos_;
+      record_offset_ = record_offset;
+      record_line_ = line_;
+      pos_ += record_bytes_;
+      line_ += record_newlines_;
+      if (scan == Scan::kUnterminatedQuote) return Outcome::kUnterminatedQuote;
+      const bool blank = fields_.size() == 1 && !fields_[0].quoted && fields_[0].end == 0;
+      if (!blank) return Outcome::kRecord;
+    }
+  }
+
+  int64_t line() const { return record_line_; }
+  uint64_t offset() const { return record_offset_; }
+  // File offset and line just after the current record.
+  uint64_t next_offset() const { return reader_.offset() + pos_; }
+  int64_t next_line() const { return line_; }
+  size_t num_fields() const { return fields_.size(); }
+  bool quoted(size_t field_idx) const { return fields_[field_idx].quoted; }
+
+  std::string_view RawRecord() const { return {reader_.data() + record_pos_, record_bytes_}; }
+  // The record without its line end, for reject values.
+  std::string_view RecordText() const {
+    std::string_view text = RawRecord();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    return text;
+  }
+  std::string_view RawField(size_t field_idx) const {
+    const Field& f = fields_[field_idx];
+    return {reader_.data() + record_pos_ + f.begin, f.end - f.begin};
+  }
+
+  // The field's value: unquoted text as is; quoted text without the quotes and
+  // with doubled quotes undone (copied into *scratch only when needed).
+  std::string_view FieldText(size_t field_idx, std::string* scratch) const {
+    const Field& f = fields_[field_idx];
+    const char* record = reader_.data() + record_pos_;
+    if (!f.quoted) return {record + f.begin, f.end - f.begin};
+    if (!f.closed) return {record + f.begin + 1, f.end - f.begin - 1};
+    if (!f.doubled_quote && f.quote_end + 1 == f.end) {
+      return {record + f.begin + 1, f.quote_end - f.begin - 1};
+    }
+    scratch->clear();
+    for (size_t pos = f.begin + 1; pos < f.quote_end; ++pos) {
+      scratch->push_back(record[pos]);
+      if (record[pos] == quote_) ++pos;  // the second of a doubled quote
+    }
+    scratch->append(record + f.quote_end + 1, f.end - f.quote_end - 1);
+    return *scratch;
+  }
+
+ private:
+  enum class Scan { kRecord, kUnterminatedQuote, kNeedMore };
+
+  struct Field {
+    size_t begin = 0;      // first byte (the opening quote if quoted)
+    size_t end = 0;        // one past the last byte, before the delimiter/newline
+    size_t quote_end = 0;  // position of the closing quote
+    bool quoted = false;
+    bool closed = false;   // the quote was closed
+    bool doubled_quote = false;
+  };
+
+  Status FillKeeping(size_t keep) {
+    Result<size_t> got = reader_.Fill(keep);
+    if (!got.ok()) return got.status();
+    pos_ -= std::min(pos_, keep);
+    return Status::OK();
+  }
+
+  // Scans one record at [begin, limit). kNeedMore when the record may continue
+  // past `limit` and the file has more bytes.
+  Scan ScanRecord(const char* begin, const char* limit, bool eof) {
+    fields_.clear();
+    int64_t newlines = 0;
+    const char* p = begin;
+    while (true) {
+      Field field;
+      field.begin = static_cast<size_t>(p - begin);
+      if (quoting_ && p < limit && *p == quote_) {
+        field.quoted = true;
+        const char* q = p + 1;
+        while (true) {
+          const auto* close = static_cast<const char*>(std::memchr(q, quote_, static_cast<size_t>(limit - q)));
+          if (close == nullptr) {
+            if (!eof) return Scan::kNeedMore;
+            field.end = static_cast<size_t>(limit - begin);
+            fields_.push_back(field);
+            record_bytes_ = field.end;
+            record_newlines_ = newlines + std::count(q, limit, '\n');
+            return Scan::kUnterminatedQuote;
+          }
+          // Cannot tell a closing quote from the first of a doubled one yet.
+          if (close + 1 == limit && !eof) return Scan::kNeedMore;
+          newlines += std::count(q, close, '\n');
+          if (close + 1 < limit && close[1] == quote_) {
+            field.doubled_quote = true;
+            q = close + 2;
+            continue;
+          }
+          field.closed = true;
+          field.quote_end = static_cast<size_t>(close - begin);
+          p = close + 1;
+          break;
+        }
+      }
+      // Unquoted text, or text after a closing quote.
+      while (true) {
+        while (p < limit && !special_[static_cast<unsigned char>(*p)]) ++p;
+        if (p == limit) {
+          if (!eof) return Scan::kNeedMore;
+          field.end = static_cast<size_t>(p - begin);
+          fields_.push_back(field);
+          record_bytes_ = field.end;
+          record_newlines_ = newlines;
+          return Scan::kRecord;
+        }
+        if (*p != '\r') break;
+        if (p + 1 == limit) {
+          if (!eof) return Scan::kNeedMore;
+          // CR at the very end of the file ends the record.
+          field.end = static_cast<size_t>(p - begin);
+          fields_.push_back(field);
+          record_bytes_ = static_cast<size_t>(limit - begin);
+          record_newlines_ = newlines;
+          return Scan::kRecord;
+        }
+        if (p[1] == '\n') {
+          field.end = static_cast<size_t>(p - begin);
+          fields_.push_back(field);
+          record_bytes_ = static_cast<size_t>(p + 2 - begin);
+          record_newlines_ = newlines + 1;
+          return Scan::kRecord;
+        }
+        ++p;  // a lone CR is data
+      }
+      field.end = static_cast<size_t>(p - begin);
+      fields_.push_back(field);
+      if (*p == '\n') {
+        record_bytes_ = static_cast<size_t>(p + 1 - begin);
+        record_newlines_ = newlines + 1;
+        return Scan::kRecord;
+      }
+      ++p;  // delimiter: another field follows
+    }
+  }
+
+  ChunkReader reader_;
+  std::string path_;
+  char delimiter_;
+  char quote_;
+  bool quoting_;
+  size_t max_record_bytes_;
+  bool at_file_start_;
+  std::array<bool, 256> special_{};
+
+  size_t pos_ = 0;    // window position of the next record
+  int64_t line_ = 1;  // line of the next record
+  std::vector<Field> fields_;
+  size_t record_pos_ = 0;
+  size_t record_bytes_ = 0;
+  int64_t record_newlines_ = 0;
+  uint64_t record_offset_ = 0;
+  int64_t record_line_ = 0;
+};
+
+bool IsNullToken(const CsvOptions& csv, std::string_view text) {
+  for (const std::string& token : csv.null_values) {
+    if (text == token) return true;
+  }
+  return false;
+}
+
+struct Header {
+  std::vector<std::string> names;
+  uint64_t data_offset = 0;  // first byte after the header
+  int64_t data_line = 1;     // line after the header
+  bool empty_file = false;   // no header record at all
+};
+
+// Reads the header record of `parser` (positioned at the file start).
+Result<Header> ReadHeader(CsvParser* parser, const std::string& path) {
+  Header header;
+  ASSIGN_OR_RETURN(const CsvParser::Outcome outcome, parser->Next(UINT64_MAX));
+  if (outcome == CsvParser::Outcome::kEnd) {
+    header.empty_file = true;
+    header.data_offset = parser->next_offset();
+    return header;
+  }
+  if (outcome == CsvParser::Outcome::kUnterminatedQuote) {
+    return Status::Corruption(InputLine(path, parser->line()) + ": unterminated quote in the header");
+  }
+  const size_t bad = FindInvalidUtf8(parser->RawRecord());
+  if (bad != std::string_view::npos) {
+    return Status::Corruption(InputLine(path, parser->line()) + ": header is not valid UTF-8 (byte " +
+                              std::to_string(parser->offset() + bad) + ")");
+  }
+  std::string scratch;
+  for (size_t field_idx = 0; field_idx < parser->num_fields(); ++field_idx) {
+    header.names.emplace_back(parser->FieldText(field_idx, &scratch));
+  }
+  header.data_offset = parser->next_offset();
+  header.data_line = parser->next_line();
+  return header;
+}
+
+std::vector<std::string> NumberedNames(size_t count) {
+  std::vector<std::string> names;
+  for (size_t col_idx = 0; col_idx < count; ++col_idx) names.push_back("c" + std::to_string(col_idx));
+  return names;
+}
+
+class CsvSource final : public Source {
+ public:
+  CsvSource(std::string path, const SourceOptions& options, RejectSink* rejects)
+      : path_(std::move(path)), options_(options), rejects_(rejects) {}
+
+  Status Open(Env* env, const FileRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
+    RETURN_IF_ERROR(CheckCsvOptions(options_.csv));
+    ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
+    range_end_ = range.end;
+    ASSIGN_OR_RETURN(schema_, SelectColumns(path_, file_schema, options_, /*allow_declared_only=*/false));
+
+    uint64_t start = range.begin;
+    int64_t start_line = 1;
+    if (options_.csv.header) {
+      auto header_parser = std::make_unique<CsvParser>(file_.get(), path_, options_.csv, 0, 1, tuning);
+      ASSIGN_OR_RETURN(Header header, ReadHeader(header_parser.get(), path_));
+      if (header.empty_file) {
+        done_ = true;
+        return Status::OK();
+      }
+      names_ = std::move(header.names);
+      if (start <= header.data_offset) {
+        start = header.data_offset;
+        start_line = header.data_line;
+        parser_ = std::move(header_parser);  // continue right after the header
+      }
+    } else {
+      for (const Field& field : file_schema.fields()) names_.push_back(field.name);
+    }
+    if (!parser_) {
+      if (start > 0) {
+        ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, start, tuning.chunk_bytes));
+        start_line = newlines + 1;
+      }
+      parser_ = std::make_unique<CsvParser>(file_.get(), path_, options_.csv, start, start_line, tuning);
+    }
+    range_begin_ = range.begin;
+
+    for (const Field& field : schema_.fields()) {
+      const auto found = std::find(names_.begin(), names_.end(), field.name);
+      if (found == names_.end()) {
+        return Status::NotFound("input '" + path_ + "': no column '" + field.name +
+                                "' (columns: " + JoinColumnNames(names_) + ")");
+      }
+      field_of_column_.push_back(static_cast<size_t>(found - names_.begin()));
+    }
+    cells_.resize(schema_.num_fields());
+    scratch_.resize(schema_.num_fields());
+    batch_rows_ = std::max<size_t>(options_.batch_rows, 1);
+    return Status::OK();
+  }
+
+  const Schema& schema() const override { return schema_; }
+
+  uint64_t bytes_read() const override {
+    return parser_ ? parser_->next_offset() - std::min(range_begin_, parser_->next_offset()) : 0;
+  }
+
+  Result<bool> Next(Batch* batch) override {
+    if (!status_.ok()) return status_;
+    batch->Reset(schema_);
+    batch->first_row = rows_emitted_;
+    size_t rows = 0;
+    while (!done_ && rows < batch_rows_) {
+      Result<CsvParser::Outcome> outcome = parser_->Next(range_end_);
+      if (!outcome.ok()) {
+        status_ = outcome.status();
+        return status_;
+      }
+      switch (*outcome) {
+        case CsvParser::Outcome::kEnd: done_ = true; break;
+        case CsvParser::Outcome::kUnterminatedQuote:
+          AddReject(reject_reason::kUnterminatedQuote, "", parser_->RecordText(),
+                 "unterminated quote; the record runs to the end of the file");
+          break;
+        case CsvParser::Outcome::kRecord:
+          if (AddRecord(batch)) ++rows;
+          break;
+      }
+    }
+    rows_emitted_ += rows;
+    return rows > 0;
+  }
+
+ private:
+  // Converts the current record into the batch, or rejects it. True if added.
+  bool AddRecord(Batch* batch) {
+    if (!IsValidUtf8(parser_->RawRecord())) {
+      for (size_t field_idx = 0; field_idx < parser_->num_fields(); ++field_idx) {
+        const std::string_view raw = parser_->RawField(field_idx);
+        const size_t bad = FindInvalidUtf8(raw);
+        if (bad == std::string_view::npos) continue;
+        const std::string column = field_idx < names_.size() ? names_[field_idx] : "c" + std::to_string(field_idx);
+        const uint64_t bad_offset =
+            parser_->offset() + static_cast<uint64_t>(raw.data() - parser_->RawRecord().data()) + bad;
+        AddReject(reject_reason::kInvalidUtf8, column, raw,
+               "invalid UTF-8 at byte " + std::to_string(bad_offset) + ": " + MessageValue(raw));
+        return false;
+      }
+    }
+    if (parser_->num_fields() != names_.size()) {
+      AddReject(reject_reason::kRaggedRow, "", parser_->RecordText(),
+             "expected " + std::to_string(names_.size()) + " fields, found " +
+                 std::to_string(parser_->num_fields()));
+      return false;
+    }
+    for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
+      const size_t field_idx = field_of_column_[col_idx];
+      const std::string_view text = parser_->FieldText(field_idx, &scratch_[col_idx]);
+      Cell& cell = cells_[col_idx];
+      if (!parser_->quoted(field_idx) && IsNullToken(options_.csv, text)) {
+        cell.is_null = true;
+        continue;
+      }
+      const Field& field = schema_.field(col_idx);
+      if (!ParseTextCell(text, field.type, &cell)) {
+        AddReject(reject_reason::kBadValue, field.name, text, BadValueMessage(text, field, options_));
+        return false;
+      }
+    }
+    for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
+      AppendCell(cells_[col_idx], &batch->columns[col_idx]);
+    }
+    batch->row_lines.push_back(parser_->line());
+    return true;
+  }
+
+  void AddReject(std::string_view reason, const std::string& column, std::string_view value,
+                 const std::string& what) {
+    if (rejects_ == nullptr) return;
+    rejects_->Add(MakeReject(path_, parser_->line(), parser_->offset(), reason, column, value, what));
+  }
+
+  std::string path_;
+  SourceOptions options_;
+  RejectSink* rejects_;
+  std::unique_ptr<RandomAccessFile> file_;
+  std::unique_ptr<CsvParser> parser_;
+  Schema schema_;
+  std::vector<std::string> names_;          // this file's columns
+  std::vector<size_t> field_of_column_;     // schema_ column -> field index
+  std::vector<Cell> cells_;
+  std::vector<std::string> scratch_;        // per column, for unescaped quoted fields
+  uint64_t range_begin_ = 0;
+  uint64_t range_end_ = UINT64_MAX;
+  size_t batch_rows_ = 1;
+  uint64_t rows_emitted_ = 0;
+  bool done_ = false;
+  Status status_;
+};
+
+}  // namespace
+
+Result<Schema> InferCsvSchema(Env* env, const std::string& path, const SourceOptions& options,
+                              const TextReadTuning& tuning) {
+  RETURN_IF_ERROR(CheckCsvOptions(options.csv));
+  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
+  CsvParser parser(file.get(), path, options.csv, 0, 1, tuning);
+  std::vector<std::string> names;
+  if (options.csv.header) {
+    ASSIGN_OR_RETURN(Header header, ReadHeader(&parser, path));
+    if (header.empty_file) return Status::InvalidArgument("input '" + path + "': file is empty (no header row)");
+    names = std::move(header.names);
+    for (size_t col_idx = 0; col_idx < names.size(); ++col_idx) {
+      if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(col_idx), names[col_idx]) !=
+          names.begin() + static_cast<std::ptrdiff_t>(col_idx)) {
+        return Status::InvalidArgument("input '" + path + "' line 1: column '" + names[col_idx] +
+                                       "' appears twice in the header");
+      }
+    }
+  }
+
+  std::vector<TypeGuess> guesses(names.size());
+  std::string scratch;
+  bool have_columns = options.csv.header;
+  // Without a header the first good record counts the columns, even if infer_rows is 0.
+  for (size_t record_idx = 0; record_idx < options.infer_rows || !have_columns; ++record_idx) {
+    ASSIGN_OR_RETURN(const CsvParser::Outcome outcome, parser.Next(UINT64_MAX));
+    if (outcome == CsvParser::Outcome::kEnd) break;
+    if (outcome != CsvParser::Outcome::kRecord || !IsValidUtf8(parser.RawRecord())) continue;
+    if (!have_columns) {
+      names = NumberedNames(parser.num_fields());
+      guesses.resize(names.size());
+      have_columns = true;
+    }
+    if (parser.num_fields() != names.size() || record_idx >= options.infer_rows) continue;
+    for (size_t col_idx = 0; col_idx < names.size(); ++col_idx) {
+      const std::string_view text = parser.FieldText(col_idx, &scratch);
+      if (text.empty() || (!parser.quoted(col_idx) && IsNullToken(options.csv, text))) continue;
+      guesses[col_idx].AddText(text);
+    }
+  }
+  if (!have_columns) {
+    return Status::InvalidArgument("input '" + path +
+                                   "': no record to count the columns of (input.csv.header is false)");
+  }
+
+  Schema schema;
+  for (size_t col_idx = 0; col_idx < names.size(); ++col_idx) {
+    const auto declared = options.declared_types.find(names[col_idx]);
+    schema.AddField(Field{names[col_idx],
+                          declared != options.declared_types.end() ? declared->second : guesses[col_idx].Type()});
+  }
+  return schema;
+}
+
+Result<std::unique_ptr<Source>> OpenCsvSource(Env* env, const FileRange& range, const Schema& file_schema,
+                                              const SourceOptions& options, RejectSink* rejects,
+                                              const TextReadTuning& tuning) {
+  auto source = std::make_unique<CsvSource>(range.path, options, rejects);
+  RETURN_IF_ERROR(source->Open(env, range, file_schema, tuning));
+  return std::unique_ptr<Source>(std::move(source));
+}
+
+}  // namespace sluice

@@ -1,0 +1,405 @@
+#include "source/jsonl_source.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "source/source_common.h"
+
+namespace sluice {
+namespace {
+
+// Splits a file into non-blank lines, from a start offset. The current line
+// stays valid (with simdjson padding after it) until the next call to Next.
+class LineReader {
+ public:
+  LineReader(const RandomAccessFile* file, std::string path, uint64_t start, int64_t start_line,
+             const TextReadTuning& tuning)
+      : reader_(file, path, start, tuning.chunk_bytes, simdjson::SIMDJSON_PADDING),
+        path_(std::move(path)),
+        max_line_bytes_(tuning.max_record_bytes),
+        at_file_start_(start == 0),
+        next_line_(start_line) {}
+
+  // Reads the next non-blank line that starts before file offset `limit`;
+  // false at the end.
+  Result<bool> Next(uint64_t limit) {
+    if (at_file_start_) {
+      at_file_start_ = false;
+      ASSIGN_OR_RETURN(pos_, reader_.Utf8BomLength());
+    }
+    while (true) {
+      if (pos_ >= reader_.size()) {
+        if (reader_.eof()) return false;
+        RETURN_IF_ERROR(FillKeeping(pos_));
+        continue;
+      }
+      const uint64_t line_offset = reader_.offset() + pos_;
+      if (line_offset >= limit) return false;
+      const char* begin = reader_.data() + pos_;
+      const size_t available = reader_.size() - pos_;
+      const auto* newline = static_cast<const char*>(std::memchr(begin, '\n', available));
+      if (newline == nullptr && !reader_.eof()) {
+        if (available >= max_line_bytes_) {
+          return Status::Corruption(InputLine(path_, next_line_) + ": line larger than " +
+                                    std::to_string(max_line_bytes_) + " bytes");
+        }
+        RETURN_IF_ERROR(FillKeeping(pos_));
+        continue;
+      }
+      size_t length = newline != nullptr ? static_cast<size_t>(newline - begin) : available;
+      line_pos_ = pos_;
+      line_offset_ = line_offset;
+      line_ = next_line_;
+      pos_ += newline != nullptr ? length + 1 : length;
+      if (newline != nullptr) ++next_line_;
+      if (length > 0 && begin[length - 1] == '\r') --length;
+      line_length_ = length;
+      if (!IsBlank(text())) return true;
+    }
+  }
+
+  // The current line without its line end; readable (padding) for
+  // SIMDJSON_PADDING bytes past its end.
+  std::string_view text() const { return {reader_.data() + line_pos_, line_length_}; }
+  int64_t line() const { return line_; }
+  uint64_t offset() const { return line_offset_; }
+  uint64_t next_offset() const { return reader_.offset() + pos_; }
+
+ private:
+  static bool IsBlank(std::string_view text) {
+    for (const char c : text) {
+      if (c != ' ' && c != '\t' && c != '\r') return false;
+    }
+    return true;
+  }
+
+  Status FillKeeping(size_t keep) {
+    Result<size_t> got = reader_.Fill(keep);
+    if (!got.ok()) return got.status();
+    pos_ -= std::min(pos_, keep);
+    return Status::OK();
+  }
+
+  ChunkReader reader_;
+  std::string path_;
+  size_t max_line_bytes_;
+  bool at_file_start_;
+  size_t pos_ = 0;
+  int64_t next_line_;
+  size_t line_pos_ = 0;
+  size_t line_length_ = 0;
+  uint64_t line_offset_ = 0;
+  int64_t line_ = 0;
+};
+
+enum class LineError { kNone, kInvalidUtf8, kInvalidJson, kNotObject };
+
+// Parses the reader's current line as a JSON object.
+LineError ParseLine(const LineReader& lines, simdjson::dom::parser* parser, simdjson::dom::object* object,
+                    simdjson::error_code* error) {
+  const std::string_view text = lines.text();
+  simdjson::dom::element root;
+  *error = parser->parse(text.data(), text.size(), /*realloc_if_needed=*/false).get(root);
+  if (*error == simdjson::UTF8_ERROR) return LineError::kInvalidUtf8;
+  if (*error != simdjson::SUCCESS) return LineError::kInvalidJson;
+  if (root.get_object().get(*object) != simdjson::SUCCESS) return LineError::kNotObject;
+  return LineError::kNone;
+}
+
+// Shortest text of a JSON number (integers exactly).
+std::string_view NumberText(const simdjson::dom::element& value, char* buf, size_t size) {
+  std::to_chars_result result{buf, std::errc()};
+  switch (value.type()) {
+    case simdjson::dom::element_type::INT64:
+      result = std::to_chars(buf, buf + size, value.get_int64().value_unsafe());
+      break;
+    case simdjson::dom::element_type::UINT64:
+      result = std::to_chars(buf, buf + size, value.get_uint64().value_unsafe());
+      break;
+    default:
+      result = std::to_chars(buf, buf + size, value.get_double().value_unsafe());
+      break;
+  }
+  return {buf, static_cast<size_t>(result.ptr - buf)};
+}
+
+class JsonlSource final : public Source {
+ public:
+  JsonlSource(std::string path, const SourceOptions& options, RejectSink* rejects)
+      : path_(std::move(path)), options_(options), rejects_(rejects) {}
+
+  Status Open(Env* env, const FileRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
+    ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
+    ASSIGN_OR_RETURN(schema_, SelectColumns(path_, file_schema, options_, /*allow_declared_only=*/true));
+    for (size_t col_idx = 0; col_idx < schema_.num_fields(); ++col_idx) {
+      column_of_key_.emplace(std::string_view(schema_.field(col_idx).name), col_idx);
+    }
+    int64_t start_line = 1;
+    if (range.begin > 0) {
+      ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, range.begin, tuning.chunk_bytes));
+      start_line = newlines + 1;
+    }
+    lines_ = std::make_unique<LineReader>(file_.get(), path_, range.begin, start_line, tuning);
+    range_begin_ = range.begin;
+    range_end_ = range.end;
+    cells_.resize(schema_.num_fields());
+    scratch_.resize(schema_.num_fields());
+    batch_rows_ = std::max<size_t>(options_.batch_rows, 1);
+    return Status::OK();
+  }
+
+  const Schema& schema() const override { return schema_; }
+
+  uint64_t bytes_read() const override {
+    const uint64_t next = lines_->next_offset();
+    return next - std::min(range_begin_, next);
+  }
+
+  Result<bool> Next(Batch* batch) override {
+    if (!status_.ok()) return status_;
+    batch->Reset(schema_);
+    batch->first_row = rows_emitted_;
+    size_t rows = 0;
+    while (!done_ && rows < batch_rows_) {
+      Result<bool> more = lines_->Next(range_end_);
+      if (!more.ok()) {
+        status_ = more.status();
+        return status_;
+      }
+      if (!*more) {
+        done_ = true;
+        break;
+      }
+      if (AddLine(batch)) ++rows;
+    }
+    rows_emitted_ += rows;
+    return rows > 0;
+  }
+
+ private:
+  bool AddLine(Batch* batch) {
+    simdjson::dom::object object;
+    simdjson::error_code error;
+    switch (ParseLine(*lines_, &parser_, &object, &error)) {
+      case LineError::kNone: break;
+      case LineError::kInvalidUtf8: {
+        const size_t bad = FindInvalidUtf8(lines_->text());
+        AddReject(reject_reason::kInvalidUtf8, "", lines_->text(),
+                  "invalid UTF-8 at byte " +
+                      std::to_string(lines_->offset() + (bad == std::string_view::npos ? 0 : bad)));
+        return false;
+      }
+      case LineError::kInvalidJson:
+        AddReject(reject_reason::kInvalidJson, "", lines_->text(),
+                  std::string("invalid JSON: ") + simdjson::error_message(error));
+        return false;
+      case LineError::kNotObject:
+        AddReject(reject_reason::kInvalidJson, "", lines_->text(), "the line is not a JSON object");
+        return false;
+    }
+    for (Cell& cell : cells_) cell.is_null = true;
+    for (const simdjson::dom::key_value_pair field : object) {
+      const auto found = column_of_key_.find(field.key);
+      if (found == column_of_key_.end()) continue;
+      if (!ConvertValue(found->second, field.value)) return false;
+    }
+    for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
+      AppendCell(cells_[col_idx], &batch->columns[col_idx]);
+    }
+    batch->row_lines.push_back(lines_->line());
+    return true;
+  }
+
+  // Converts one JSON value into cells_[col_idx], or rejects the row.
+  bool ConvertValue(size_t col_idx, const simdjson::dom::element& value) {
+    using simdjson::dom::element_type;
+    const Field& field = schema_.field(col_idx);
+    Cell& cell = cells_[col_idx];
+    std::string& scratch = scratch_[col_idx];
+    cell.is_null = false;
+    const element_type json_type = value.type();
+    switch (json_type) {
+      case element_type::NULL_VALUE:
+        cell.is_null = true;
+        return true;
+      case element_type::OBJECT:
+      case element_type::ARRAY:
+        if (field.type == DataType::kString) {
+          scratch.assign(simdjson::minify(value));
+          cell.text = scratch;
+          return true;
+        }
+        AddReject(reject_reason::kNestedValue, field.name, simdjson::minify(value),
+                  std::string("a JSON ") + (json_type == element_type::OBJECT ? "object" : "array") +
+                      " where a value of type " + std::string(DataTypeName(field.type)) + " is expected");
+        return false;
+      case element_type::STRING: {
+        const std::string_view text = value.get_string().value_unsafe();
+        if (ParseTextCell(text, field.type, &cell)) return true;
+        return BadValue(field, text);
+      }
+      case element_type::BOOL: {
+        const bool flag = value.get_bool().value_unsafe();
+        if (field.type == DataType::kBool) {
+          cell.bool_value = flag;
+          return true;
+        }
+        if (field.type == DataType::kString) {
+          cell.text = flag ? "true" : "false";
+          return true;
+        }
+        return BadValue(field, flag ? "true" : "false");
+      }
+      case element_type::INT64:
+      case element_type::UINT64:
+      case element_type::DOUBLE:
+        return ConvertNumber(field, value, &cell, &scratch);
+    }
+    return BadValue(field, "");
+  }
+
+  bool ConvertNumber(const Field& field, const simdjson::dom::element& value, Cell* cell, std::string* scratch) {
+    using simdjson::dom::element_type;
+    const element_type json_type = value.type();
+    char buf[64];
+    switch (field.type) {
+      case DataType::kString:
+        scratch->assign(NumberText(value, buf, sizeof(buf)));
+        cell->text = *scratch;
+        return true;
+      case DataType::kFloat32:
+      case DataType::kFloat64:
+        cell->float_value = json_type == element_type::INT64    ? static_cast<double>(value.get_int64().value_unsafe())
+                            : json_type == element_type::UINT64 ? static_cast<double>(value.get_uint64().value_unsafe())
+                                                                : value.get_double().value_unsafe();
+        return true;
+      case DataType::kInt64:
+        if (json_type == element_type::INT64) {
+          cell->int_value = value.get_int64().value_unsafe();
+          return true;
+        }
+        if (json_type == element_type::DOUBLE) {
+          const double number = value.get_double().value_unsafe();
+          // [-2^63, 2^63): the doubles that convert to int64 exactly when integral.
+          if (number >= -9223372036854775808.0 && number < 9223372036854775808.0 && std::trunc(number) == number) {
+            cell->int_value = static_cast<int64_t>(number);
+            return true;
+          }
+        }
+        break;
+      case DataType::kBool:
+        if (json_type == element_type::INT64) {
+          const int64_t number = value.get_int64().value_unsafe();
+          if (number == 0 || number == 1) {
+            cell->bool_value = number == 1;
+            return true;
+          }
+        }
+        break;
+      case DataType::kTimestamp: break;
+    }
+    return BadValue(field, NumberText(value, buf, sizeof(buf)));
+  }
+
+  bool BadValue(const Field& field, std::string_view text) {
+    AddReject(reject_reason::kBadValue, field.name, text, BadValueMessage(text, field, options_));
+    return false;
+  }
+
+  void AddReject(std::string_view reason, const std::string& column, std::string_view value,
+                 const std::string& what) {
+    if (rejects_ == nullptr) return;
+    rejects_->Add(MakeReject(path_, lines_->line(), lines_->offset(), reason, column, value, what));
+  }
+
+  std::string path_;
+  SourceOptions options_;
+  RejectSink* rejects_;
+  std::unique_ptr<RandomAccessFile> file_;
+  std::unique_ptr<LineReader> lines_;
+  simdjson::dom::parser parser_;
+  Schema schema_;
+  std::unordered_map<std::string_view, size_t> column_of_key_;  // views into schema_ names
+  std::vector<Cell> cells_;
+  std::vector<std::string> scratch_;  // per column: text of numbers and nested values
+  uint64_t range_begin_ = 0;
+  uint64_t range_end_ = UINT64_MAX;
+  size_t batch_rows_ = 1;
+  uint64_t rows_emitted_ = 0;
+  bool done_ = false;
+  Status status_;
+};
+
+}  // namespace
+
+Result<Schema> InferJsonlSchema(Env* env, const std::string& path, const SourceOptions& options,
+                                const TextReadTuning& tuning) {
+  using simdjson::dom::element_type;
+  ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
+  LineReader lines(file.get(), path, 0, 1, tuning);
+  simdjson::dom::parser parser;
+  std::vector<std::string> names;
+  std::unordered_map<std::string, size_t> index_of_name;
+  std::vector<TypeGuess> guesses;
+  for (size_t line_idx = 0; line_idx < options.infer_rows; ++line_idx) {
+    ASSIGN_OR_RETURN(const bool more, lines.Next(UINT64_MAX));
+    if (!more) break;
+    simdjson::dom::object object;
+    simdjson::error_code error;
+    if (ParseLine(lines, &parser, &object, &error) != LineError::kNone) continue;
+    for (const simdjson::dom::key_value_pair field : object) {
+      auto [it, inserted] = index_of_name.try_emplace(std::string(field.key), names.size());
+      if (inserted) {
+        names.emplace_back(field.key);
+        guesses.emplace_back();
+      }
+      TypeGuess& guess = guesses[it->second];
+      switch (field.value.type()) {
+        case element_type::NULL_VALUE: break;
+        case element_type::OBJECT:
+        case element_type::ARRAY: guess.AddJsonNested(); break;
+        case element_type::BOOL: guess.AddJsonBool(); break;
+        case element_type::INT64: guess.AddJsonInteger(); break;
+        case element_type::UINT64:
+        case element_type::DOUBLE: guess.AddJsonFloat(); break;
+        case element_type::STRING: {
+          const std::string_view text = field.value.get_string().value_unsafe();
+          if (!text.empty()) guess.AddText(text, /*json_string=*/true);
+          break;
+        }
+      }
+    }
+  }
+  Schema schema;
+  for (size_t col_idx = 0; col_idx < names.size(); ++col_idx) {
+    const auto declared = options.declared_types.find(names[col_idx]);
+    schema.AddField(Field{names[col_idx],
+                          declared != options.declared_types.end() ? declared->second : guesses[col_idx].Type()});
+  }
+  for (const auto& [name, type] : options.declared_types) {
+    if (!index_of_name.count(name)) schema.AddField(Field{name, type});
+  }
+  if (schema.num_fields() == 0) {
+    return Status::InvalidArgument("input '" + path + "': no JSON object with keys in the first " +
+                                   std::to_string(options.infer_rows) + " lines to infer the columns from");
+  }
+  return schema;
+}
+
+Result<std::unique_ptr<Source>> OpenJsonlSource(Env* env, const FileRange& range, const Schema& file_schema,
+                                                const SourceOptions& options, RejectSink* rejects,
+                                                const TextReadTuning& tuning) {
+  auto source = std::make_unique<JsonlSource>(range.path, options, rejects);
+  RETURN_IF_ERROR(source->Open(env, range, file_schema, tuning));
+  return std::unique_ptr<Source>(std::move(source));
+}
+
+}  // namespace sluice

@@ -1,0 +1,105 @@
+// Pieces shared by the text readers (CSV, JSON Lines): staging one row's values
+// before they are appended (so a rejected row leaves no partial values), text ->
+// value conversion per column type, type inference, schema projection, and
+// helpers for one-line reject messages.
+//
+// Thread-safety: free functions are pure; TypeGuess is a value owned by one thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/batch.h"
+#include "sluice/reject.h"
+#include "sluice/schema.h"
+#include "sluice/source.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+// One value of a row, converted but not yet appended. `text` borrows from the
+// read buffer or a reusable scratch string and is valid until the row is done.
+struct Cell {
+  bool is_null = true;
+  int64_t int_value = 0;  // kInt64, kTimestamp
+  double float_value = 0;  // kFloat32, kFloat64
+  bool bool_value = false;
+  std::string_view text;  // kString
+};
+
+// Appends `cell` to `column` (null, or the slot of the column's type).
+void AppendCell(const Cell& cell, Column* column);
+
+// Converts text to a value of `type` into *cell. Empty text is null for every
+// type but kString (where it is the empty string). Returns false if the text is
+// not a value of the type. kString borrows `text`.
+bool ParseTextCell(std::string_view text, DataType type, Cell* cell);
+
+// Accumulates sample values of one column and picks its type: int64 if every
+// sample is an integer, else float64 if every one is a number, else bool if every
+// one is true/false (not 0/1), else timestamp if every one is a timestamp, else
+// string; a column without samples (only nulls) is float64.
+class TypeGuess {
+ public:
+  // A non-null text sample (CSV field, JSON string; `json_string` limits a JSON
+  // string to timestamp or string: numbers and booleans written as JSON strings
+  // stay strings).
+  void AddText(std::string_view text, bool json_string = false);
+  // Typed JSON samples.
+  void AddJsonInteger() { Add(kInt | kFloat | kString); }
+  void AddJsonFloat() { Add(kFloat | kString); }
+  void AddJsonBool() { Add(kBool | kString); }
+  void AddJsonNested() { Add(kString); }
+
+  DataType Type() const;
+
+ private:
+  static constexpr uint8_t kInt = 1, kFloat = 2, kBool = 4, kTimestamp = 8, kString = 16;
+  void Add(uint8_t candidates) {
+    candidates_ &= candidates;
+    has_sample_ = true;
+  }
+  uint8_t candidates_ = kInt | kFloat | kBool | kTimestamp | kString;
+  bool has_sample_ = false;
+};
+
+// The batches' schema: options.columns (or every column of `file_schema`) in
+// order, typed by options.declared_types, else by `file_schema`. A column in
+// neither is an error "input '<path>': no column 'x' (columns: a, b, c)" unless
+// `allow_declared_only` and it is declared (JSON Lines keys may first appear
+// after the inference sample). A column listed twice is an error.
+Result<Schema> SelectColumns(const std::string& path, const Schema& file_schema,
+                             const SourceOptions& options, bool allow_declared_only);
+
+// "input 'x.csv' line 7": how messages about a row start.
+std::string InputLine(const std::string& path, int64_t line);
+
+// A reject of the row at `line` / byte `offset` of `path`, with the message
+// "input '<path>' line N[, column 'c']: <what>" and `value` cut by RejectValue.
+Reject MakeReject(const std::string& path, int64_t line, uint64_t offset, std::string_view reason,
+                  const std::string& column, std::string_view value, const std::string& what);
+
+// "a, b, c".
+std::string JoinColumnNames(const std::vector<std::string>& names);
+
+// `value` for a one-line message: at most 64 bytes (then "..."), control
+// characters escaped (\n, \r, \t, \xNN), bytes that are not UTF-8 as \xNN.
+std::string MessageValue(std::string_view value);
+
+// `value` for Reject::value: at most 256 bytes, cut at a character boundary;
+// bytes that are not UTF-8 as \xNN.
+std::string RejectValue(std::string_view value);
+
+// Offset of the first byte that is not part of valid UTF-8, or npos if valid.
+size_t FindInvalidUtf8(std::string_view text);
+
+// True if `text` is valid UTF-8 (fast path for ASCII).
+bool IsValidUtf8(std::string_view text);
+
+// "cannot parse 'abc' as float64", plus, for a column whose type was inferred,
+// a hint to declare it under input.schema.
+std::string BadValueMessage(std::string_view text, const Field& field, const SourceOptions& options);
+
+}  // namespace sluice
