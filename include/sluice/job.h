@@ -56,7 +56,8 @@ struct FeatureSpec {
 
 struct InputSpec {
   std::string path;  // file, directory or glob
-  InputFormat format = InputFormat::kCsv;
+  // Unset: from the extension of the path, or else of the first matching file.
+  std::optional<InputFormat> format;
   CsvOptions csv;
   std::map<std::string, DataType> schema;  // declared column types
 };
@@ -125,6 +126,10 @@ struct JobSpec {
   // hashing. Paths are as resolved (absolute or relative to the working dir).
   std::string ToCanonicalJson() const;
 };
+
+// The input format a file name implies (.csv .tsv .txt -> csv; .jsonl .ndjson
+// .json -> jsonl), or nullopt.
+std::optional<InputFormat> InputFormatFromPath(std::string_view path);
 
 // Parses and validates job YAML text. `base_dir` resolves relative paths in the
 // spec. `overrides` are "a.b=value" strings applied before validation (value is

@@ -35,6 +35,16 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+}  // namespace
+
+std::optional<InputFormat> InputFormatFromPath(std::string_view path) {
+  if (EndsWith(path, ".csv") || EndsWith(path, ".tsv") || EndsWith(path, ".txt")) return InputFormat::kCsv;
+  if (EndsWith(path, ".jsonl") || EndsWith(path, ".ndjson") || EndsWith(path, ".json")) return InputFormat::kJsonl;
+  return std::nullopt;
+}
+
+namespace {
+
 Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec* in) {
   RETURN_IF_ERROR(CheckMap(node, "input", {"path", "format", "csv", "schema"}, {"table", "query"},
                            "database inputs come in a later version"));
@@ -50,14 +60,10 @@ Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec
     if (format != "csv" && format != "jsonl") {
       return KeyError("input.format", "'" + format + "' is not supported yet (supported: csv, jsonl)");
     }
-  } else if (EndsWith(path, ".csv") || EndsWith(path, ".tsv") || EndsWith(path, ".txt")) {
-    format = "csv";
-  } else if (EndsWith(path, ".jsonl") || EndsWith(path, ".ndjson") || EndsWith(path, ".json")) {
-    format = "jsonl";
+    in->format = format == "csv" ? InputFormat::kCsv : InputFormat::kJsonl;
   } else {
-    return KeyError("input.format", "cannot tell the format from '" + path + "'; set it (csv, jsonl)");
+    in->format = InputFormatFromPath(path);  // a directory: decided from its files at plan time
   }
-  in->format = format == "csv" ? InputFormat::kCsv : InputFormat::kJsonl;
   if (EndsWith(path, ".tsv") && !node["csv"]) in->csv.delimiter = '\t';
 
   if (const YAML::Node csv = node["csv"]) {
@@ -438,7 +444,7 @@ Result<JobSpec> LoadJobSpec(Env* env, const std::string& path, const std::vector
 std::string JobSpec::ToCanonicalJson() const {
   nlohmann::ordered_json j;
   j["input"]["path"] = input.path;
-  j["input"]["format"] = input.format == InputFormat::kCsv ? "csv" : "jsonl";
+  j["input"]["format"] = !input.format ? "auto" : *input.format == InputFormat::kCsv ? "csv" : "jsonl";
   j["input"]["csv"] = {{"delimiter", std::string(1, input.csv.delimiter)},
                        {"header", input.csv.header},
                        {"quote", std::string(1, input.csv.quote)},

@@ -33,6 +33,9 @@ TEST(JobSpecTest, MinimalSpecGetsDefaultsAndResolvesPaths) {
   const JobSpec& s = *r;
   EXPECT_EQ(s.input.path, "/jobs/data.csv");
   EXPECT_EQ(s.input.format, InputFormat::kCsv);
+  Result<JobSpec> dir = Parse(std::string(kMinimal) + "", {"input.path=data/"});
+  ASSERT_TRUE(dir.ok());
+  EXPECT_FALSE(dir->input.format.has_value());  // decided from the files found
   EXPECT_EQ(s.input.csv.delimiter, ',');
   EXPECT_TRUE(s.input.csv.header);
   EXPECT_EQ(s.model.path, "/jobs/model.json");
@@ -105,8 +108,6 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
             "features[0].impute: 'mean' does not apply to a one_hot feature (use most_frequent or {constant: …})");
   EXPECT_EQ(ErrorOf("input: {path: a.csv}\nmodel: {path: m.json}\n"),
             "features: required: a list of {name: …} entries, in the model's input order");
-  EXPECT_EQ(ErrorOf("input: {path: data.bin}\nfeatures: [{name: x}]\nmodel: {path: m.json}\n"),
-            "input.format: cannot tell the format from 'data.bin'; set it (csv, jsonl)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {workers: 4}\n"),
             "execution: not supported yet (this version runs one unit at a time)");
   EXPECT_EQ(ErrorOf("input: [1, 2\n"), "line 2, column 1: end of sequence flow not found");

@@ -57,7 +57,16 @@ Status CheckModelInputs(const ModelInfo& info, const Preprocessor& pre, const st
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   ASSIGN_OR_RETURN(ctx->units, PlanUnits(env, spec.input));
   SourceOptions& so = ctx->source_options;
-  so.format = spec.input.format;
+  if (spec.input.format) {
+    so.format = *spec.input.format;
+  } else {
+    const std::string& first = ctx->units.front().range.path;
+    std::optional<InputFormat> format = InputFormatFromPath(first);
+    if (!format) {
+      return Status::InvalidArgument("input.format: cannot tell the format of '" + first + "' from its name; set it (csv, jsonl)");
+    }
+    so.format = *format;
+  }
   so.csv = spec.input.csv;
   so.declared_types = spec.input.schema;
   so.batch_rows = spec.batch_size;

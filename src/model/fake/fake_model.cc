@@ -85,7 +85,7 @@ Result<std::unique_ptr<Model>> MakeFakeModel(const FakeModelOptions& options) {
   ModelInfo info;
   info.backend = "fake";
   info.num_features = options.num_features;
-  info.outputs.push_back(ModelOutputInfo{"score", DataType::kFloat32, options.outputs});
+  info.outputs.push_back(ModelOutputInfo{.name = "score", .type = DataType::kFloat32, .width = options.outputs});
   info.concurrent_predict = true;
   return std::unique_ptr<Model>(std::make_unique<FakeModel>(std::move(info), options));
 }

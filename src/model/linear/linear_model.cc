@@ -226,7 +226,7 @@ Result<std::unique_ptr<Model>> BuildLinearModel(const nlohmann::json& doc, const
     return Status::NotSupported(path + ": link '" + link_name +
                                 "' is not supported (expected identity, logistic, softmax)");
   }
-  info.outputs.push_back(ModelOutputInfo{output_name, DataType::kFloat32, num_rows});
+  info.outputs.push_back(ModelOutputInfo{.name = output_name, .type = DataType::kFloat32, .width = num_rows});
 
   if (auto meta = doc.find("metadata"); meta != doc.end()) {
     if (!meta->is_object()) return Status::Corruption(path + ": metadata must be an object of strings");
