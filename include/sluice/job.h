@@ -36,6 +36,12 @@ struct TransformSpec {
 enum class DatetimePart { kHour, kDayOfWeek, kDay, kMonth, kYear, kEpoch };
 // kDayOfWeek: Monday = 0 … Sunday = 6. kEpoch: seconds since the Unix epoch. UTC.
 
+// Job-spec spellings: "none", "mean", "median", "most_frequent", "constant", "nan";
+// "log1p", "standardize", "minmax", "clip"; "hour", "dow", "day", "month", "year", "epoch".
+std::string_view ImputeKindName(ImputeKind kind);
+std::string_view TransformKindName(TransformKind kind);
+std::string_view DatetimePartName(DatetimePart part);
+
 struct FeatureSpec {
   std::string name;    // feature name (the model's input name for this column)
   std::string column;  // input column it reads; `from:` in YAML, default = name

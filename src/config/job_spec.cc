@@ -368,8 +368,10 @@ Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   return spec;
 }
 
-const char* ImputeName(ImputeKind k) {
-  switch (k) {
+}  // namespace
+
+std::string_view ImputeKindName(ImputeKind kind) {
+  switch (kind) {
     case ImputeKind::kNone: return "none";
     case ImputeKind::kMean: return "mean";
     case ImputeKind::kMedian: return "median";
@@ -377,21 +379,21 @@ const char* ImputeName(ImputeKind k) {
     case ImputeKind::kConstant: return "constant";
     case ImputeKind::kNan: return "nan";
   }
-  return "?";
+  return "unknown";
 }
 
-const char* TransformName(TransformKind k) {
-  switch (k) {
+std::string_view TransformKindName(TransformKind kind) {
+  switch (kind) {
     case TransformKind::kLog1p: return "log1p";
     case TransformKind::kStandardize: return "standardize";
     case TransformKind::kMinMax: return "minmax";
     case TransformKind::kClip: return "clip";
   }
-  return "?";
+  return "unknown";
 }
 
-const char* DatetimeName(DatetimePart p) {
-  switch (p) {
+std::string_view DatetimePartName(DatetimePart part) {
+  switch (part) {
     case DatetimePart::kHour: return "hour";
     case DatetimePart::kDayOfWeek: return "dow";
     case DatetimePart::kDay: return "day";
@@ -399,10 +401,8 @@ const char* DatetimeName(DatetimePart p) {
     case DatetimePart::kYear: return "year";
     case DatetimePart::kEpoch: return "epoch";
   }
-  return "?";
+  return "unknown";
 }
-
-}  // namespace
 
 std::vector<std::string> FeatureSpec::OutputNames() const {
   if (one_hot.empty()) return {name};
@@ -456,21 +456,21 @@ std::string JobSpec::ToCanonicalJson() const {
     nlohmann::ordered_json fj;
     fj["name"] = f.name;
     fj["from"] = f.column;
-    fj["impute"] = ImputeName(f.impute);
+    fj["impute"] = ImputeKindName(f.impute);
     if (f.impute == ImputeKind::kConstant) {
       fj["impute_constant"] = f.one_hot.empty() ? nlohmann::ordered_json(f.impute_number)
                                                 : nlohmann::ordered_json(f.impute_string);
     }
     fj["transform"] = nlohmann::ordered_json::array();
     for (const TransformSpec& t : f.transforms) {
-      nlohmann::ordered_json tj = {{"kind", TransformName(t.kind)}};
+      nlohmann::ordered_json tj = {{"kind", TransformKindName(t.kind)}};
       if (t.clip_min) tj["min"] = *t.clip_min;
       if (t.clip_max) tj["max"] = *t.clip_max;
       fj["transform"].push_back(tj);
     }
     fj["one_hot"] = f.one_hot;
     fj["unknown"] = f.unknown_category_is_error ? "error" : "zeros";
-    fj["datetime"] = f.datetime ? nlohmann::ordered_json(DatetimeName(*f.datetime)) : nullptr;
+    fj["datetime"] = f.datetime ? nlohmann::ordered_json(DatetimePartName(*f.datetime)) : nullptr;
     j["features"].push_back(fj);
   }
   j["stats"] = stats_path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(stats_path);

@@ -42,16 +42,4 @@ double DatetimePartOf(int64_t micros, DatetimePart part) {
   return 0;
 }
 
-std::string_view DatetimePartName(DatetimePart part) {
-  switch (part) {
-    case DatetimePart::kHour: return "hour";
-    case DatetimePart::kDayOfWeek: return "dow";
-    case DatetimePart::kDay: return "day";
-    case DatetimePart::kMonth: return "month";
-    case DatetimePart::kYear: return "year";
-    case DatetimePart::kEpoch: return "epoch";
-  }
-  return "unknown";
-}
-
 }  // namespace sluice

@@ -16,7 +16,4 @@ namespace sluice {
 // -1 us is -1 s). Works for timestamps before 1970 too.
 double DatetimePartOf(int64_t micros, DatetimePart part);
 
-// "hour", "dow", "day", "month", "year", "epoch" (the job-spec spelling).
-std::string_view DatetimePartName(DatetimePart part);
-
 }  // namespace sluice

@@ -62,9 +62,4 @@ inline int RunSteps(std::span<const TransformStep> steps, double* x) {
   return -1;
 }
 
-// Job-spec spellings: "log1p", "standardize", "minmax", "clip".
-std::string_view TransformKindName(TransformKind kind);
-// "none", "mean", "median", "most_frequent", "constant", "nan".
-std::string_view ImputeKindName(ImputeKind kind);
-
 }  // namespace sluice
