@@ -2,6 +2,7 @@
 // adding a case to Cases() below: a function that writes a model with F
 // features into a directory and says how to load it, plus what the backend does
 // with NaN features and (when cheap) a double-precision reference.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -20,6 +21,10 @@
 
 #include "sluice/env.h"
 #include "sluice/model.h"
+
+#if SLUICE_WITH_XGBOOST
+#include "model/xgboost/xgboost_test_util.h"
+#endif
 
 namespace sluice {
 namespace {
@@ -129,6 +134,91 @@ BackendCase FakeCase() {
   return BackendCase{"fake", write, NanBehavior::kFinite};
 }
 
+#if SLUICE_WITH_XGBOOST
+// ---- xgboost ----------------------------------------------------------------
+
+// A model trained on the spot through libxgboost's C API (30 rounds of depth-6
+// trees, 10% NaN in the training features) and saved as `format`; the reference
+// walks the trees of its JSON dump (xgboost_test_util.h), not libxgboost.
+BackendCase XgboostCase(std::string name, xgboost_test::TrainSpec spec, std::string format, std::string file_name,
+                        std::vector<std::string> requested_outputs = {}) {
+  auto write = [=](Env* env, const std::string& dir, size_t num_features) -> Result<WrittenModel> {
+    xgboost_test::TrainSpec sized = spec;
+    sized.num_features = num_features;
+    ASSIGN_OR_RETURN(xgboost_test::TrainedModel trained, xgboost_test::Train(sized, format));
+    ASSIGN_OR_RETURN(xgboost_test::Reference reference, xgboost_test::Reference::FromJson(trained.json));
+    const std::string path = JoinPath(dir, file_name);
+    RETURN_IF_ERROR(WriteFileAtomic(env, path, trained.bytes));
+    WrittenModel written;
+    written.kind = "xgboost";
+    written.options.path = path;
+    written.options.requested_outputs = requested_outputs;
+    const bool margin = !requested_outputs.empty();
+    written.reference = [reference, margin](const float* row) {
+      std::vector<double> expected = reference.Transformed(row);
+      if (margin) {
+        for (float m : reference.Margins(row)) expected.push_back(m);
+      }
+      return expected;
+    };
+    return written;
+  };
+  // Missing values follow each split's default direction: outputs stay finite.
+  return BackendCase{std::move(name), write, NanBehavior::kFinite};
+}
+#endif
+
+#if SLUICE_WITH_ONNX
+// ---- onnx -------------------------------------------------------------------
+
+// Models generated at test time by tests/models/gen_onnx_models.py (CTest fixture
+// onnx_models) for exactly 7 features; the reference recomputes them in double from
+// the weights the script writes beside each model ({"layers": [{"w": [in][out], "b"}]}).
+enum class OnnxNet {
+  kMlp,    // x [N, 7] -> Linear, ReLU, Linear, ReLU, Linear, sigmoid -> y [N, 1] (float32)
+  kMulti,  // f0..f6 one column each -> value = x W + b (double), probability = sigmoid (float32)
+};
+
+BackendCase OnnxCase(std::string name, OnnxNet net, std::string file_stem) {
+  auto write = [net, file_stem](Env* env, const std::string& /*dir*/, size_t num_features) -> Result<WrittenModel> {
+    if (num_features != 7) return Status::InvalidArgument("the generated ONNX models take 7 features");
+    const std::string base = std::string(SLUICE_BINARY_DIR) + "/test_models/onnx/" + file_stem;
+    Result<std::string> text = ReadFileToString(env, base + ".json");
+    if (!text.ok()) return text.status().WithContext("run `ctest -R gen_onnx_models` first");
+    struct Layer {
+      std::vector<std::vector<double>> w;  // [in][out]
+      std::vector<double> b;
+    };
+    std::vector<Layer> layers;
+    const nlohmann::json doc = nlohmann::json::parse(*text);
+    for (const auto& layer : doc["layers"]) {
+      layers.push_back({layer["w"].get<std::vector<std::vector<double>>>(), layer["b"].get<std::vector<double>>()});
+    }
+    WrittenModel written;
+    written.kind = "onnx";
+    written.options.path = base + ".onnx";
+    written.reference = [net, layers](const float* row) {
+      std::vector<double> x(row, row + 7);
+      for (size_t l = 0; l < layers.size(); ++l) {
+        std::vector<double> y = layers[l].b;
+        for (size_t i = 0; i < x.size(); ++i) {
+          for (size_t j = 0; j < y.size(); ++j) y[j] += x[i] * layers[l].w[i][j];
+        }
+        if (net == OnnxNet::kMlp && l + 1 < layers.size()) {
+          for (double& v : y) v = std::isnan(v) ? v : std::max(v, 0.0);
+        }
+        x = std::move(y);
+      }
+      std::vector<double> out = net == OnnxNet::kMulti ? x : std::vector<double>{};
+      for (double v : x) out.push_back(1.0 / (1.0 + std::exp(-v)));
+      return out;
+    };
+    return written;
+  };
+  return BackendCase{std::move(name), write, NanBehavior::kPropagates};
+}
+#endif
+
 // The table. ONNX and XGBoost cases join here behind their build options.
 std::vector<BackendCase> Cases() {
   return {
@@ -136,6 +226,21 @@ std::vector<BackendCase> Cases() {
       LinearCase("linear_softmax_3class", Link::kSoftmax, 3),
       LinearCase("linear_identity", Link::kIdentity, 2),
       FakeCase(),
+#if SLUICE_WITH_XGBOOST
+      XgboostCase("xgboost_binary_logistic_json", {.objective = "binary:logistic"}, "json", "model.json"),
+      XgboostCase("xgboost_softprob_3class_ubj", {.objective = "multi:softprob", .num_class = 3}, "ubj",
+                  "model.ubj"),
+      XgboostCase("xgboost_regression_legacy_binary", {.objective = "reg:squarederror", .feature_names = false},
+                  "deprecated", "model.bin"),
+      XgboostCase("xgboost_softmax_label_and_margin", {.objective = "multi:softmax", .num_class = 3}, "json",
+                  "model.json", {"margin"}),
+      XgboostCase("xgboost_gblinear_json", {.objective = "reg:squarederror", .booster = "gblinear"}, "json",
+                  "model.json"),
+#endif
+#if SLUICE_WITH_ONNX
+      OnnxCase("onnx_mlp_float_tensor", OnnxNet::kMlp, "conformance_mlp"),
+      OnnxCase("onnx_multi_input_float_double", OnnxNet::kMulti, "conformance_multi"),
+#endif
   };
 }
 

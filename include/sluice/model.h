@@ -27,13 +27,28 @@ struct ModelOutputInfo {
   std::string name;
   DataType type = DataType::kFloat32;  // kFloat32, kFloat64, kInt64 or kString
   size_t width = 1;                    // values per row
+  // Names of the width entries (e.g. class labels of a probabilities output), in
+  // element order; empty when the model does not name them.
+  std::vector<std::string> element_names{};
+};
+
+// One input of the model file as the model declares it, for `sluice inspect`.
+// Backends whose input is simply the feature vector (linear, fake) may leave
+// ModelInfo::inputs empty.
+struct ModelInputInfo {
+  std::string name;
+  DataType type = DataType::kFloat32;
+  std::vector<int64_t> shape{};  // -1 = dynamic dimension
 };
 
 struct ModelInfo {
   std::string backend;                     // "linear", "fake", ...
   std::vector<std::string> feature_names;  // empty when the model does not name them
   size_t num_features = 0;                 // input width the model requires
+  std::vector<ModelInputInfo> inputs;      // the model file's own inputs; may be empty
   std::vector<ModelOutputInfo> outputs;
+  // Backend facts as text, e.g. "objective", "num_trees", "num_classes",
+  // "num_boosted_rounds", "producer_name", "opset".
   std::map<std::string, std::string> metadata;
   bool concurrent_predict = false;
 };
@@ -58,6 +73,9 @@ class Model {
 struct ModelOptions {
   std::string path;
   int threads = 1;  // intra-op threads, for backends that have them
+  // Model output names referenced by model.outputs; empty = the backend's default
+  // set. Backends may expose optional outputs (e.g. a raw margin) only when requested.
+  std::vector<std::string> requested_outputs{};
 };
 
 // The table of model backends. Not thread-safe for registration; Load is safe
@@ -90,7 +108,8 @@ class ModelRegistry {
   std::vector<Entry> entries_;
 };
 
-// Registers the backends compiled into this build: "linear", "fake".
+// Registers the backends compiled into this build: "linear", "fake", and "onnx" /
+// "xgboost" when built with ONNX Runtime / XGBoost (SLUICE_WITH_ONNX / SLUICE_WITH_XGBOOST).
 void RegisterBuiltinModels(ModelRegistry* registry);
 
 }  // namespace sluice

@@ -91,6 +91,13 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   ModelOptions mo;
   mo.path = spec.model.path;
   mo.threads = spec.model.threads;
+  // Optional outputs (e.g. XGBoost's "margin") are computed only when model.outputs names them.
+  for (const auto& [column, ref] : spec.model.outputs) {
+    std::string name = ref.substr(0, ref.find('['));
+    if (std::find(mo.requested_outputs.begin(), mo.requested_outputs.end(), name) == mo.requested_outputs.end()) {
+      mo.requested_outputs.push_back(std::move(name));
+    }
+  }
   ASSIGN_OR_RETURN(ctx->model, options.models->Load(env, spec.model.kind, mo));
   ctx->model_kind = ctx->model->info().backend;
 

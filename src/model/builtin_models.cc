@@ -5,6 +5,12 @@
 
 #include "model/fake/fake_model.h"
 #include "model/linear/linear_model.h"
+#if SLUICE_WITH_ONNX
+#include "model/onnx/onnx_model.h"
+#endif
+#if SLUICE_WITH_XGBOOST
+#include "model/xgboost/xgboost_model.h"
+#endif
 #include "sluice/model.h"
 
 namespace sluice {
@@ -18,6 +24,12 @@ void RegisterBuiltinModels(ModelRegistry* registry) {
   const Backend backends[] = {
       {"linear", DetectLinearModel, LoadLinearModel},
       {"fake", DetectFakeModel, LoadFakeModel},
+#if SLUICE_WITH_ONNX
+      {"onnx", DetectOnnxModel, LoadOnnxModel},
+#endif
+#if SLUICE_WITH_XGBOOST
+      {"xgboost", DetectXgboostModel, LoadXgboostModel},
+#endif
   };
   for (const Backend& backend : backends) {
     [[maybe_unused]] Status status = registry->Register(backend.name, backend.detect, backend.load);

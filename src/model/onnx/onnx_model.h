@@ -1,0 +1,76 @@
+// The ONNX Runtime backend ("onnx"): scores an .onnx model with the ONNX Runtime C++ API.
+//
+// Inputs: the preprocessed features are a row-major float32 matrix [rows x F]. The model
+// takes them either as
+//   - ONE tensor [N, F] with a fixed F (float, double or int64); F = num_features and
+//     feature_names is empty; a dynamic F is kNotSupported at load (the feature count
+//     must be known at preflight), or
+//   - SEVERAL inputs (or one) of shape [N, 1] or [N], one feature each, as converters of
+//     scikit-learn pipelines write them; feature_names = the input names in model order.
+// Element types float, double and int64. Values convert from float32: double exactly;
+// int64 with std::llround (nearest, halves away from zero; the integers a float32 column
+// holds are exact), and a NaN or out-of-range value for an int64 input makes Predict
+// return kInvalidArgument naming the input and row. String inputs are kNotSupported at
+// load ("model input 'x' is a string tensor; string inputs are not supported yet").
+// The batch dimension N may be dynamic or fixed: a model exported with a fixed batch b
+// is run b rows at a time (the last run padded with zero rows, whose outputs are dropped).
+//
+// Outputs (ModelInfo::outputs, in model order; only the ones named in
+// ModelOptions::requested_outputs when that is non-empty):
+//   - tensors [N], [N, k] or [N, d1, d2, ...] (width = product of the non-batch
+//     dimensions) of float, double, int64, string (as is), int8/16/32, uint8/16/32 and
+//     bool (as int64);
+//   - sequences of maps, as ONNX-ML's ZipMap writes classifier probabilities
+//     (seq(map(int64|string, float))): a float32 output of width k = number of classes
+//     whose element_names are the class labels in the classifier's class order (the ZipMap
+//     node's classlabels attribute; the map's own key order, which ORT sorts, when the
+//     labels cannot be read). Every row must carry the same keys (else kInternal).
+//     Reading a ZipMap costs a small ORT allocation per row: export classifiers without
+//     ZipMap (a probabilities tensor) for the fastest path.
+// Widths that the model leaves dynamic (and all ZipMap widths) are learned at load from a
+// test run on one row of zeros. That run is always made: a model that loads but cannot
+// run fails at preflight, not on the first batch.
+//
+// Session: one Ort::Env for the whole process (a function-local static in the adapter:
+// ONNX Runtime wants a single environment, created on first load and kept until exit; its
+// log goes to spdlog, warnings at info level, the rest at debug: errors come back as
+// Status). Per model: intra-op threads = ModelOptions::threads (>= 1), inter-op 1,
+// spinning off for both pools, ORT_ENABLE_ALL graph optimizations, sequential execution.
+//
+// Thread-safety: one session is shared by all callers (OrtSession::Run is thread-safe);
+// per-call buffers are thread_local. info().concurrent_predict = true.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sluice/env.h"
+#include "sluice/model.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+// Registry detection: a ".onnx" path, or a head that looks like an ONNX ModelProto
+// (LooksLikeOnnxModel in onnx_proto.h).
+bool DetectOnnxModel(std::string_view path, std::string_view head);
+
+// Reads options.path through env and opens a session on its bytes.
+// Errors, one line each, starting with the key:
+//   kNotFound     "model.path: no such file 'x.onnx'"
+//   kCorruption   "model.path 'x.onnx': not a valid ONNX model (<ORT's first line>)"
+//                 for a truncated file, a non-model (e.g. a CSV renamed .onnx), a
+//                 malformed graph
+//   kNotSupported "model.path 'x.onnx': not supported by ONNX Runtime 1.29.0: <ORT>"
+//                 for an unknown operator or opset, and for inputs/outputs outside the
+//                 contract above ("model.path 'x.onnx': model input 'x' ...")
+//   kInvalidArgument for options.threads < 1, or a requested output the model lacks
+//                 ("model.outputs: the model 'x.onnx' has no output 'y' (outputs: a, b)")
+//   kNotSupported when the ONNX Runtime library found at run time is too old for the
+//                 API version this build was compiled against.
+Result<std::unique_ptr<Model>> LoadOnnxModel(Env* env, const ModelOptions& options);
+
+// As LoadOnnxModel, from the file's bytes already read (options.path names it in messages).
+Result<std::unique_ptr<Model>> LoadOnnxModelFromBytes(std::string_view bytes, const ModelOptions& options);
+
+}  // namespace sluice
