@@ -3,6 +3,7 @@
 // preflight, 3 reject limit exceeded, 4 alert, 130 interrupted.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -94,6 +95,76 @@ int CmdFitStats(Env* env, const CommonArgs& args, const std::string& out_path) {
   return 0;
 }
 
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + (shape[i] < 0 ? "N" : std::to_string(shape[i]));
+  return out + "]";
+}
+
+nlohmann::ordered_json InfoJson(const std::string& path, const ModelInfo& info) {
+  nlohmann::ordered_json j;
+  j["path"] = path;
+  j["backend"] = info.backend;
+  j["num_features"] = info.num_features;
+  j["feature_names"] = info.feature_names;
+  j["inputs"] = nlohmann::ordered_json::array();
+  for (const ModelInputInfo& in : info.inputs) {
+    j["inputs"].push_back({{"name", in.name}, {"type", DataTypeName(in.type)}, {"shape", in.shape}});
+  }
+  j["outputs"] = nlohmann::ordered_json::array();
+  for (const ModelOutputInfo& out : info.outputs) {
+    j["outputs"].push_back({{"name", out.name}, {"type", DataTypeName(out.type)}, {"width", out.width},
+                            {"element_names", out.element_names}});
+  }
+  j["metadata"] = info.metadata;
+  j["concurrent_predict"] = info.concurrent_predict;
+  return j;
+}
+
+int CmdInspect(Env* env, const ModelRegistry& models, const std::string& path, const std::string& kind, bool json) {
+  ModelOptions options;
+  options.path = path;
+  Result<std::unique_ptr<Model>> model = models.Load(env, kind, options);
+  if (!model.ok()) return Fail(model.status());
+  const ModelInfo& info = (*model)->info();
+  if (json) {
+    std::printf("%s\n", InfoJson(path, info).dump(2).c_str());
+    return 0;
+  }
+  std::printf("model:    %s\nbackend:  %s\n", path.c_str(), info.backend.c_str());
+  for (const char* key : {"objective", "num_trees", "num_classes"}) {
+    if (auto it = info.metadata.find(key); it != info.metadata.end()) {
+      std::printf("%-9s %s\n", (std::string(key) + ":").c_str(), it->second.c_str());
+    }
+  }
+  std::printf("features: %zu", info.num_features);
+  if (!info.feature_names.empty()) {
+    std::string names;
+    for (const std::string& n : info.feature_names) names += (names.empty() ? "" : ", ") + n;
+    std::printf(" (%s)", names.c_str());
+  }
+  std::printf("\ninputs:\n");
+  if (info.inputs.empty()) std::printf("  (the feature vector, float32 [N, %zu])\n", info.num_features);
+  for (const ModelInputInfo& in : info.inputs) {
+    std::printf("  %-24s %-9s %s\n", in.name.c_str(), std::string(DataTypeName(in.type)).c_str(),
+                ShapeText(in.shape).c_str());
+  }
+  std::printf("outputs:\n");
+  for (const ModelOutputInfo& out : info.outputs) {
+    std::string elements;
+    for (const std::string& e : out.element_names) elements += (elements.empty() ? " (" : ", ") + e;
+    if (!elements.empty()) elements += ")";
+    std::printf("  %-24s %-9s width %zu%s\n", out.name.c_str(), std::string(DataTypeName(out.type)).c_str(),
+                out.width, elements.c_str());
+  }
+  if (!info.metadata.empty()) {
+    std::printf("metadata:\n");
+    for (const auto& [key, value] : info.metadata) std::printf("  %s: %s\n", key.c_str(), value.c_str());
+  }
+  std::printf("concurrent predict: %s\n", info.concurrent_predict ? "yes" : "no");
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"Sluice: offline batch predictions — score every row of a dataset with a trained model."};
   app.require_subcommand(1);
@@ -108,7 +179,14 @@ int Main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "Score a job: read, preprocess, predict, write.");
   CLI::App* validate = app.add_subcommand("validate", "Preflight a job (input, spec, stats, model); writes nothing.");
   CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
+  CLI::App* inspect = app.add_subcommand("inspect", "Show a model's backend, inputs, outputs and metadata.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
+  std::string model_path;
+  std::string model_kind = "auto";
+  bool inspect_json = false;
+  inspect->add_option("model", model_path, "model file")->required();
+  inspect->add_option("--kind", model_kind, "backend, when auto-detection is not wanted")->capture_default_str();
+  inspect->add_flag("--json", inspect_json, "print JSON");
   for (CLI::App* cmd : {run, validate, fit}) {
     cmd->add_option("job", args.job_path, "job spec (YAML)")->required();
     cmd->add_option("--set", args.overrides, "override a spec key: --set batch.size=1024 (repeatable)");
@@ -141,6 +219,7 @@ int Main(int argc, char** argv) {
   if (run->parsed()) return CmdRun(env, models, args, restart);
   if (validate->parsed()) return CmdValidate(env, models, args);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
+  if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;
 }
 
