@@ -21,88 +21,19 @@ set -euo pipefail
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-tests="$(dirname "$here")"
-python=/usr/bin/python3
+# shellcheck source=SCRIPTDIR/../e2e_lib.sh
+source "$here/../e2e_lib.sh"
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 SLUICE_BINARY_OR_BUILD_DIR [--rows N] [--seed S] [--tol T]" >&2
-  exit 2
-fi
-sluice="$1"
+[[ $# -ge 1 ]] || usage_error "SLUICE_BINARY_OR_BUILD_DIR [--rows N] [--seed S] [--tol T]"
+resolve_sluice "$1"
 shift
-[[ -d "$sluice" ]] && sluice="$sluice/sluice"
-if [[ ! -x "$sluice" ]]; then
-  echo "run_onnx_e2e_test: no sluice binary at '$sluice'" >&2
-  exit 2
-fi
-sluice="$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")"
 
 rows=3000
 seed=20240301
 tol=1e-5
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rows) rows="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --tol) tol="$2"; shift 2 ;;
-    *) echo "run_onnx_e2e_test: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$@"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/sluice-onnx-e2e.XXXXXX")"
-status=1
-cleanup() {
-  if [[ $status -eq 0 && "${SLUICE_KEEP_TMP:-0}" != 1 ]]; then
-    rm -rf "$work"
-  else
-    echo "run_onnx_e2e_test: files kept in $work" >&2
-  fi
-}
-trap cleanup EXIT
-
-step() { echo "== $*"; }
-fail() {
-  echo "run_onnx_e2e_test: $*" >&2
-  exit 1
-}
-
-# Runs sluice from an unrelated directory (relative paths in the job resolve against
-# the job file's directory) and insists on exit code 0.
-run_sluice() {
-  local rc=0
-  (cd / && "$sluice" "$@") || rc=$?
-  [[ $rc -eq 0 ]] || fail "'sluice $*' exited with $rc (expected 0)"
-}
-
-no_rejects() {
-  local rejects="$1/_sluice/rejects"
-  if [[ -d "$rejects" ]] && find "$rejects" -type f -size +0c | grep -q .; then
-    find "$rejects" -type f -size +0c -exec head -n 3 {} + >&2
-    fail "unexpected rejected rows in $rejects"
-  fi
-}
-
-check() {
-  "$python" "$tests/reference/check_predictions.py" "$work/$1" "$work/$2" --tol "$tol"
-  no_rejects "$work/$2"
-}
-
-# expect_preflight_error JOB OUT_DIR NEEDLE [--set K=V]...: validate and run both exit 2,
-# stderr is one error line containing NEEDLE, and run leaves no OUT_DIR behind.
-expect_preflight_error() {
-  local job="$1" out="$2" needle="$3"
-  shift 3
-  local cmd rc err
-  for cmd in validate run; do
-    rc=0
-    err="$(cd / && "$sluice" "$cmd" "$work/$job" "$@" 2>&1 >/dev/null)" || rc=$?
-    [[ $rc -eq 2 ]] || fail "'sluice $cmd $job $*' exited with $rc (expected 2); stderr: $err"
-    [[ -n "$err" && $(wc -l <<<"$err") -eq 1 ]] || fail "'sluice $cmd $job $*': expected one line on stderr, got: $err"
-    grep -qF -- "$needle" <<<"$err" || fail "'sluice $cmd $job $*': error does not mention '$needle': $err"
-    [[ ! -e "$work/$out" ]] || fail "'sluice $cmd $job $*' created $work/$out"
-  done
-  echo "   exit 2: $err"
-}
+make_work_dir sluice-onnx-e2e
 
 step "generating models, data and references ($rows rows, seed $seed) in $work"
 "$python" "$tests/models/gen_onnx_models.py" "$work" --rows "$rows" --seed "$seed"

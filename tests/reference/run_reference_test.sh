@@ -16,71 +16,19 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-python=/usr/bin/python3
+# shellcheck source=SCRIPTDIR/../e2e_lib.sh
+source "$here/../e2e_lib.sh"
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 SLUICE_BINARY_OR_BUILD_DIR [--rows N] [--seed S] [--tol T]" >&2
-  exit 2
-fi
-sluice="$1"
+[[ $# -ge 1 ]] || usage_error "SLUICE_BINARY_OR_BUILD_DIR [--rows N] [--seed S] [--tol T]"
+resolve_sluice "$1"
 shift
-[[ -d "$sluice" ]] && sluice="$sluice/sluice"
-if [[ ! -x "$sluice" ]]; then
-  echo "run_reference_test: no sluice binary at '$sluice'" >&2
-  exit 2
-fi
-sluice="$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")"
 
 rows=12000
 seed=20240105
 tol=1e-5
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rows) rows="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --tol) tol="$2"; shift 2 ;;
-    *) echo "run_reference_test: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$@"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/sluice-reference.XXXXXX")"
-status=1
-cleanup() {
-  if [[ $status -eq 0 && "${SLUICE_KEEP_TMP:-0}" != 1 ]]; then
-    rm -rf "$work"
-  else
-    echo "run_reference_test: files kept in $work" >&2
-  fi
-}
-trap cleanup EXIT
-
-step() { echo "== $*"; }
-
-# Runs sluice from an unrelated directory (relative paths in the job must resolve
-# against the job file's directory) and insists on exit code 0.
-run_sluice() {
-  local rc=0
-  (cd / && "$sluice" "$@") || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    echo "run_reference_test: 'sluice $*' exited with $rc (expected 0)" >&2
-    exit 1
-  fi
-}
-
-# A clean run writes no rejected rows.
-no_rejects() {
-  local rejects="$1/_sluice/rejects"
-  if [[ -d "$rejects" ]] && find "$rejects" -type f -size +0c | grep -q .; then
-    echo "run_reference_test: unexpected rejected rows in $rejects:" >&2
-    find "$rejects" -type f -size +0c -exec head -n 3 {} + >&2
-    exit 1
-  fi
-}
-
-check() {
-  "$python" "$here/check_predictions.py" "$work/$1" "$work/$2" --tol "$tol"
-  no_rejects "$work/$2"
-}
+make_work_dir sluice-reference
 
 step "generating reference case ($rows rows, seed $seed) in $work"
 "$python" "$here/gen_sklearn_reference.py" "$work" --rows "$rows" --seed "$seed"

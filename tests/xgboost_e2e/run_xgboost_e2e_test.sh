@@ -20,84 +20,23 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-tests="$(dirname "$here")"
-python=/usr/bin/python3
+# shellcheck source=SCRIPTDIR/../e2e_lib.sh
+source "$here/../e2e_lib.sh"
 
-if [[ $# -lt 2 ]]; then
-  echo "usage: $0 SLUICE_BINARY_OR_BUILD_DIR MODELS_DIR [--tol T]" >&2
-  exit 2
-fi
-sluice="$1"
+[[ $# -ge 2 ]] || usage_error "SLUICE_BINARY_OR_BUILD_DIR MODELS_DIR [--tol T]"
+resolve_sluice "$1"
 models="$2"
 shift 2
-[[ -d "$sluice" ]] && sluice="$sluice/sluice"
-if [[ ! -x "$sluice" ]]; then
-  echo "run_xgboost_e2e_test: no sluice binary at '$sluice'" >&2
-  exit 2
-fi
-sluice="$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")"
 if [[ ! -f "$models/manifest.json" ]]; then
-  echo "run_xgboost_e2e_test: no $models/manifest.json; run tests/models/gen_xgboost_models.py $models" >&2
+  echo "$e2e_name: no $models/manifest.json; run tests/models/gen_xgboost_models.py $models" >&2
   exit 2
 fi
 models="$(cd "$models" && pwd)"
 
 tol=1e-6
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --tol) tol="$2"; shift 2 ;;
-    *) echo "run_xgboost_e2e_test: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$@"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/sluice-xgboost-e2e.XXXXXX")"
-status=1
-cleanup() {
-  if [[ $status -eq 0 && "${SLUICE_KEEP_TMP:-0}" != 1 ]]; then
-    rm -rf "$work"
-  else
-    echo "run_xgboost_e2e_test: files kept in $work" >&2
-  fi
-}
-trap cleanup EXIT
-
-step() { echo "== $*"; }
-fail() {
-  echo "run_xgboost_e2e_test: $*" >&2
-  exit 1
-}
-
-# Runs sluice from an unrelated directory and insists on exit code 0.
-run_sluice() {
-  local rc=0
-  (cd / && "$sluice" "$@") || rc=$?
-  [[ $rc -eq 0 ]] || fail "'sluice $*' exited with $rc (expected 0)"
-}
-
-no_rejects() {
-  local rejects="$1/_sluice/rejects"
-  if [[ -d "$rejects" ]] && find "$rejects" -type f -size +0c | grep -q .; then
-    find "$rejects" -type f -size +0c -exec head -n 3 {} + >&2
-    fail "unexpected rejected rows in $rejects"
-  fi
-}
-
-# expect_preflight_error JOB OUT_DIR NEEDLE [--set K=V]...: validate and run both exit 2,
-# stderr is one error line containing NEEDLE, and run leaves no OUT_DIR behind.
-expect_preflight_error() {
-  local job="$1" out="$2" needle="$3"
-  shift 3
-  local cmd rc err
-  for cmd in validate run; do
-    rc=0
-    err="$(cd / && "$sluice" "$cmd" "$work/$job" "$@" 2>&1 >/dev/null)" || rc=$?
-    [[ $rc -eq 2 ]] || fail "'sluice $cmd $job $*' exited with $rc (expected 2); stderr: $err"
-    [[ -n "$err" && $(wc -l <<<"$err") -eq 1 ]] || fail "'sluice $cmd $job $*': expected one line on stderr, got: $err"
-    grep -qF -- "$needle" <<<"$err" || fail "'sluice $cmd $job $*': error does not mention '$needle': $err"
-    [[ ! -e "$work/$out" ]] || fail "'sluice $cmd $job $*' created $work/$out"
-  done
-  echo "   exit 2: $err"
-}
+make_work_dir sluice-xgboost-e2e
 
 step "jobs for the models in $models (work dir $work)"
 "$python" "$here/make_jobs.py" "$models" "$work"
@@ -108,8 +47,7 @@ while read -r job expected; do
   run_sluice run "$work/$job"
   out="out_${job#job_}"
   out="${out%.yaml}"
-  "$python" "$tests/reference/check_predictions.py" "$work/$expected" "$work/$out" --tol "$tol"
-  no_rejects "$work/$out"
+  check "$expected" "$out"
 done <"$work/jobs.txt"
 
 step "multiclass UBJSON, CSV, model.threads=2"
