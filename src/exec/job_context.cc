@@ -4,18 +4,10 @@
 
 #include <set>
 
+#include "core/strings.h"
+
 namespace sluice {
 namespace {
-
-std::string JoinNames(const std::vector<std::string>& names, size_t limit = 12) {
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < limit; ++i) {
-    if (i) out += ", ";
-    out += names[i];
-  }
-  if (names.size() > limit) out += fmt::format(", … ({} in all)", names.size());
-  return out;
-}
 
 Status LoadStats(const JobSpec& spec, Env* env, Stats* stats) {
   if (!spec.stats_inline_json.empty()) {

@@ -2,6 +2,7 @@
 #include <string>
 #include <utility>
 
+#include "core/strings.h"
 #include "sluice/model.h"
 
 namespace sluice {
@@ -11,16 +12,6 @@ namespace {
 // Enough for a JSON model's format key wherever a serializer puts it (a key-sorted
 // linear model with ~50,000 features still fits), small enough to read at once.
 constexpr size_t kDetectHeadBytes = size_t{1} << 20;
-
-std::string JoinNames(const std::vector<std::string>& names) {
-  if (names.empty()) return "none";
-  std::string out;
-  for (const std::string& name : names) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
 
 Status NoSuchModelFile(const std::string& path) {
   return Status::NotFound("model.path: no such file '" + path + "'");

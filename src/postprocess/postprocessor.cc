@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/strings.h"
+
 namespace sluice {
 
 namespace {
@@ -19,22 +21,12 @@ std::string FormatNumber(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::string("?");
 }
 
-std::string Join(const std::vector<std::string>& items) {
-  if (items.empty()) return "none";
-  std::string out;
-  for (const std::string& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
-
 std::string DescribeOutputs(const std::vector<ModelOutputInfo>& outputs) {
   std::vector<std::string> items;
   for (const ModelOutputInfo& o : outputs) {
     items.push_back(o.name + " (width " + std::to_string(o.width) + ")");
   }
-  return Join(items);
+  return JoinNames(items);
 }
 
 // "out" -> {out, nullopt}; "out[3]" -> {out, 3}; anything else -> nullopt.
@@ -110,8 +102,8 @@ Result<std::unique_ptr<Postprocessor>> Postprocessor::Make(const OutputSpec& out
         default: labels.push_back(n.name); break;
       }
     }
-    std::string out = "(input: " + Join(input) + "; predictions: " + Join(predictions);
-    if (!labels.empty()) out += "; labels: " + Join(labels);
+    std::string out = "(input: " + JoinNames(input) + "; predictions: " + JoinNames(predictions);
+    if (!labels.empty()) out += "; labels: " + JoinNames(labels);
     return out + ")";
   };
   for (size_t i = 0; i < input_schema.num_fields(); ++i) {
@@ -173,7 +165,7 @@ Result<std::unique_ptr<Postprocessor>> Postprocessor::Make(const OutputSpec& out
   auto prediction_names = [&p]() {
     std::vector<std::string> out;
     for (const Prediction& pred : p->predictions_) out.push_back(pred.name);
-    return Join(out);
+    return JoinNames(out);
   };
   auto add_label = [&](const std::string& key, const std::string& name, Source source, DataType type) -> Status {
     if (name.empty()) return Status::InvalidArgument(key + ": empty column name");
@@ -242,7 +234,7 @@ Result<std::unique_ptr<Postprocessor>> Postprocessor::Make(const OutputSpec& out
     if (candidates.size() > 1) {
       std::vector<std::string> ambiguous;
       for (size_t o : candidates) ambiguous.push_back(model_info.outputs[o].name);
-      return Status::InvalidArgument("output.labels: ambiguous, model outputs " + Join(ambiguous) + " all have " +
+      return Status::InvalidArgument("output.labels: ambiguous, model outputs " + JoinNames(ambiguous) + " all have " +
                                      std::to_string(num_classes) + " values per row; map only one in model.outputs");
     }
     p->class_labels_ = output.labels;

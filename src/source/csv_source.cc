@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/strings.h"
 #include "source/source_common.h"
 
 namespace sluice {
@@ -327,7 +328,7 @@ class CsvSource final : public Source {
       const auto found = std::find(names_.begin(), names_.end(), field.name);
       if (found == names_.end()) {
         return Status::NotFound("input '" + path_ + "': no column '" + field.name +
-                                "' (columns: " + JoinColumnNames(names_) + ")");
+                                "' (columns: " + JoinNames(names_) + ")");
       }
       field_of_column_.push_back(static_cast<size_t>(found - names_.begin()));
     }

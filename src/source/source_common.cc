@@ -7,6 +7,7 @@
 #include <string>
 
 #include "batch/value_parse.h"
+#include "core/strings.h"
 
 namespace sluice {
 
@@ -110,15 +111,6 @@ Reject MakeReject(const std::string& path, int64_t line, uint64_t offset, std::s
   return reject;
 }
 
-std::string JoinColumnNames(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& name : names) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
-
 Result<Schema> SelectColumns(const std::string& path, const Schema& file_schema,
                              const SourceOptions& options, bool allow_declared_only) {
   std::vector<std::string> wanted = options.columns;
@@ -137,7 +129,7 @@ Result<Schema> SelectColumns(const std::string& path, const Schema& file_schema,
       std::vector<std::string> names;
       for (const Field& field : file_schema.fields()) names.push_back(field.name);
       return Status::NotFound("input '" + path + "': no column '" + name + "' (columns: " +
-                              JoinColumnNames(names) + ")");
+                              JoinNames(names) + ")");
     }
     const DataType type =
         declared != options.declared_types.end() ? declared->second : file_schema.field(*index).type;

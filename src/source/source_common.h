@@ -81,9 +81,6 @@ std::string InputLine(const std::string& path, int64_t line);
 Reject MakeReject(const std::string& path, int64_t line, uint64_t offset, std::string_view reason,
                   const std::string& column, std::string_view value, const std::string& what);
 
-// "a, b, c".
-std::string JoinColumnNames(const std::vector<std::string>& names);
-
 // `value` for a one-line message: at most 64 bytes (then "..."), control
 // characters escaped (\n, \r, \t, \xNN), bytes that are not UTF-8 as \xNN.
 std::string MessageValue(std::string_view value);

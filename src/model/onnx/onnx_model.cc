@@ -1,6 +1,5 @@
 #include "model/onnx/onnx_model.h"
 
-#include <limits>
 #include <onnxruntime_cxx_api.h>
 #include <onnxruntime_session_options_config_keys.h>
 #include <spdlog/spdlog.h>
@@ -9,11 +8,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "core/strings.h"
 #include "model/json_model_file.h"
 #include "model/onnx/onnx_proto.h"
 
@@ -184,15 +185,6 @@ std::string DescribeShape(const std::vector<int64_t>& shape) {
     out += shape[i] < 0 ? std::string("?") : std::to_string(shape[i]);
   }
   return out + "]";
-}
-
-std::string JoinNames(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& name : names) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
 }
 
 // ---- per-thread buffers -------------------------------------------------------
