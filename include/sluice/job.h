@@ -47,7 +47,8 @@ struct FeatureSpec {
   std::string column;  // input column it reads; `from:` in YAML, default = name
   ImputeKind impute = ImputeKind::kNone;
   double impute_number = 0;        // kConstant on numeric features
-  std::string impute_string;       // kConstant on one-hot features
+  bool impute_number_ok = true;    // false when the constant's text is not a number
+  std::string impute_string;       // kConstant on one-hot and text features (the text as written)
   std::vector<TransformSpec> transforms;     // applied in order after imputation
   std::vector<std::string> one_hot;          // categories; non-empty = one-hot feature
   bool unknown_category_is_error = false;    // one-hot: unknown -> reject (else all zeros)

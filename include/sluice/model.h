@@ -68,6 +68,18 @@ class Model {
   // returned by the backend (transient codes only for retryable conditions).
   virtual Status Predict(const float* features, size_t rows, size_t cols,
                          std::vector<OutputTensor>* outputs) = 0;
+
+  // Scores rows some of whose features are text: for models that declare one
+  // input per feature (info().inputs.size() == info().num_features) with string
+  // inputs among them. `text` has one entry per feature (or is empty):
+  // text[i] is the kString column holding feature i for the `rows` rows (the
+  // compacted OK rows, in the order of the matrix rows; at least `rows` values,
+  // none null) when input i is declared kString, else nullptr; `features` holds
+  // NaN in the columns of text features. The pointers are borrowed for the call.
+  // The default implementation calls Predict when no entry of `text` is set,
+  // and returns kNotSupported otherwise. Thread-safety as for Predict.
+  virtual Status PredictWithText(const float* features, size_t rows, size_t cols,
+                                 const std::vector<const Column*>& text, std::vector<OutputTensor>* outputs);
 };
 
 struct ModelOptions {

@@ -130,10 +130,13 @@ Status ParseFeature(const YAML::Node& node, const std::string& path, FeatureSpec
     if (imp.IsMap()) {
       RETURN_IF_ERROR(CheckMap(imp, ipath, {"constant"}));
       f->impute = ImputeKind::kConstant;
+      // The text is kept for one-hot and text features (a text feature is known only
+      // once the model is loaded); a numeric feature checks at preflight that it is a number.
+      ASSIGN_OR_RETURN(f->impute_string, ReadString(imp["constant"], SubPath(ipath, "constant")));
       if (f->one_hot.empty()) {
-        ASSIGN_OR_RETURN(f->impute_number, ReadDouble(imp["constant"], SubPath(ipath, "constant")));
-      } else {
-        ASSIGN_OR_RETURN(f->impute_string, ReadString(imp["constant"], SubPath(ipath, "constant")));
+        Result<double> number = ReadDouble(imp["constant"], SubPath(ipath, "constant"));
+        f->impute_number = number.ok() ? *number : 0;
+        f->impute_number_ok = number.ok();
       }
     } else {
       ASSIGN_OR_RETURN(std::string kind,
@@ -458,7 +461,7 @@ std::string JobSpec::ToCanonicalJson() const {
     fj["from"] = f.column;
     fj["impute"] = ImputeKindName(f.impute);
     if (f.impute == ImputeKind::kConstant) {
-      fj["impute_constant"] = f.one_hot.empty() ? nlohmann::ordered_json(f.impute_number)
+      fj["impute_constant"] = f.one_hot.empty() && f.impute_number_ok ? nlohmann::ordered_json(f.impute_number)
                                                 : nlohmann::ordered_json(f.impute_string);
     }
     fj["transform"] = nlohmann::ordered_json::array();

@@ -59,6 +59,22 @@ TEST(JobSpecTest, MinimalSpecGetsDefaultsAndResolvesPaths) {
   EXPECT_EQ(*s.features[3].transforms[0].clip_max, 120);
 }
 
+// A constant's text is kept: a text feature (known once the model is loaded) takes it
+// as it is; a numeric feature refuses a non-number at preflight.
+TEST(JobSpecTest, ImputeConstantKeepsItsText) {
+  Result<JobSpec> r = Parse(std::string(kMinimal), {"features[1]={name: merchant, impute: {constant: travel}}"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const FeatureSpec& merchant = r->features[1];
+  EXPECT_EQ(merchant.impute, ImputeKind::kConstant);
+  EXPECT_EQ(merchant.impute_string, "travel");
+  EXPECT_FALSE(merchant.impute_number_ok);
+  EXPECT_TRUE(r->features[3].impute_number_ok);
+  EXPECT_EQ(r->features[3].impute_string, "35");
+  Result<JobSpec> other = Parse(std::string(kMinimal), {"features[1]={name: merchant, impute: {constant: fuel}}"});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_NE(r->ToCanonicalJson(), other->ToCanonicalJson());
+}
+
 TEST(JobSpecTest, FullOutputSection) {
   Result<JobSpec> r = Parse(std::string(kMinimal) + R"(
 batch: {size: 128}

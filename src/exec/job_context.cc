@@ -44,6 +44,22 @@ Status CheckModelInputs(const ModelInfo& info, const Preprocessor& pre, const st
   return Status::OK();
 }
 
+// Features the model takes as text: those whose model input is a string tensor,
+// which needs one model input per feature (no one-hot feature shifting positions).
+Result<std::set<size_t>> TextFeatures(const ModelInfo& info, size_t num_features) {
+  std::set<size_t> text;
+  for (size_t i = 0; i < info.inputs.size(); ++i) {
+    if (info.inputs[i].type == DataType::kString) text.insert(i);
+  }
+  if (!text.empty() && (info.inputs.size() != info.num_features || info.inputs.size() != num_features)) {
+    return Status::InvalidArgument(fmt::format(
+        "features: model input '{}' is a string tensor, which needs one feature per model input "
+        "(the model has {} inputs, the features list has {} entries)",
+        info.inputs[*text.begin()].name, info.inputs.size(), num_features));
+  }
+  return text;
+}
+
 }  // namespace
 
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
@@ -93,7 +109,9 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   ASSIGN_OR_RETURN(ctx->model, options.models->Load(env, spec.model.kind, mo));
   ctx->model_kind = ctx->model->info().backend;
 
-  ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, ctx->file_schema));
+  ASSIGN_OR_RETURN(const std::set<size_t> text_features, TextFeatures(ctx->model->info(), spec.features.size()));
+  ASSIGN_OR_RETURN(ctx->preprocessor,
+                   Preprocessor::Make(spec.features, ctx->stats, ctx->file_schema, text_features));
   RETURN_IF_ERROR(CheckModelInputs(ctx->model->info(), *ctx->preprocessor, spec.model.path));
   ASSIGN_OR_RETURN(ctx->postprocessor,
                    Postprocessor::Make(spec.output, spec.model, ctx->model->info(), ctx->file_schema));
@@ -109,7 +127,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   for (const std::string& c : ctx->source_options.columns) {
     projected.AddField(ctx->file_schema.field(*ctx->file_schema.FieldIndex(c)));
   }
-  ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected));
+  ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected, text_features));
   ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(spec.output, spec.model, ctx->model->info(), projected));
   return ctx;
 }

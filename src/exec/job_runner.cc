@@ -58,10 +58,22 @@ class UnitRunner {
       if (!*more) break;
       const size_t n = in_.num_rows();
       rows_read += static_cast<int64_t>(n);
-      const size_t n_ok = ctx_->preprocessor->Apply(in_, file, &matrix_, &row_ok_, rejects.get());
+      const bool with_text = ctx_->preprocessor->has_text_features();
+      const size_t n_ok =
+          ctx_->preprocessor->Apply(in_, file, &matrix_, &row_ok_, rejects.get(), with_text ? &text_ : nullptr);
       featurize_rejects += static_cast<int64_t>(n - n_ok);
       if (n_ok > 0) {
-        Status st = ctx_->model->Predict(matrix_.data(), n_ok, width, &outputs_);
+        Status st = Status::OK();
+        if (with_text) {
+          // n_ok > 0: a text feature's column has n_ok values, the others none.
+          text_ptrs_.assign(text_.size(), nullptr);
+          for (size_t i = 0; i < text_.size(); ++i) {
+            if (text_[i].size() > 0) text_ptrs_[i] = &text_[i];
+          }
+          st = ctx_->model->PredictWithText(matrix_.data(), n_ok, width, text_ptrs_, &outputs_);
+        } else {
+          st = ctx_->model->Predict(matrix_.data(), n_ok, width, &outputs_);
+        }
         if (!st.ok()) {
           return st.WithContext(fmt::format("{}: rows starting at line {}", file,
                                             in_.row_lines.empty() ? 0 : in_.row_lines.front()));
@@ -112,6 +124,8 @@ class UnitRunner {
   Batch in_;
   Batch out_;
   std::vector<float> matrix_;
+  std::vector<Column> text_;  // text features' columns, when the model takes some
+  std::vector<const Column*> text_ptrs_;
   std::vector<uint8_t> row_ok_;
   std::vector<OutputTensor> outputs_;
 };

@@ -19,6 +19,16 @@ Status NoSuchModelFile(const std::string& path) {
 
 }  // namespace
 
+Status Model::PredictWithText(const float* features, size_t rows, size_t cols,
+                              const std::vector<const Column*>& text, std::vector<OutputTensor>* outputs) {
+  for (const Column* column : text) {
+    if (column != nullptr) {
+      return Status::NotSupported("the " + info().backend + " backend does not take text features");
+    }
+  }
+  return Predict(features, rows, cols, outputs);
+}
+
 Status ModelRegistry::Register(std::string name, DetectFn detect, LoadFn load) {
   if (name.empty() || name == "auto") {
     return Status::InvalidArgument("model registry: '" + name + "' cannot name a backend");

@@ -71,6 +71,28 @@ TEST_F(RegistryTest, AutoDetectsLinearAndFakeByContent) {
   EXPECT_EQ((*fake)->info().num_features, 3u);
 }
 
+// Model::PredictWithText's default: no text -> Predict; any text -> kNotSupported.
+TEST_F(RegistryTest, DefaultPredictWithTextTakesNoText) {
+  Write("/m/linear.json", kLinearJson);
+  Result<std::unique_ptr<Model>> model = registry_.Load(env_.get(), "linear", {"/m/linear.json"});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const float x[4] = {1, 2, 3, 4};
+  std::vector<OutputTensor> plain;
+  std::vector<OutputTensor> with_text;
+  ASSERT_TRUE((*model)->Predict(x, 2, 2, &plain).ok());
+  Status status = (*model)->PredictWithText(x, 2, 2, {nullptr, nullptr}, &with_text);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(with_text.size(), plain.size());
+  EXPECT_EQ(std::vector<float>(with_text[0].values.float32s().begin(), with_text[0].values.float32s().end()),
+            std::vector<float>(plain[0].values.float32s().begin(), plain[0].values.float32s().end()));
+  EXPECT_TRUE((*model)->PredictWithText(x, 2, 2, {}, &with_text).ok());
+  Column text(DataType::kString);
+  text.AppendString("a");
+  text.AppendString("b");
+  status = (*model)->PredictWithText(x, 2, 2, {&text, nullptr}, &with_text);
+  EXPECT_EQ(status.code(), StatusCode::kNotSupported) << status.ToString();
+}
+
 TEST_F(RegistryTest, ExplicitKindSkipsDetection) {
   Write("/m/model.txt", kLinearJson);  // wrong extension: auto cannot tell, kind can
   Result<std::unique_ptr<Model>> model = registry_.Load(env_.get(), "linear", {"/m/model.txt"});

@@ -1,6 +1,7 @@
 #include "preprocess/preprocessor.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -28,6 +29,10 @@ struct Preprocessor::Feature {
   std::vector<uint32_t> by_text;        // category indices sorted by text
   int64_t imputed_category = -1;        // for nulls; -1 -> all zeros
   bool unknown_is_error = false;
+
+  // Text features.
+  bool text = false;
+  std::optional<std::string> imputed_text;  // for nulls; none -> reject
 
   size_t width() const { return one_hot ? categories.size() : 1; }
 
@@ -85,7 +90,8 @@ Preprocessor::~Preprocessor() = default;
 
 Result<std::unique_ptr<Preprocessor>> Preprocessor::Make(const std::vector<FeatureSpec>& features,
                                                          const Stats& stats,
-                                                         const Schema& input_schema) {
+                                                         const Schema& input_schema,
+                                                         const std::set<size_t>& text_features) {
   ASSIGN_OR_RETURN(std::vector<BoundFeature> bound, BindFeatures(features, input_schema));
   std::unique_ptr<Preprocessor> p(new Preprocessor());
   p->features_.reserve(bound.size());
@@ -101,7 +107,31 @@ Result<std::unique_ptr<Preprocessor>> Preprocessor::Make(const std::vector<Featu
     f.impute = spec.impute;
     f.offset = p->output_names_.size();
 
-    if (b.one_hot()) {
+    if (text_features.count(b.index)) {
+      if (b.one_hot() || !spec.transforms.empty() || spec.datetime) {
+        return Status::InvalidArgument(b.label +
+                                       ": the model takes this feature as text; it cannot have one_hot, "
+                                       "transforms or datetime");
+      }
+      if (b.column_type != DataType::kString) {
+        return Status::InvalidArgument(b.label + ": the model takes this feature as text, but column '" +
+                                       spec.column + "' is " + std::string(DataTypeName(b.column_type)));
+      }
+      f.text = true;
+      p->has_text_ = true;
+      switch (spec.impute) {
+        case ImputeKind::kNone: break;
+        case ImputeKind::kConstant: f.imputed_text = spec.impute_string; break;
+        case ImputeKind::kMostFrequent:
+          if (fs == nullptr || !fs->impute_string) return MissingStat(b, "'impute' string", impute_name);
+          f.imputed_text = *fs->impute_string;
+          break;
+        default:
+          return Status::InvalidArgument(b.label + ": the model takes this feature as text; " + impute_name +
+                                         " does not apply (use none, most_frequent or {constant: …})");
+      }
+      p->output_names_.push_back(spec.name);
+    } else if (b.one_hot()) {
       f.one_hot = true;
       f.categories = spec.one_hot;
       f.unknown_is_error = spec.unknown_category_is_error;
@@ -137,7 +167,13 @@ Result<std::unique_ptr<Preprocessor>> Preprocessor::Make(const std::vector<Featu
       switch (spec.impute) {
         case ImputeKind::kNone:
         case ImputeKind::kNan: break;
-        case ImputeKind::kConstant: impute_value = spec.impute_number; break;
+        case ImputeKind::kConstant:
+          if (!spec.impute_number_ok) {
+            return Status::InvalidArgument(b.label + ": impute constant '" + spec.impute_string +
+                                           "' is not a number");
+          }
+          impute_value = spec.impute_number;
+          break;
         case ImputeKind::kMean:
         case ImputeKind::kMedian:
         case ImputeKind::kMostFrequent:
@@ -279,8 +315,24 @@ void Preprocessor::ApplyOneHot(const Feature& f, const Column& col, RowContext& 
   });
 }
 
+void Preprocessor::CheckText(const Feature& f, const Column& col, RowContext& ctx) const {
+  const size_t n_rows = col.size();
+  for (size_t row_idx = 0; row_idx < n_rows; ++row_idx) {
+    if (!ctx.row_ok[row_idx]) continue;
+    *ctx.Row(row_idx, f) = std::numeric_limits<float>::quiet_NaN();
+    if (col.type() != DataType::kString) {
+      ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kBadValue,
+                 "column '" + f.column + "' of type " + std::string(DataTypeName(col.type())) +
+                     " cannot give this text feature");
+    } else if (col.IsNull(row_idx) && !f.imputed_text) {
+      ctx.Reject(row_idx, f, std::string(), reject_reason::kMissingValue,
+                 "null in column '" + f.column + "' and impute is none");
+    }
+  }
+}
+
 size_t Preprocessor::Apply(const Batch& batch, const std::string& file, std::vector<float>* matrix,
-                           std::vector<uint8_t>* row_ok, RejectSink* rejects) const {
+                           std::vector<uint8_t>* row_ok, RejectSink* rejects, std::vector<Column>* text) const {
   const size_t n_rows = batch.num_rows();
   const size_t width = num_outputs();
   row_ok->assign(n_rows, 1);
@@ -297,7 +349,9 @@ size_t Preprocessor::Apply(const Batch& batch, const std::string& file, std::vec
       }
       continue;
     }
-    if (f.one_hot) {
+    if (f.text) {
+      CheckText(f, *col, ctx);
+    } else if (f.one_hot) {
       ApplyOneHot(f, *col, ctx);
     } else {
       ApplyNumeric(f, *col, ctx);
@@ -315,6 +369,31 @@ size_t Preprocessor::Apply(const Batch& batch, const std::string& file, std::vec
     ++n_ok;
   }
   matrix->resize(n_ok * width);
+
+  if (text != nullptr) {
+    text->resize(width, Column(DataType::kString));
+    for (Column& column : *text) {
+      if (column.type() == DataType::kString) {
+        column.Clear();
+      } else {
+        column = Column(DataType::kString);
+      }
+    }
+  }
+  if (!has_text_) return n_ok;
+  assert(text != nullptr);
+  for (const Feature& f : features_) {
+    if (!f.text || n_ok == 0) continue;
+    // Every OK row passed CheckText, so the column exists, is a string column, and
+    // its nulls have an imputed value.
+    const Column& col = *FindBatchColumn(batch, f.column_index, f.column);
+    Column& out = (*text)[f.offset];
+    out.Reserve(n_ok);
+    for (size_t row_idx = 0; row_idx < n_rows; ++row_idx) {
+      if (!ctx.row_ok[row_idx]) continue;
+      out.AppendString(col.IsNull(row_idx) ? std::string_view(*f.imputed_text) : col.StringAt(row_idx));
+    }
+  }
   return n_ok;
 }
 

@@ -23,6 +23,11 @@
 //   most_frequent (Stats "impute") or constant (FeatureSpec::impute_string) ->
 //   that category; impute none -> all zeros (like scikit-learn's OneHotEncoder
 //   with handle_unknown='ignore'); impute nan -> all k outputs NaN.
+// Per text feature (its index is in the text_features given to Make; the model
+//   takes it as a string): the value of a kString column as it is; null ->
+//   impute constant (FeatureSpec::impute_string) or most_frequent (Stats
+//   "impute" string), impute none -> reject missing_value. Its matrix column
+//   holds NaN; the text goes to the feature's compacted text column (see Apply).
 //
 // Thread-safety: immutable after Make; Apply is const and safe to call
 // concurrently from several threads (each with its own output vectors).
@@ -30,6 +35,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,9 +59,13 @@ class Preprocessor {
   //   "features[3] (hour): datetime needs a timestamp column, 'ts' is string"
   // Also: standardize without stats mean/std, minmax without min/max, an impute
   // value that the transforms reject (log1p of -5), a one-hot impute value that
-  // is not a category when unknown categories are errors.
+  // is not a category when unknown categories are errors, a numeric constant that
+  // is not a number. `text_features` holds the indices (in `features`) of the
+  // features the model takes as text: each must read a string column and have no
+  // transforms, one_hot or datetime, and impute none, constant or most_frequent.
   static Result<std::unique_ptr<Preprocessor>> Make(const std::vector<FeatureSpec>& features,
-                                                    const Stats& stats, const Schema& input_schema);
+                                                    const Stats& stats, const Schema& input_schema,
+                                                    const std::set<size_t>& text_features = {});
 
   ~Preprocessor();
   Preprocessor(const Preprocessor&) = delete;
@@ -80,8 +90,17 @@ class Preprocessor {
   // Columns are found by name in batch.schema (fast when it equals the schema
   // given to Make); a column missing from the batch rejects every row
   // (missing_value). No heap allocation per row except for reject records.
+  //
+  // With text features, `text` must be non-null: it is resized to num_outputs();
+  // entry i is, for a text feature at output i, a kString column of n_ok values
+  // (the feature's text of the OK rows, compacted like the matrix), and an empty
+  // column otherwise. Capacity is reused across calls. May be null otherwise.
   size_t Apply(const Batch& batch, const std::string& file, std::vector<float>* matrix,
-               std::vector<uint8_t>* row_ok, RejectSink* rejects) const;
+               std::vector<uint8_t>* row_ok, RejectSink* rejects,
+               std::vector<Column>* text = nullptr) const;
+
+  // True when some feature is taken as text.
+  bool has_text_features() const { return has_text_; }
 
  private:
   struct Feature;
@@ -90,9 +109,11 @@ class Preprocessor {
   Preprocessor();
   void ApplyNumeric(const Feature& f, const Column& col, RowContext& ctx) const;
   void ApplyOneHot(const Feature& f, const Column& col, RowContext& ctx) const;
+  void CheckText(const Feature& f, const Column& col, RowContext& ctx) const;
 
   std::vector<Feature> features_;
   std::vector<std::string> output_names_;
+  bool has_text_ = false;
 };
 
 }  // namespace sluice

@@ -411,6 +411,122 @@ TEST(PreprocessorTest, OneHotMostFrequentFromNumericStats) {
 
 // ---- datetime --------------------------------------------------------------
 
+// ---- text features ---------------------------------------------------------
+
+// Column "m" (string, with nulls) and column "x" (float64).
+Batch TextBatch(const std::vector<std::optional<std::string>>& m, const std::vector<double>& x) {
+  Batch batch = MakeBatch({{"m", DataType::kString}, {"x", DataType::kFloat64}});
+  for (const auto& v : m) {
+    if (v) {
+      batch.columns[0].AppendString(*v);
+    } else {
+      batch.columns[0].AppendNull();
+    }
+  }
+  for (double v : x) batch.columns[1].AppendFloat64(v);
+  return batch;
+}
+
+FeatureSpec Text(std::string name, ImputeKind impute = ImputeKind::kNone) {
+  FeatureSpec f;
+  f.name = std::move(name);
+  f.impute = impute;
+  return f;
+}
+
+std::vector<std::string> Strings(const Column& col) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < col.size(); ++i) out.emplace_back(col.StringAt(i));
+  return out;
+}
+
+TEST(PreprocessorTest, TextFeatureKeepsTheStringAndImputesConstant) {
+  Batch batch = TextBatch({"grocery", std::nullopt, "casino"}, {1.5, 2.5, 3.5});
+  FeatureSpec m = Text("m", ImputeKind::kConstant);
+  m.impute_string = "travel";
+  m.impute_number_ok = false;  // as the config reads {constant: travel}
+  Result<std::unique_ptr<Preprocessor>> r = Preprocessor::Make({m, Numeric("x")}, Stats(), batch.schema, {0});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Preprocessor& p = **r;
+  EXPECT_TRUE(p.has_text_features());
+  std::vector<float> matrix;
+  std::vector<uint8_t> row_ok;
+  std::vector<Column> text;
+  CollectingRejects rejects;
+  ASSERT_EQ(p.Apply(batch, "in.csv", &matrix, &row_ok, &rejects, &text), 3u);
+  EXPECT_TRUE(rejects.rejects.empty());
+  ASSERT_EQ(matrix.size(), 6u);
+  for (size_t row_idx = 0; row_idx < 3; ++row_idx) {
+    EXPECT_TRUE(std::isnan(matrix[row_idx * 2]));
+    EXPECT_EQ(matrix[row_idx * 2 + 1], static_cast<float>(1.5 + row_idx));
+  }
+  ASSERT_EQ(text.size(), 2u);
+  EXPECT_EQ(Strings(text[0]), (std::vector<std::string>{"grocery", "travel", "casino"}));
+  EXPECT_EQ(text[1].size(), 0u);
+
+  // The text columns are reused: a second call replaces their contents.
+  Batch second = TextBatch({"fuel"}, {7});
+  ASSERT_EQ(p.Apply(second, "in.csv", &matrix, &row_ok, &rejects, &text), 1u);
+  EXPECT_EQ(Strings(text[0]), (std::vector<std::string>{"fuel"}));
+}
+
+TEST(PreprocessorTest, TextFeatureImputesMostFrequentAndRejectsNullWithoutImpute) {
+  Batch batch = TextBatch({std::nullopt, "a", "b"}, {1, 2, 3});
+  FeatureStats fs;
+  fs.impute_string = "z";
+  auto mf = Preprocessor::Make({Text("m", ImputeKind::kMostFrequent), Numeric("x")}, OneFeatureStats("m", fs),
+                               batch.schema, {0});
+  ASSERT_TRUE(mf.ok()) << mf.status().ToString();
+  std::vector<float> matrix;
+  std::vector<uint8_t> row_ok;
+  std::vector<Column> text;
+  ASSERT_EQ((*mf)->Apply(batch, "in.csv", &matrix, &row_ok, nullptr, &text), 3u);
+  EXPECT_EQ(Strings(text[0]), (std::vector<std::string>{"z", "a", "b"}));
+
+  auto none = Preprocessor::Make({Text("m"), Numeric("x")}, Stats(), batch.schema, {0});
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  CollectingRejects rejects;
+  ASSERT_EQ((*none)->Apply(batch, "in.csv", &matrix, &row_ok, &rejects, &text), 2u);
+  EXPECT_EQ(row_ok, (std::vector<uint8_t>{0, 1, 1}));
+  ASSERT_EQ(rejects.rejects.size(), 1u);
+  EXPECT_EQ(rejects.rejects[0].reason, reject_reason::kMissingValue);
+  EXPECT_EQ(rejects.rejects[0].column, "m");
+  EXPECT_EQ(Strings(text[0]), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(matrix.size(), 4u);
+  EXPECT_EQ(matrix[1], 2.0f);
+  EXPECT_EQ(matrix[3], 3.0f);
+}
+
+TEST(PreprocessorTest, TextFeatureMakeErrors) {
+  Batch batch = TextBatch({"a"}, {1});
+  auto error = [&](const std::vector<FeatureSpec>& features, const Stats& stats = Stats()) {
+    Result<std::unique_ptr<Preprocessor>> r = Preprocessor::Make(features, stats, batch.schema, {0});
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) return std::string();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    return r.status().message();
+  };
+  FeatureSpec with_transform = Text("m");
+  with_transform.transforms.emplace_back().kind = TransformKind::kLog1p;
+  EXPECT_EQ(error({with_transform}),
+            "features[0] (m): the model takes this feature as text; it cannot have one_hot, transforms or datetime");
+  EXPECT_EQ(error({OneHot("m", {"a"})}),
+            "features[0] (m): the model takes this feature as text; it cannot have one_hot, transforms or datetime");
+  FeatureSpec numeric_column = Text("x");
+  EXPECT_EQ(error({numeric_column}),
+            "features[0] (x): the model takes this feature as text, but column 'x' is float64");
+  EXPECT_EQ(error({Text("m", ImputeKind::kMean)}),
+            "features[0] (m): the model takes this feature as text; impute: mean does not apply "
+            "(use none, most_frequent or {constant: …})");
+  EXPECT_EQ(error({Text("m", ImputeKind::kMostFrequent)}),
+            "features[0] (m): stats have no 'impute' string for impute: most_frequent");
+  // The same feature, not taken as text, needs a numeric constant.
+  FeatureSpec constant = Text("m", ImputeKind::kConstant);
+  constant.impute_string = "travel";
+  constant.impute_number_ok = false;
+  EXPECT_EQ(MakeError({constant}, Stats(), batch.schema), "features[0] (m): impute constant 'travel' is not a number");
+}
+
 TEST(PreprocessorTest, DatetimeParts) {
   Batch batch = MakeBatch({{"ts", DataType::kTimestamp}});
   const int64_t kMicros = 1'000'000;

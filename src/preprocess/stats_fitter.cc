@@ -287,7 +287,7 @@ Result<Stats> StatsFitter::Finish() {
       case ImputeKind::kNone:
       case ImputeKind::kNan: break;
       case ImputeKind::kConstant:
-        if (b.one_hot()) {
+        if (b.one_hot() || !spec.impute_number_ok) {  // not a number: a text feature's constant
           fs.impute_string = spec.impute_string;
         } else {
           impute_number = spec.impute_number;

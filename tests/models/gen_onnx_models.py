@@ -28,6 +28,15 @@ Reference models, checked against their own library (tolerance 1e-5):
   <name>_reference.json      for each classifier: inputs by name and numpy's float64
                              labels and probabilities (class order), same layout as above
 
+A string input, as scikit-learn converters write categorical columns:
+
+  string_input.onnx          inputs merchant string [N, 1], amount float [N, 1], ratio float
+                             [N]: LabelEncoder (ai.onnx.ml) maps merchant to a float code
+                             (STRING_CODES; an unseen string -> -1), Concat with amount and
+                             ratio, MatMul + Add + Sigmoid -> "score" float [N, 1]
+  string_input_reference.json  {"inputs": {"merchant": [...], "amount": [...], "ratio": [...]},
+                             "outputs": {"score": [...]}}: the numpy float32 reference
+
 Conformance models (7 features, the shared suite's width; weights in <name>.json for a
 double-precision reference computed by the C++ test):
 
@@ -43,7 +52,6 @@ Bad models for the error tests:
 
   unknown_op.onnx            a node "NoSuchOp" in domain "com.example.sluice"
   future_opset.onnx          an Identity node in a model importing opset 99 of ai.onnx
-  string_input.onnx          input "merchant" string [N, 1] (LabelEncoder -> float)
   dynamic_width.onnx         input "x" float [N, "F"]: the feature count is not fixed
   fixed_batch.onnx           the conformance MLP exported without a dynamic batch axis
                              (input [1, 7]): Sluice scores it one row at a time
@@ -55,6 +63,11 @@ End-to-end (`sluice run`, tests/onnx_e2e/run_onnx_e2e_test.sh):
   expected_clf.csv           id, label, p_low, p_medium, p_high (numpy reference)
   job_mlp_csv.yaml, job_mlp_jsonl.yaml, job_clf_csv.yaml, job_clf_jsonl.yaml
   job_mlp_width.yaml         the MLP with 19 features: must fail at preflight (exit 2)
+  data_str.csv, data_str.jsonl   id, merchant, amount, ratio; merchant null in some rows
+                             and unseen by the model ("casino") in others
+  expected_str.csv           id, score (numpy float32 reference, nulls imputed "travel")
+  job_str_csv.yaml, job_str_jsonl.yaml   merchant as text, impute {constant: travel}
+  job_str_bad.yaml           merchant as text with a transform: must fail at preflight
 """
 
 import argparse
@@ -275,18 +288,82 @@ def build_bad_models(out):
     model.ir_version = 8
     onnx.save(model, out("future_opset.onnx"))
 
-    s = helper.make_tensor_value_info("merchant", TensorProto.STRING, ["N", 1])
-    v = helper.make_tensor_value_info("code", TensorProto.FLOAT, ["N", 1])
-    graph = helper.make_graph(
-        [helper.make_node("LabelEncoder", ["merchant"], ["code"], domain="ai.onnx.ml",
-                          keys_strings=["grocery", "travel"], values_floats=[1.0, 2.0], default_float=0.0)],
-        "string_input", [s], [v])
-    save_model(graph, out("string_input.onnx"), ml=True)
-
     xd = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "F"])
     yd = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "F"])
     graph = helper.make_graph([helper.make_node("Sigmoid", ["x"], ["y"])], "dynamic_width", [xd], [yd])
     save_model(graph, out("dynamic_width.onnx"))
+
+
+# ---- a string input ----------------------------------------------------------------------
+
+STRING_CODES = {"grocery": 1.0, "travel": 2.0, "fuel": 3.0}
+STRING_UNSEEN_CODE = -1.0
+STRING_IMPUTE = "travel"
+STRING_MERCHANTS = ["grocery", "travel", "fuel", "casino", None]  # casino: unseen; None: null
+
+
+def build_string_input(path, w, b):
+    inputs = [helper.make_tensor_value_info("merchant", TensorProto.STRING, ["N", 1]),
+              helper.make_tensor_value_info("amount", TensorProto.FLOAT, ["N", 1]),
+              helper.make_tensor_value_info("ratio", TensorProto.FLOAT, ["N"])]
+    score = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])
+    nodes = [
+        helper.make_node("LabelEncoder", ["merchant"], ["code"], domain="ai.onnx.ml",
+                         keys_strings=list(STRING_CODES), values_floats=list(STRING_CODES.values()),
+                         default_float=STRING_UNSEEN_CODE),
+        helper.make_node("Unsqueeze", ["ratio", "axis1"], ["ratio_col"]),
+        helper.make_node("Concat", ["code", "amount", "ratio_col"], ["x"], axis=1),
+        helper.make_node("MatMul", ["x", "w"], ["xw"]),
+        helper.make_node("Add", ["xw", "b"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["score"]),
+    ]
+    inits = [numpy_helper.from_array(np.asarray(w, dtype=np.float32).reshape(3, 1), "w"),
+             numpy_helper.from_array(np.asarray(b, dtype=np.float32).reshape(1), "b"),
+             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")]
+    graph = helper.make_graph(nodes, "string_input", inputs, [score], initializer=inits)
+    save_model(graph, path, ml=True)
+
+
+def string_reference(merchant, amount, ratio, w, b):
+    code = np.array([STRING_CODES.get(STRING_IMPUTE if m is None else m, STRING_UNSEEN_CODE) for m in merchant],
+                    dtype=np.float32)
+    x = np.stack([code, amount.astype(np.float32), ratio.astype(np.float32)], axis=1)
+    z = (x @ np.asarray(w, dtype=np.float32).reshape(3, 1))[:, 0] + np.float32(b)
+    return (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(np.float32)
+
+
+def write_string_e2e(out, ids, amount, ratio, w, b):
+    merchant = [STRING_MERCHANTS[i % len(STRING_MERCHANTS)] for i in range(len(ids))]
+    with open(out("data_str.csv"), "w", encoding="utf-8", newline="") as f:
+        f.write("id,merchant,amount,ratio\n")
+        for r in range(len(ids)):
+            f.write(f"{int(ids[r])},{merchant[r] or ''},{float(amount[r])!r},{float(ratio[r])!r}\n")
+    with open(out("data_str.jsonl"), "w", encoding="utf-8") as f:
+        for r in range(len(ids)):
+            f.write(json.dumps({"id": int(ids[r]), "merchant": merchant[r], "amount": float(amount[r]),
+                                "ratio": float(ratio[r])}) + "\n")
+    scores = string_reference(merchant, amount, ratio, w, b)
+    with open(out("expected_str.csv"), "w", encoding="utf-8", newline="") as f:
+        f.write("id,score\n")
+        for i, s in zip(ids, scores):
+            f.write(f"{int(i)},{float(s)!r}\n")
+    for fmt, batch in (("csv", 1000), ("jsonl", 333)):
+        csv_block = '  csv: {delimiter: ",", header: true}\n' if fmt == "csv" else ""
+        text = (f"# Generated by tests/models/gen_onnx_models.py.\n"
+                f"input:\n  path: data_str.{fmt}\n  format: {fmt}\n{csv_block}"
+                f"  schema: {{id: int64, merchant: string, amount: float64, ratio: float64}}\n"
+                f"features:\n  - {{name: merchant, impute: {{constant: {STRING_IMPUTE}}}}}\n"
+                f"  - {{name: amount}}\n  - {{name: ratio}}\n"
+                f"model:\n  path: string_input.onnx\n  kind: auto\n  outputs: {{score: 'score[0]'}}\n"
+                f"batch:\n  size: {batch}\n"
+                f"errors:\n  max_rejected: 0\n"
+                f"output:\n  path: out_str_{fmt}\n  format: {fmt}\n  keys: [id]\n")
+        with open(out(f"job_str_{fmt}.yaml"), "w", encoding="utf-8") as f:
+            f.write(text)
+        if fmt == "csv":
+            bad = text.replace("impute: {constant: travel}}", "transform: [log1p]}").replace("out_str_csv", "out_str_bad")
+            with open(out("job_str_bad.yaml"), "w", encoding="utf-8") as f:
+                f.write(bad)
 
 
 # ---- end-to-end data and jobs -------------------------------------------------------------
@@ -441,6 +518,17 @@ def main():
             label = "" if top2[1] - top2[0] < LABEL_MARGIN else CLF_CLASSES[int(np.argmax(s))]
             f.write(f"{int(i)},{label}," + ",".join(repr(float(v)) for v in p) + "\n")
     write_jobs(out)
+
+    str_w = rng.uniform(-1.0, 1.0, size=3)
+    str_b = float(rng.uniform(-0.5, 0.5))
+    build_string_input(out("string_input.onnx"), str_w, str_b)
+    ref_merchant = [STRING_MERCHANTS[i % 4] for i in range(40)] + [""]  # no nulls; "" is unseen
+    ref_amount = np.round(rng.lognormal(2.0, 0.8, size=len(ref_merchant)), 2).astype(np.float32)
+    ref_ratio = rng.uniform(-1.0, 1.0, size=len(ref_merchant)).astype(np.float32)
+    write_json({"inputs": {"merchant": ref_merchant, "amount": f32_list(ref_amount), "ratio": f32_list(ref_ratio)},
+                "outputs": {"score": f32_list(string_reference(ref_merchant, ref_amount, ref_ratio, str_w, str_b))}},
+               out("string_input_reference.json"))
+    write_string_e2e(out, ids, e_amount, e_ratio, str_w, str_b)
     print(f"gen_onnx_models: wrote models, references and {args.rows} end-to-end rows to {args.outdir}")
 
 

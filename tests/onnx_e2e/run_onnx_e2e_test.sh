@@ -9,8 +9,10 @@
 #     input) on CSV and on JSON Lines, compared with torch's own forward;
 #   - the same for the ONNX-ML LinearClassifier + ZipMap with three named inputs (float,
 #     double, int64), labels and per-class probabilities compared with numpy;
-#   - bad models (missing, truncated, a CSV renamed .onnx, an unknown operator, a string
-#     input) and a feature list one short of the MLP's width: `validate` and `run` exit 2
+#   - a model with a string input (LabelEncoder) beside float inputs, fed the raw text of
+#     a string column, with unseen strings and nulls imputed by {constant: ...}, CSV and JSONL;
+#   - bad models (missing, truncated, a CSV renamed .onnx, an unknown operator), a text
+#     feature with a transform, and a feature list one short of the MLP's width: `validate` and `run` exit 2
 #     with a one-line error naming the model, and `run` creates no output directory.
 # Golden files are produced here at test time; none are committed. The temporary
 # directory is removed on success and kept on failure (SLUICE_KEEP_TMP=1 keeps it always).
@@ -57,6 +59,15 @@ step "ONNX-ML classifier, JSON Lines"
 run_sluice run "$work/job_clf_jsonl.yaml"
 check expected_clf.csv out_clf_jsonl
 
+step "string input (LabelEncoder) with float inputs, unseen and imputed strings, CSV"
+run_sluice validate "$work/job_str_csv.yaml"
+run_sluice run "$work/job_str_csv.yaml"
+check expected_str.csv out_str_csv
+
+step "string input, JSON Lines"
+run_sluice run "$work/job_str_jsonl.yaml"
+check expected_str.csv out_str_jsonl
+
 step "bad models fail at preflight"
 head -c 5000 "$work/mlp.onnx" >"$work/truncated.onnx"
 cp "$work/data.csv" "$work/renamed_csv.onnx"
@@ -68,8 +79,7 @@ expect_preflight_error job_mlp_csv.yaml out_bad "not a valid ONNX model" \
   --set "model.path=$work/renamed_csv.onnx" --set "output.path=$work/out_bad"
 expect_preflight_error job_mlp_csv.yaml out_bad "NoSuchOp" \
   --set "model.path=$work/unknown_op.onnx" --set "output.path=$work/out_bad"
-expect_preflight_error job_mlp_csv.yaml out_bad "string inputs are not supported yet" \
-  --set "model.path=$work/string_input.onnx" --set "output.path=$work/out_bad"
+expect_preflight_error job_str_bad.yaml out_str_bad "the model takes this feature as text"
 expect_preflight_error job_mlp_width.yaml out_mlp_width "takes 20 inputs but the features list produces 19"
 
 status=0

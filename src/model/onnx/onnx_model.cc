@@ -174,7 +174,9 @@ bool OutputColumnType(ONNXTensorElementDataType type, DataType* out) {
   }
 }
 
+// Bytes per element of a region in Scratch::inputs; 0 for strings (ORT owns those).
 size_t InputElementSize(ONNXTensorElementDataType type) {
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) return 0;
   return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? sizeof(float) : sizeof(double);  // double, int64: 8
 }
 
@@ -265,15 +267,21 @@ class OnnxModel final : public Model {
   const ModelInfo& info() const override { return info_; }
 
   Status Predict(const float* features, size_t rows, size_t cols, std::vector<OutputTensor>* outputs) override {
+    return PredictWithText(features, rows, cols, {}, outputs);
+  }
+
+  Status PredictWithText(const float* features, size_t rows, size_t cols, const std::vector<const Column*>& text,
+                         std::vector<OutputTensor>* outputs) override {
     if (cols != info_.num_features) {
       return Status::InvalidArgument("onnx model '" + path_ + "': input has " + std::to_string(cols) +
                                      " features per row, expected " + std::to_string(info_.num_features));
     }
+    RETURN_IF_ERROR(CheckText(text, rows));
     PrepareOutputs(rows, outputs);
     const size_t chunk = fixed_batch_ ? fixed_batch_ : rows;
     for (size_t first = 0; first < rows; first += chunk) {
       const size_t n = std::min(chunk, rows - first);
-      Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first);
+      Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first, &text);
       if (!values.ok()) return values.status().WithContext("onnx model '" + path_ + "'");
       for (size_t o = 0; o < outputs_.size(); ++o) {
         Status status = CopyOutput(o, (*values)[o], n, first, &(*outputs)[o]);
@@ -288,7 +296,7 @@ class OnnxModel final : public Model {
   Status Probe(const OnnxProtoFacts& facts) {
     const size_t rows = fixed_batch_ ? fixed_batch_ : 2;
     const std::vector<float> zeros(rows * info_.num_features, 0.0f);
-    Result<std::vector<Ort::Value>> values = Run(zeros.data(), rows, 0);
+    Result<std::vector<Ort::Value>> values = Run(zeros.data(), rows, 0, nullptr);
     if (!values.ok()) {
       const Status& st = values.status();
       return Status(st.code() == StatusCode::kNotSupported ? st.code() : StatusCode::kCorruption,
@@ -305,9 +313,34 @@ class OnnxModel final : public Model {
   }
 
  private:
+  // Each string input needs its text column, and only string inputs may have one.
+  Status CheckText(const std::vector<const Column*>& text, size_t rows) const {
+    if (!text.empty() && text.size() != inputs_.size()) {
+      return Status::InvalidArgument("onnx model '" + path_ + "': " + std::to_string(text.size()) +
+                                     " text entries for " + std::to_string(inputs_.size()) + " inputs");
+    }
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      const Column* column = text.empty() ? nullptr : text[i];
+      const bool is_string = inputs_[i].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING;
+      const std::string what = "onnx model '" + path_ + "': input '" + inputs_[i].name + "' (feature " +
+                               std::to_string(i) + ")";
+      if (is_string && column == nullptr) return Status::InvalidArgument(what + " is a string tensor and needs text");
+      if (!is_string && column != nullptr) {
+        return Status::InvalidArgument(what + " is not a string tensor but was given text");
+      }
+      if (column != nullptr && (column->type() != DataType::kString || column->size() < rows)) {
+        return Status::InvalidArgument(what + ": the text column is not a string column of " +
+                                       std::to_string(rows) + " values");
+      }
+    }
+    return Status::OK();
+  }
+
   // Builds the input tensors for rows [first, first + n) and runs the session; with a
-  // fixed batch the rows are padded with zeros to fixed_batch_.
-  Result<std::vector<Ort::Value>> Run(const float* x, size_t n, size_t first) {
+  // fixed batch the rows are padded with zeros (empty strings) to fixed_batch_. `text`
+  // (checked by CheckText) gives the string inputs; null for the test run, whose string
+  // inputs are empty strings.
+  Result<std::vector<Ort::Value>> Run(const float* x, size_t n, size_t first, const std::vector<const Column*>* text) {
     const size_t cols = info_.num_features;
     const size_t run_rows = fixed_batch_ ? fixed_batch_ : n;
     const bool matrix = inputs_.size() == 1 && !inputs_[0].rank1;
@@ -332,6 +365,11 @@ class OnnxModel final : public Model {
         if (scratch.inputs.size() < total) scratch.inputs.resize(total);
         for (size_t i = 0; i < inputs_.size(); ++i) {
           const InputSlot& slot = inputs_[i];
+          if (slot.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
+            const Column* column = text == nullptr || text->empty() ? nullptr : (*text)[i];
+            values.push_back(StringTensor(slot, column, n, first, run_rows));
+            continue;
+          }
           std::byte* region = scratch.inputs.data() + offsets[i];
           const float* src = matrix ? x : x + i;
           const size_t stride = matrix ? 1 : cols;
@@ -369,6 +407,21 @@ class OnnxModel final : public Model {
     } catch (const std::bad_alloc&) {
       return Status::ResourceExhausted("out of memory scoring " + std::to_string(n) + " rows");
     }
+  }
+
+  // A string tensor [run_rows] or [run_rows, 1] of rows [first, first + n) of `column`
+  // (empty strings when null, and for the padding rows). ORT owns the strings.
+  Ort::Value StringTensor(const InputSlot& slot, const Column* column, size_t n, size_t first, size_t run_rows) {
+    Ort::AllocatorWithDefaultOptions allocator;
+    const int64_t shape[2] = {static_cast<int64_t>(run_rows), 1};
+    Ort::Value value = Ort::Value::CreateTensor(allocator, shape, slot.rank1 ? 1 : 2,
+                                                ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
+    for (size_t row = 0; row < run_rows; ++row) {
+      const std::string_view s = column != nullptr && row < n ? column->StringAt(first + row) : std::string_view();
+      char* buffer = value.GetResizedStringTensorElementBuffer(row, s.size());
+      if (!s.empty()) std::memcpy(buffer, s.data(), s.size());
+    }
+    return value;
   }
 
   void PrepareOutputs(size_t rows, std::vector<OutputTensor>* outputs) const {
@@ -597,6 +650,7 @@ DataType InputColumnType(ONNXTensorElementDataType type) {
   switch (type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return DataType::kFloat64;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return DataType::kInt64;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING: return DataType::kString;
     default: return DataType::kFloat32;
   }
 }
@@ -619,16 +673,17 @@ Status ReadInputs(const std::string& path, const Ort::Session& session, ModelInf
     }
     const auto tensor_info = type_info.GetTensorTypeAndShapeInfo();
     slot.type = tensor_info.GetElementType();
-    if (slot.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
-      return Status::NotSupported(what + " is a string tensor; string inputs are not supported yet");
-    }
     if (slot.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && slot.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE &&
-        slot.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {
+        slot.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 && slot.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
       return Status::NotSupported(what + " has element type " + OrtTypeName(slot.type) +
-                                  "; Sluice feeds float, double or int64 inputs");
+                                  "; Sluice feeds float, double, int64 or string inputs");
     }
     const std::vector<int64_t> shape = tensor_info.GetShape();
     const std::string shape_text = " has shape " + DescribeShape(shape);
+    if (slot.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING && shape.size() == 2 && shape[1] != 1) {
+      return Status::NotSupported(what + " is a string tensor of shape " + DescribeShape(shape) +
+                                  "; Sluice feeds a string input one feature at a time ([N] or [N, 1])");
+    }
     if (count == 1 && shape.size() == 2) {
       if (shape[1] < 1) {
         return Status::NotSupported(what + shape_text +

@@ -352,11 +352,49 @@ TEST_F(OnnxModelTest, FutureOpsetIsNotSupported) {
   EXPECT_EQ(status.message().find(".h:"), std::string::npos) << status.message();
 }
 
-TEST_F(OnnxModelTest, StringInputIsNotSupportedYet) {
-  const std::string path = ModelPath("string_input.onnx");
-  Status status = ExpectLoadError(path, StatusCode::kNotSupported);
-  EXPECT_EQ(status.message(), "model.path '" + path +
-                                  "': model input 'merchant' is a string tensor; string inputs are not supported yet");
+TEST_F(OnnxModelTest, StringInputTakesText) {
+  std::unique_ptr<Model> model = MustLoad("string_input.onnx");
+  ASSERT_NE(model, nullptr);
+  const ModelInfo& info = model->info();
+  ASSERT_EQ(info.num_features, 3u);
+  ASSERT_EQ(info.inputs.size(), 3u);
+  EXPECT_EQ(info.inputs[0].type, DataType::kString);
+  EXPECT_EQ(info.inputs[1].type, DataType::kFloat32);
+
+  const nlohmann::json ref = Reference("string_input_reference.json");
+  const nlohmann::json& merchant = ref["inputs"]["merchant"];
+  const std::vector<float> amount = Floats(ref["inputs"]["amount"]);
+  const std::vector<float> ratio = Floats(ref["inputs"]["ratio"]);
+  const std::vector<float> expected = Floats(ref["outputs"]["score"]);
+  const size_t rows = merchant.size();
+  ASSERT_EQ(expected.size(), rows);
+  Column text(DataType::kString);
+  std::vector<float> x;
+  for (size_t row_idx = 0; row_idx < rows; ++row_idx) {
+    text.AppendString(merchant[row_idx].get<std::string>());
+    x.insert(x.end(), {std::numeric_limits<float>::quiet_NaN(), amount[row_idx], ratio[row_idx]});
+  }
+  std::vector<OutputTensor> outputs;
+  Status status = model->PredictWithText(x.data(), rows, 3, {&text, nullptr, nullptr}, &outputs);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(outputs.size(), 1u);
+  ASSERT_EQ(outputs[0].values.size(), rows);
+  for (size_t row_idx = 0; row_idx < rows; ++row_idx) {
+    EXPECT_NEAR(outputs[0].values.float32s()[row_idx], expected[row_idx], kTolerance) << "row " << row_idx;
+  }
+
+  // The string input needs its text; a numeric input takes none.
+  status = model->Predict(x.data(), rows, 3, &outputs);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
+  EXPECT_NE(status.message().find("input 'merchant' (feature 0) is a string tensor and needs text"),
+            std::string::npos) << status.message();
+  status = model->PredictWithText(x.data(), rows, 3, {&text, &text, nullptr}, &outputs);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
+  // A text column shorter than the rows.
+  Column short_text(DataType::kString);
+  short_text.AppendString("grocery");
+  status = model->PredictWithText(x.data(), rows, 3, {&short_text, nullptr, nullptr}, &outputs);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
 }
 
 TEST_F(OnnxModelTest, DynamicFeatureWidthIsNotSupported) {
