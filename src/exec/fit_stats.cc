@@ -36,9 +36,7 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
     }
     if (std::find(columns.begin(), columns.end(), f.column) == columns.end()) columns.push_back(f.column);
   }
-  ctx.source_options.columns = columns;
-  Schema projected;
-  for (const std::string& c : columns) projected.AddField(ctx.file_schema.field(*ctx.file_schema.FieldIndex(c)));
+  const Schema projected = SelectSourceColumns(&ctx, std::move(columns));
   ASSIGN_OR_RETURN(auto fitter, StatsFitter::Make(spec.features, projected));
 
   FitStatsReport report;

@@ -90,6 +90,13 @@ Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   return Status::OK();
 }
 
+Schema SelectSourceColumns(JobContext* ctx, std::vector<std::string> columns) {
+  Schema projected;
+  for (const std::string& c : columns) projected.AddField(ctx->file_schema.field(*ctx->file_schema.FieldIndex(c)));
+  ctx->source_options.columns = std::move(columns);
+  return projected;
+}
+
 Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   if (options.models == nullptr) return Status::Internal("RunOptions.models is not set");
   auto ctx = std::make_unique<JobContext>();
@@ -121,12 +128,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   for (const std::string& c : ctx->postprocessor->input_columns()) {
     if (std::find(columns.begin(), columns.end(), c) == columns.end()) columns.push_back(c);
   }
-  ctx->source_options.columns = std::move(columns);
-  // Stages bind to the schema the source will produce (the selected columns).
-  Schema projected;
-  for (const std::string& c : ctx->source_options.columns) {
-    projected.AddField(ctx->file_schema.field(*ctx->file_schema.FieldIndex(c)));
-  }
+  const Schema projected = SelectSourceColumns(ctx.get(), std::move(columns));
   ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected, text_features));
   ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(spec.output, spec.model, ctx->model->info(), projected));
   return ctx;

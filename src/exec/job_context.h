@@ -33,4 +33,9 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 // Units, schema and source options only (no model): what fit-stats needs.
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx);
 
+// Makes the source read only `columns` (in that order) and returns the schema
+// of its batches, to which the stages bind. Precondition: every column is in
+// ctx->file_schema.
+Schema SelectSourceColumns(JobContext* ctx, std::vector<std::string> columns);
+
 }  // namespace sluice

@@ -60,6 +60,9 @@ std::string OneLine(std::string_view message) {
 bool Contains(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
 
 // Messages of ORT that mean "a valid model using something this runtime lacks".
+// At load ORT reports unknown operators and future opsets as a plain ORT_FAIL, so
+// its text is all there is to tell kNotSupported from kCorruption; both codes are
+// permanent, so retries do not depend on this.
 bool SaysNotSupported(std::string_view message) {
   return Contains(message, "is not a registered function/op") || Contains(message, "opset") ||
          Contains(message, "Opset") || Contains(message, "nsupported") || Contains(message, "not supported") ||
