@@ -68,6 +68,8 @@ class Env {
   virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) = 0;
   // Creates or truncates.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  // Opens for appending at the end; creates the file if missing.
+  virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
 
   virtual bool FileExists(const std::string& path) = 0;
   virtual Result<FileInfo> Stat(const std::string& path) = 0;
@@ -96,6 +98,7 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& p) override { return target_->NewSequentialFile(p); }
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override { return target_->NewRandomAccessFile(p); }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override { return target_->NewWritableFile(p); }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override { return target_->NewAppendableFile(p); }
   bool FileExists(const std::string& p) override { return target_->FileExists(p); }
   Result<FileInfo> Stat(const std::string& p) override { return target_->Stat(p); }
   Result<std::vector<std::string>> GetChildren(const std::string& d) override { return target_->GetChildren(d); }

@@ -69,10 +69,22 @@ struct InputSpec {
   std::map<std::string, DataType> schema;  // declared column types
 };
 
+// model.route: one model per value of an input column.
+struct RouteSpec {
+  std::string column;                         // `by:`; an input column (read as text)
+  std::map<std::string, std::string> models;  // segment value -> model path
+  std::string default_path;                   // rows of other values; empty = reject them
+  int cache_size = 4;                         // models loaded at once (LRU)
+};
+
 struct ModelSpec {
+  // The model that defines the signature (inputs, outputs). With route: the
+  // default model, or the first routed one when there is no default.
   std::string path;
   std::string kind = "auto";
-  int threads = 1;
+  bool lazy = false;  // load: lazy (on first use) | preload (at preflight)
+  int threads = 1;    // intra-op threads per worker; 0 = auto (cores / workers)
+  std::optional<RouteSpec> route;
   // Prediction column -> model output reference: "out" (whole output; a width-k
   // output becomes columns col_0..col_{k-1}) or "out[i]" (one element).
   // Empty: every output under its own name.
@@ -97,6 +109,47 @@ struct FilterSpec {
 
 enum class OutputFormat { kCsv, kJsonl };
 
+// Time buckets for output layout and time partitions.
+enum class TimeWindow { kHour, kDay, kWeek, kMonth };
+// "hour", "day", "week", "month" (as in partition_by: ts:day); job spec windows
+// are written 1h, 1d, 1w, 1mo.
+std::string_view TimeWindowName(TimeWindow window);
+
+// One level of output directory layout: out/<column>=<value>/ (plain),
+// out/<column>_<window>=<bucket>/ (time: 2024-01-05T13, 2024-01-05, the
+// Monday of the ISO week 2024-01-01, 2024-01), or out/<column>_bucket=<NN>/
+// (hash, NN = stable hash of the value mod buckets, zero-padded).
+struct PartitionKey {
+  std::string column;  // an output or input column
+  std::optional<TimeWindow> window;
+  int buckets = 0;  // > 0: hash buckets
+  // Directory name prefix: "merchant", "ts_day", "id_bucket".
+  std::string DirName() const;
+};
+
+// How the input is cut into work units (partition: in the job spec).
+enum class PartitionBy { kFiles, kSize, kTime, kColumn, kHash };
+
+struct PartitionSpec {
+  PartitionBy by = PartitionBy::kSize;
+  uint64_t target_bytes = uint64_t{64} << 20;  // kSize (and the unit size of file inputs otherwise)
+  std::string column;                          // kTime, kColumn, kHash
+  TimeWindow window = TimeWindow::kDay;        // kTime
+  int buckets = 16;                            // kHash
+  // Fraction of rows kept, by a stable hash of the output keys (or of the row's
+  // file and line when there are no keys). 1.0 keeps every row.
+  double sample = 1.0;
+  // For file inputs, time/column/hash partitions cannot be read selectively;
+  // they become the first level of the output layout instead. nullopt for files/size.
+  std::optional<PartitionKey> OutputKey() const;
+};
+
+struct ExecutionSpec {
+  int workers = 0;       // units in parallel; 0 = auto (cores)
+  bool async = true;     // mode: async overlaps reading and inference; sync does one batch at a time
+  uint64_t memory_limit = uint64_t{2} << 30;  // bytes: peak RSS promise
+};
+
 struct OutputSpec {
   std::string path = "out";
   OutputFormat format = OutputFormat::kCsv;
@@ -106,6 +159,7 @@ struct OutputSpec {
   std::vector<std::string> labels;    // argmax class names over a width-k prediction
   std::string label_column = "label";
   std::vector<FilterSpec> filter;     // all must hold for a row to be written
+  std::vector<PartitionKey> partition_by;  // directory layout, outermost first
 };
 
 struct RejectLimit {
@@ -118,6 +172,7 @@ enum class LogFormat { kText, kJson };
 
 struct JobSpec {
   InputSpec input;
+  PartitionSpec partition;
   std::vector<FeatureSpec> features;
   // Statistics: a file path (relative to the job file), or inline (already
   // loaded as JSON text in the stats-file format).
@@ -125,6 +180,7 @@ struct JobSpec {
   std::string stats_inline_json;
   ModelSpec model;
   size_t batch_size = 4096;
+  ExecutionSpec execution;
   RejectLimit max_rejected;
   OutputSpec output;
   LogFormat log_format = LogFormat::kText;
@@ -168,8 +224,14 @@ struct JobReport {
   int64_t units_total = 0;
   int64_t units_done = 0;
   int64_t units_failed = 0;
+  int64_t rows_sampled_out = 0;  // rows partition.sample left out (not in rows_in)
   std::map<std::string, int64_t> rejects_by_reason;
-  std::vector<std::string> parts;  // committed output files, relative to output.path
+  std::vector<std::string> parts;  // committed output files, relative to output.path, in plan order
+  int workers = 1;                 // units run in parallel
+  int model_threads = 1;           // intra-op threads per worker
+  int64_t model_loads = 0;         // model loads (routing: per segment model)
+  int64_t model_evictions = 0;     // routing: models dropped from the LRU cache
+  uint64_t peak_rss_bytes = 0;
   double seconds = 0;
   ExitCode exit_code = ExitCode::kSuccess;
   std::string error;  // why the job stopped, when exit_code != kSuccess
@@ -180,6 +242,9 @@ struct RunOptions {
   // Clear the output of an earlier, different job in output.path and start over.
   // Without it such a directory is refused (kFailedPrecondition).
   bool restart = false;
+  // --shard I/N: run only the units whose index ≡ index (mod count).
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // Preflight: input present and readable, schema resolvable, stats complete,

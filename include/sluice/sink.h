@@ -1,7 +1,19 @@
-// Sinks write the output of one work unit as one part. A part becomes visible
-// only on Commit: it is written under a temporary name, synced, renamed into
-// place and the directory synced. Abort (or destruction without Commit) removes
-// the temporary; a part never appears half-written.
+// Sinks write the output of one work unit as one part: one file, or with
+// output.partition_by one file per partition directory the unit's rows fall
+// in (out/ts_day=2024-01-05/merchant=travel/part-00007.csv). A file becomes
+// visible only on Commit: it is written under a temporary name (".part-…tmp"
+// beside it), synced, renamed into place and its directory synced. Abort (or
+// destruction without Commit) removes the temporaries; a file never appears
+// half-written.
+//
+// Partition values become directory names that cannot escape the output
+// directory: bytes other than [A-Za-z0-9_.-] are percent-encoded (%2F, %00, …),
+// "." and ".." are encoded, a value starting with "__" has its first "_"
+// encoded, null is "__null__", the empty string "__empty__", and an encoded
+// value longer than 128 bytes is cut and suffixed with "~" and 16 hex digits of
+// the SHA-256 of the raw value. Plain partition columns are left out of the
+// files (their value is the directory, as Hive/Spark/pandas do); time-bucket
+// and hash-bucket levels keep their source column.
 //
 // Thread-safety: a PartWriter is used by one thread at a time. Different parts
 // may be written concurrently.
@@ -9,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sluice/batch.h"
 #include "sluice/env.h"
@@ -16,6 +29,13 @@
 #include "sluice/status.h"
 
 namespace sluice {
+
+struct PartFile {
+  std::string path;  // relative to the output directory: "part-00007.csv", "ts_day=2024-01-05/part-00007.csv"
+  int64_t rows = 0;
+  uint64_t bytes = 0;
+  std::string sha256;  // hex, of the file's bytes
+};
 
 class PartWriter {
  public:
@@ -26,18 +46,30 @@ class PartWriter {
   virtual Status Commit() = 0;
   // Drops everything written. Safe to call more than once.
   virtual void Abort() = 0;
-  virtual const std::string& final_path() const = 0;
   virtual int64_t rows_written() const = 0;
   virtual uint64_t bytes_written() const = 0;
-  // SHA-256 (hex) of the part's bytes; valid after Commit.
-  virtual std::string sha256() const = 0;
+  // The committed files, sorted by path; valid after Commit. Unpartitioned:
+  // exactly one (a header-only CSV when there were no rows). Partitioned: one
+  // per partition that received rows (none when there were no rows).
+  virtual const std::vector<PartFile>& files() const = 0;
 };
 
-// Opens the writer for part `part_index` of `schema` in output directory
-// `dir`: "<dir>/part-00007.csv" (or .jsonl).
-Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, OutputFormat format,
-                                                   const std::string& dir, int part_index,
-                                                   const Schema& schema);
+struct PartOptions {
+  OutputFormat format = OutputFormat::kCsv;
+  std::string dir;  // output directory
+  int part_index = 0;
+  Schema schema;    // schema of the batches written (partition columns included)
+  std::vector<PartitionKey> partition_by;
+  // Files kept open at once per writer (partitioned output); others are closed
+  // and reopened for append when rows for them come again. Bounds descriptors
+  // and buffers whatever the number of partitions.
+  size_t max_open_files = 64;
+};
+
+// Opens the writer for part `part_index`. kInvalidArgument, naming
+// output.partition_by[i], when a partition column is missing from the schema or
+// a time window is asked of a column that is not a timestamp.
+Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options);
 
 // The file name of part `part_index` in `format`: "part-00007.csv".
 std::string PartFileName(OutputFormat format, int part_index);

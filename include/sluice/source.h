@@ -40,16 +40,31 @@ struct SourceOptions {
   // Columns to materialize, in this order; empty = all columns of the file.
   std::vector<std::string> columns;
   size_t batch_rows = 4096;
+  // A batch also ends once the records read for it span at least this many
+  // input bytes (it always holds at least one row); 0 = rows only. Bounds a
+  // batch's memory whatever the row width (execution.memory_limit).
+  size_t max_batch_bytes = 0;
   // Rows read to infer types of undeclared columns.
   size_t infer_rows = 1000;
+  // partition.sample: a row is kept iff SampleKeep(hash, sample), where hash is
+  // HashRowKey over the values of `sample_keys` (selected columns, by name) or,
+  // when there are none, HashRowLocation(file path, line). Dropped rows are
+  // counted by rows_sampled_out(), never rejected, never seen downstream.
+  double sample = 1.0;
+  std::vector<std::string> sample_keys;
 };
 
 // A unit's share of one file: bytes [begin, end) — record starting in the
 // range belong to the unit. Whole file by default.
+// `begin` is 0 or the first byte of a record (the planner finds record
+// boundaries); a record starting before `end` is read whole even if it runs past it.
 struct FileRange {
   std::string path;
   uint64_t begin = 0;
   uint64_t end = std::numeric_limits<uint64_t>::max();
+  // 1-based physical line of the record at `begin` when the planner knows it
+  // (0 = unknown: the source counts newlines before `begin`).
+  int64_t first_line = 0;
 };
 
 class Source {
@@ -62,6 +77,11 @@ class Source {
   virtual Result<bool> Next(Batch* batch) = 0;
   // Input bytes consumed so far (for progress and metrics).
   virtual uint64_t bytes_read() const = 0;
+  // Rows left out by SourceOptions::sample so far.
+  virtual int64_t rows_sampled_out() const = 0;
+  // Changes batch_rows / max_batch_bytes for the following batches (the
+  // executor shrinks batches whose measured memory exceeds their share).
+  virtual void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) = 0;
 };
 
 // Reads the header and first rows of `path` and returns the file's schema

@@ -81,7 +81,7 @@ int CmdValidate(Env* env, const ModelRegistry& models, const CommonArgs& args) {
     columns += (columns.empty() ? "" : ", ") + f.name;
   }
   std::printf("%s: ok — %zu unit(s), model %s with %zu inputs, output columns: %s\n", args.job_path.c_str(),
-              c.units.size(), c.model_kind.c_str(), c.model->info().num_features, columns.c_str());
+              c.plan.units.size(), c.model_kind.c_str(), c.model->info().num_features, columns.c_str());
   return 0;
 }
 

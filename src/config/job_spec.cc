@@ -14,6 +14,8 @@ using config::CheckMap;
 using config::IndexPath;
 using config::KeyError;
 using config::ReadBool;
+using config::ReadBytes;
+using config::ReadIntOrAuto;
 using config::ReadChar;
 using config::ReadDouble;
 using config::ReadEnum;
@@ -190,20 +192,51 @@ Status ParseFeature(const YAML::Node& node, const std::string& path, FeatureSpec
 }
 
 Status ParseModel(const YAML::Node& node, const std::string& base_dir, ModelSpec* m) {
-  RETURN_IF_ERROR(CheckMap(node, "model", {"path", "kind", "load", "threads", "outputs"}, {"route"},
-                           "one model per job in this version"));
-  if (!node["path"]) return KeyError("model.path", "required");
-  ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "model.path"));
-  m->path = Resolve(base_dir, path);
+  RETURN_IF_ERROR(CheckMap(node, "model", {"path", "kind", "load", "threads", "outputs", "route"}));
+  if (node["path"]) {
+    ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "model.path"));
+    if (path.empty()) return KeyError("model.path", "must not be empty");
+    m->path = Resolve(base_dir, path);
+  }
   if (node["kind"]) { ASSIGN_OR_RETURN(m->kind, ReadString(node["kind"], "model.kind")); }
   if (node["load"]) {
     ASSIGN_OR_RETURN(std::string load, ReadEnum(node["load"], "model.load", {"preload", "lazy"}));
-    if (load == "lazy") return KeyError("model.load", "'lazy' is not supported yet (models are preloaded)");
+    m->lazy = load == "lazy";
   }
   if (node["threads"]) {
-    ASSIGN_OR_RETURN(int64_t t, ReadInt(node["threads"], "model.threads", 1, 1024));
+    ASSIGN_OR_RETURN(int64_t t, ReadIntOrAuto(node["threads"], "model.threads", 1, 1024));
     m->threads = static_cast<int>(t);
   }
+  if (const YAML::Node route = node["route"]; route && !route.IsNull()) {
+    RETURN_IF_ERROR(CheckMap(route, "model.route", {"by", "models", "default", "cache_size"}));
+    RouteSpec r;
+    if (!route["by"]) return KeyError("model.route.by", "required: the input column that picks the model");
+    ASSIGN_OR_RETURN(r.column, ReadString(route["by"], "model.route.by"));
+    const YAML::Node models = route["models"];
+    if (!models || !models.IsMap() || models.size() == 0) {
+      return KeyError("model.route.models", "required: a mapping of segment value: model path");
+    }
+    for (const auto& kv : models) {
+      const std::string value = kv.first.Scalar();
+      ASSIGN_OR_RETURN(std::string path, ReadString(kv.second, SubPath("model.route.models", value)));
+      if (path.empty()) return KeyError(SubPath("model.route.models", value), "must not be empty");
+      r.models[value] = Resolve(base_dir, path);
+    }
+    if (route["default"] && !route["default"].IsNull()) {
+      ASSIGN_OR_RETURN(std::string path, ReadString(route["default"], "model.route.default"));
+      r.default_path = Resolve(base_dir, path);
+    } else {
+      r.default_path = m->path;  // may be empty: rows of other segments are rejected
+    }
+    if (route["cache_size"]) {
+      ASSIGN_OR_RETURN(int64_t n, ReadInt(route["cache_size"], "model.route.cache_size", 1, 1 << 16));
+      r.cache_size = static_cast<int>(n);
+    }
+    // The signature model: model.path, else the default, else the first routed model.
+    if (m->path.empty()) m->path = !r.default_path.empty() ? r.default_path : r.models.begin()->second;
+    m->route = std::move(r);
+  }
+  if (m->path.empty()) return KeyError("model.path", "required");
   if (const YAML::Node outs = node["outputs"]) {
     if (!outs.IsMap()) return KeyError("model.outputs", "expected a mapping of column: model_output");
     for (const auto& kv : outs) {
@@ -215,10 +248,78 @@ Status ParseModel(const YAML::Node& node, const std::string& base_dir, ModelSpec
   return Status::OK();
 }
 
+// "ts:day" (hour, day, week, month) or a plain column name.
+Result<PartitionKey> ParsePartitionKey(const std::string& text, const std::string& path) {
+  PartitionKey key;
+  const size_t colon = text.rfind(':');
+  key.column = text.substr(0, colon);
+  if (key.column.empty()) return KeyError(path, "expected a column name, or column:hour|day|week|month");
+  if (colon != std::string::npos) {
+    const std::string window = text.substr(colon + 1);
+    for (TimeWindow w : {TimeWindow::kHour, TimeWindow::kDay, TimeWindow::kWeek, TimeWindow::kMonth}) {
+      if (window == TimeWindowName(w)) key.window = w;
+    }
+    if (!key.window) {
+      return KeyError(path, "unknown time bucket '" + window + "' in '" + text + "' (expected hour, day, week, month)");
+    }
+  }
+  return key;
+}
+
+Status ParsePartition(const YAML::Node& node, PartitionSpec* p) {
+  RETURN_IF_ERROR(CheckMap(node, "partition", {"by", "target_bytes", "column", "window", "buckets", "sample"}));
+  if (node["by"]) {
+    ASSIGN_OR_RETURN(std::string by, ReadEnum(node["by"], "partition.by", {"files", "size", "time", "column", "hash"}));
+    p->by = by == "files" ? PartitionBy::kFiles : by == "size" ? PartitionBy::kSize : by == "time" ? PartitionBy::kTime
+            : by == "column" ? PartitionBy::kColumn : PartitionBy::kHash;
+  }
+  if (node["target_bytes"]) {
+    ASSIGN_OR_RETURN(p->target_bytes, ReadBytes(node["target_bytes"], "partition.target_bytes", 1));
+  }
+  if (node["column"]) { ASSIGN_OR_RETURN(p->column, ReadString(node["column"], "partition.column")); }
+  if (node["window"]) {
+    ASSIGN_OR_RETURN(std::string w, ReadEnum(node["window"], "partition.window", {"1h", "1d", "1w", "1mo"}));
+    p->window = w == "1h" ? TimeWindow::kHour : w == "1d" ? TimeWindow::kDay : w == "1w" ? TimeWindow::kWeek
+                : TimeWindow::kMonth;
+  }
+  if (node["buckets"]) {
+    ASSIGN_OR_RETURN(int64_t n, ReadInt(node["buckets"], "partition.buckets", 1, 4096));
+    p->buckets = static_cast<int>(n);
+  }
+  if (node["sample"]) {
+    ASSIGN_OR_RETURN(p->sample, ReadDouble(node["sample"], "partition.sample"));
+    if (!(p->sample > 0 && p->sample <= 1)) return KeyError("partition.sample", "expected a fraction in (0, 1]");
+  }
+  const bool needs_column = p->by == PartitionBy::kTime || p->by == PartitionBy::kColumn || p->by == PartitionBy::kHash;
+  if (needs_column && p->column.empty()) return KeyError("partition.column", "required when partition.by is time, column or hash");
+  if (!needs_column && !p->column.empty()) {
+    return KeyError("partition.column", "only used when partition.by is time, column or hash");
+  }
+  return Status::OK();
+}
+
+Status ParseExecution(const YAML::Node& node, ExecutionSpec* e) {
+  RETURN_IF_ERROR(CheckMap(node, "execution", {"workers", "mode", "memory_limit"}, {"retries", "batch_timeout"},
+                           "retries and timeouts come with the reliability work"));
+  if (node["workers"]) {
+    ASSIGN_OR_RETURN(int64_t w, ReadIntOrAuto(node["workers"], "execution.workers", 1, 1024));
+    e->workers = static_cast<int>(w);
+  }
+  if (node["mode"]) {
+    ASSIGN_OR_RETURN(std::string mode, ReadEnum(node["mode"], "execution.mode", {"async", "sync"}));
+    e->async = mode == "async";
+  }
+  if (node["memory_limit"]) {
+    ASSIGN_OR_RETURN(e->memory_limit, ReadBytes(node["memory_limit"], "execution.memory_limit", uint64_t{16} << 20));
+  }
+  return Status::OK();
+}
+
 Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSpec* o) {
   RETURN_IF_ERROR(CheckMap(node, "output",
-                           {"path", "format", "keys", "columns", "threshold", "labels", "label_column", "filter"},
-                           {"partition_by", "mode"}, "comes with partitioned output and database sinks"));
+                           {"path", "format", "keys", "columns", "threshold", "labels", "label_column", "filter",
+                            "partition_by"},
+                           {"mode"}, "comes with database sinks"));
   if (node["path"]) {
     ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "output.path"));
     if (path.empty()) return KeyError("output.path", "must not be empty");
@@ -234,6 +335,13 @@ Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSp
     o->format = f == "csv" ? OutputFormat::kCsv : OutputFormat::kJsonl;
   }
   if (node["keys"]) { ASSIGN_OR_RETURN(o->keys, ReadStringList(node["keys"], "output.keys")); }
+  if (node["partition_by"] && !node["partition_by"].IsNull()) {
+    ASSIGN_OR_RETURN(std::vector<std::string> keys, ReadStringList(node["partition_by"], "output.partition_by"));
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSIGN_OR_RETURN(PartitionKey key, ParsePartitionKey(keys[i], IndexPath("output.partition_by", i)));
+      o->partition_by.push_back(std::move(key));
+    }
+  }
   if (node["columns"]) { ASSIGN_OR_RETURN(o->columns, ReadStringList(node["columns"], "output.columns")); }
   if (node["labels"] && !node["labels"].IsNull()) {
     ASSIGN_OR_RETURN(o->labels, ReadStringList(node["labels"], "output.labels"));
@@ -311,11 +419,12 @@ Status ParseRejectLimit(const YAML::Node& node, RejectLimit* limit) {
 
 Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   RETURN_IF_ERROR(CheckMap(root, "",
-                           {"input", "features", "stats", "model", "batch", "errors", "output", "monitoring"},
-                           {"partition", "execution"}, "this version runs one unit at a time"));
+                           {"input", "partition", "features", "stats", "model", "batch", "execution", "errors",
+                            "output", "monitoring"}));
   JobSpec spec;
   if (!root["input"]) return KeyError("input", "required");
   RETURN_IF_ERROR(ParseInput(root["input"], base_dir, &spec.input));
+  if (root["partition"]) RETURN_IF_ERROR(ParsePartition(root["partition"], &spec.partition));
 
   const YAML::Node features = root["features"];
   if (!features || !features.IsSequence() || features.size() == 0) {
@@ -356,6 +465,7 @@ Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
       spec.batch_size = static_cast<size_t>(n);
     }
   }
+  if (root["execution"]) RETURN_IF_ERROR(ParseExecution(root["execution"], &spec.execution));
   if (root["errors"]) RETURN_IF_ERROR(ParseRejectLimit(root["errors"], &spec.max_rejected));
   if (root["output"]) RETURN_IF_ERROR(ParseOutput(root["output"], base_dir, &spec.output));
   else spec.output.path = Resolve(base_dir, spec.output.path);
@@ -405,6 +515,35 @@ std::string_view DatetimePartName(DatetimePart part) {
     case DatetimePart::kEpoch: return "epoch";
   }
   return "unknown";
+}
+
+std::string_view TimeWindowName(TimeWindow window) {
+  switch (window) {
+    case TimeWindow::kHour: return "hour";
+    case TimeWindow::kDay: return "day";
+    case TimeWindow::kWeek: return "week";
+    case TimeWindow::kMonth: return "month";
+  }
+  return "unknown";
+}
+
+std::string PartitionKey::DirName() const {
+  if (window) return column + "_" + std::string(TimeWindowName(*window));
+  if (buckets > 0) return column + "_bucket";
+  return column;
+}
+
+std::optional<PartitionKey> PartitionSpec::OutputKey() const {
+  PartitionKey key;
+  key.column = column;
+  switch (by) {
+    case PartitionBy::kFiles:
+    case PartitionBy::kSize: return std::nullopt;
+    case PartitionBy::kTime: key.window = window; break;
+    case PartitionBy::kColumn: break;
+    case PartitionBy::kHash: key.buckets = buckets; break;
+  }
+  return key;
 }
 
 std::vector<std::string> FeatureSpec::OutputNames() const {
@@ -478,7 +617,22 @@ std::string JobSpec::ToCanonicalJson() const {
   }
   j["stats"] = stats_path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(stats_path);
   if (!stats_inline_json.empty()) j["stats_inline"] = nlohmann::ordered_json::parse(stats_inline_json);
-  j["model"] = {{"path", model.path}, {"kind", model.kind}, {"threads", model.threads}};
+  static constexpr const char* kPartitionBy[] = {"files", "size", "time", "column", "hash"};
+  j["partition"] = {{"by", kPartitionBy[static_cast<int>(partition.by)]},
+                    {"target_bytes", partition.target_bytes},
+                    {"column", partition.column},
+                    {"window", TimeWindowName(partition.window)},
+                    {"buckets", partition.buckets},
+                    {"sample", partition.sample}};
+  // Execution settings (workers, mode, memory) do not change the output, so a
+  // run resumed with other settings is the same job; they are not in the spec hash.
+  j["model"] = {{"path", model.path}, {"kind", model.kind}, {"load", model.lazy ? "lazy" : "preload"}};
+  if (model.route) {
+    j["model"]["route"] = {{"by", model.route->column},
+                           {"models", model.route->models},
+                           {"default", model.route->default_path},
+                           {"cache_size", model.route->cache_size}};
+  }
   j["model"]["outputs"] = nlohmann::ordered_json::object();
   for (const auto& [col, ref] : model.outputs) j["model"]["outputs"][col] = ref;
   j["batch"]["size"] = batch_size;
@@ -493,6 +647,10 @@ std::string JobSpec::ToCanonicalJson() const {
                  {"columns", output.columns},
                  {"labels", output.labels},
                  {"label_column", output.label_column}};
+  j["output"]["partition_by"] = nlohmann::ordered_json::array();
+  for (const PartitionKey& k : output.partition_by) {
+    j["output"]["partition_by"].push_back(k.window ? k.column + ":" + std::string(TimeWindowName(*k.window)) : k.column);
+  }
   if (output.threshold) {
     j["output"]["threshold"] = {{"column", output.threshold->column},
                                 {"at", output.threshold->at},

@@ -105,7 +105,8 @@ monitoring: {log_format: json}
 
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "bogus: 1\n"),
-            "bogus: unknown key (expected one of: input, features, stats, model, batch, errors, output, monitoring)");
+            "bogus: unknown key (expected one of: input, partition, features, stats, model, batch, execution, errors, "
+            "output, monitoring)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: -3}\n"), "batch.size: value -3 out of range [1, 16777216]");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected an integer, got 'many'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: xml}\n"),
@@ -124,9 +125,57 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
             "features[0].impute: 'mean' does not apply to a one_hot feature (use most_frequent or {constant: …})");
   EXPECT_EQ(ErrorOf("input: {path: a.csv}\nmodel: {path: m.json}\n"),
             "features: required: a list of {name: …} entries, in the model's input order");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {workers: 4}\n"),
-            "execution: not supported yet (this version runs one unit at a time)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {workers: many}\n"),
+            "execution.workers: expected a number or auto, got 'many'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {memory_limit: 2 bananas}\n"),
+            "execution.memory_limit: expected a size such as 64MiB, 2GiB or a number of bytes, got '2 bananas'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {memory_limit: 1MiB}\n"),
+            "execution.memory_limit: must be at least 16777216 bytes, got '1MiB'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {retries: {max_attempts: 3}}\n"),
+            "execution.retries: not supported yet (retries and timeouts come with the reliability work)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {by: hash}\n"),
+            "partition.column: required when partition.by is time, column or hash");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {sample: 1.5}\n"), "partition.sample: expected a fraction in (0, 1]");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {window: 2d}\n"),
+            "partition.window: unknown value '2d' (expected 1h, 1d, 1w, 1mo)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {partition_by: ['ts:minute']}\n"),
+            "output.partition_by[0]: unknown time bucket 'minute' in 'ts:minute' (expected hour, day, week, month)");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: x}]\nmodel: {route: {by: seg}}\n"),
+            "model.route.models: required: a mapping of segment value: model path");
   EXPECT_EQ(ErrorOf("input: [1, 2\n"), "line 2, column 1: end of sequence flow not found");
+}
+
+TEST(JobSpecTest, ParsesExecutionPartitionAndRouting) {
+  Result<JobSpec> r = Parse(std::string(kMinimal) +
+                            "partition: {by: time, column: ts, window: 1w, target_bytes: 8MiB, sample: 0.25}\n"
+                            "execution: {workers: auto, mode: sync, memory_limit: 512MB}\n"
+                            "output: {partition_by: ['ts:day', merchant]}\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->partition.by, PartitionBy::kTime);
+  EXPECT_EQ(r->partition.window, TimeWindow::kWeek);
+  EXPECT_EQ(r->partition.target_bytes, uint64_t{8} << 20);
+  EXPECT_EQ(r->partition.sample, 0.25);
+  ASSERT_TRUE(r->partition.OutputKey().has_value());
+  EXPECT_EQ(r->partition.OutputKey()->DirName(), "ts_week");
+  EXPECT_EQ(r->execution.workers, 0);
+  EXPECT_FALSE(r->execution.async);
+  EXPECT_EQ(r->execution.memory_limit, 512000000u);
+  ASSERT_EQ(r->output.partition_by.size(), 2u);
+  EXPECT_EQ(r->output.partition_by[0].DirName(), "ts_day");
+  EXPECT_EQ(r->output.partition_by[1].DirName(), "merchant");
+
+  Result<JobSpec> routed = ParseJobSpec(
+      "input: {path: a.csv}\nfeatures: [{name: x}]\n"
+      "model: {load: lazy, threads: auto, route: {by: seg, models: {a: ma.json, b: /abs/mb.json}, cache_size: 2}}\n",
+      "/jobs");
+  ASSERT_TRUE(routed.ok()) << routed.status().ToString();
+  ASSERT_TRUE(routed->model.route.has_value());
+  EXPECT_TRUE(routed->model.lazy);
+  EXPECT_EQ(routed->model.threads, 0);
+  EXPECT_EQ(routed->model.route->models.at("a"), "/jobs/ma.json");
+  EXPECT_EQ(routed->model.route->default_path, "");  // no default: other segments are rejected
+  EXPECT_EQ(routed->model.path, "/jobs/ma.json");     // the signature model
+  EXPECT_EQ(routed->model.route->cache_size, 2);
 }
 
 TEST(JobSpecTest, OverridesApplyBeforeValidation) {

@@ -121,6 +121,41 @@ Result<int64_t> ReadInt(const YAML::Node& node, std::string_view path, int64_t m
   return v;
 }
 
+Result<uint64_t> ReadBytes(const YAML::Node& node, std::string_view path, uint64_t min) {
+  const std::string hint = "expected a size such as 64MiB, 2GiB or a number of bytes";
+  if (!node.IsScalar()) return KeyError(path, hint + ", got " + KindName(node));
+  const std::string& text = node.Scalar();
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string unit = text.substr(digits);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  static const std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},          {"B", 1},           {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30},
+      {"TiB", 1ULL << 40}, {"KB", 1000ULL}, {"MB", 1000000ULL}, {"GB", 1000000000ULL}, {"TB", 1000000000000ULL}};
+  uint64_t scale = 0;
+  for (const auto& [name, s] : kUnits) {
+    if (unit == name) scale = s;
+  }
+  int64_t count = 0;
+  if (digits == 0 || scale == 0 || !ParseIntText(text.substr(0, digits), &count)) {
+    return KeyError(path, hint + ", got '" + text + "'");
+  }
+  const uint64_t n = static_cast<uint64_t>(count);
+  if (n > UINT64_MAX / scale) return KeyError(path, "size '" + text + "' is too large");
+  if (n * scale < min) return KeyError(path, "must be at least " + std::to_string(min) + " bytes, got '" + text + "'");
+  return n * scale;
+}
+
+Result<int64_t> ReadIntOrAuto(const YAML::Node& node, std::string_view path, int64_t min, int64_t max) {
+  if (node.IsScalar() && node.Scalar() == "auto") return int64_t{0};
+  Result<int64_t> v = ReadInt(node, path, min, max);
+  int64_t ignored = 0;
+  if (!v.ok() && node.IsScalar() && !ParseIntText(node.Scalar(), &ignored)) {
+    return KeyError(path, "expected a number or auto, got '" + node.Scalar() + "'");
+  }
+  return v;
+}
+
 Result<double> ReadDouble(const YAML::Node& node, std::string_view path) {
   if (!node.IsScalar()) return KeyError(path, std::string("expected a number, got ") + KindName(node));
   double v;

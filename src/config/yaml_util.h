@@ -35,6 +35,11 @@ Result<std::vector<std::string>> ReadStringList(const YAML::Node& node, std::str
 // A scalar that must be one of `allowed`: "path: unknown value 'x' (expected a, b, c)".
 Result<std::string> ReadEnum(const YAML::Node& node, std::string_view path,
                              std::initializer_list<std::string_view> allowed);
+// A byte size: 1048576, 64KiB, 64MiB, 2GiB, 1TiB (powers of 1024) or 64KB, 64MB,
+// 2GB, 1TB (powers of 1000); at least `min` bytes.
+Result<uint64_t> ReadBytes(const YAML::Node& node, std::string_view path, uint64_t min);
+// An integer in [min, max], or "auto" (returned as 0).
+Result<int64_t> ReadIntOrAuto(const YAML::Node& node, std::string_view path, int64_t min, int64_t max);
 // Single character (e.g. a delimiter); "\t" arrives already unescaped by YAML.
 Result<char> ReadChar(const YAML::Node& node, std::string_view path);
 

@@ -280,6 +280,15 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const s
   return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
 }
 
+Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewAppendableFile(const std::string& path) {
+  bool performed = false;
+  Status fault = Check(FaultOp::kCreate, path, {}, &performed);
+  if (!fault.ok() && !performed) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base, target()->NewAppendableFile(path));
+  if (!fault.ok()) return fault;
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
+}
+
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   bool performed = false;
   Status fault = Check(FaultOp::kRemove, path, {}, &performed);

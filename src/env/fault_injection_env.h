@@ -37,7 +37,7 @@ enum class FaultOp {
   kWrite,    // WritableFile::Append
   kSync,     // WritableFile::Sync
   kRename,   // Env::RenameFile (the path filter matches `from` or `to`)
-  kCreate,   // Env::NewWritableFile, NewSequentialFile, NewRandomAccessFile
+  kCreate,   // Env::NewWritableFile, NewAppendableFile, NewSequentialFile, NewRandomAccessFile
   kRead,     // SequentialFile::Read, RandomAccessFile::ReadAt
   kRemove,   // Env::RemoveFile
   kSyncDir,  // Env::SyncDir
@@ -116,6 +116,7 @@ class FaultInjectionEnv : public EnvWrapper {
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
   Status RemoveFile(const std::string& path) override;
   Status RenameFile(const std::string& from, const std::string& to) override;
   Status SyncDir(const std::string& dir) override;

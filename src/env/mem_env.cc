@@ -174,6 +174,19 @@ class MemEnv final : public Env {
     return std::unique_ptr<WritableFile>(new MemWritableFile(path, std::move(file)));
   }
 
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
+    std::string p = Normalize(path);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (IsDirLocked(p)) return MemError("open", path, "Is a directory", StatusCode::kIOError);
+    RETURN_IF_ERROR(CheckAncestorsLocked(p, path));
+    std::shared_ptr<MemFile>& file = files_[p];
+    if (!file) {
+      file = std::make_shared<MemFile>();
+      file->mtime_ns = WallNanos();
+    }
+    return std::unique_ptr<WritableFile>(new MemWritableFile(path, file));
+  }
+
   bool FileExists(const std::string& path) override {
     std::string p = Normalize(path);
     std::lock_guard<std::mutex> lock(mu_);

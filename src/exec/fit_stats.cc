@@ -32,7 +32,7 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
   for (const FeatureSpec& f : spec.features) {
     if (!ctx.file_schema.FieldIndex(f.column)) {
       return Status::InvalidArgument(fmt::format("features: no input column '{}' in '{}'", f.column,
-                                                 ctx.units.front().range.path));
+                                                 ctx.plan.files.front().path));
     }
     if (std::find(columns.begin(), columns.end(), f.column) == columns.end()) columns.push_back(f.column);
   }
@@ -42,7 +42,7 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
   FitStatsReport report;
   CountingRejectSink rejects;
   Batch batch;
-  for (const WorkUnit& unit : ctx.units) {
+  for (const WorkUnit& unit : ctx.plan.units) {
     ASSIGN_OR_RETURN(auto source, OpenSource(env, unit.range, ctx.file_schema, ctx.source_options, &rejects));
     while (true) {
       Result<bool> more = source->Next(&batch);

@@ -63,28 +63,19 @@ Result<std::set<size_t>> TextFeatures(const ModelInfo& info, size_t num_features
 }  // namespace
 
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
-  ASSIGN_OR_RETURN(ctx->units, PlanUnits(env, spec.input));
+  ASSIGN_OR_RETURN(ctx->plan, PlanUnits(env, spec.input, spec.partition));
   SourceOptions& so = ctx->source_options;
-  if (spec.input.format) {
-    so.format = *spec.input.format;
-  } else {
-    const std::string& first = ctx->units.front().range.path;
-    std::optional<InputFormat> format = InputFormatFromPath(first);
-    if (!format) {
-      return Status::InvalidArgument("input.format: cannot tell the format of '" + first + "' from its name; set it (csv, jsonl)");
-    }
-    so.format = *format;
-  }
+  so.format = ctx->plan.format;
   so.csv = spec.input.csv;
   so.declared_types = spec.input.schema;
   so.batch_rows = spec.batch_size;
-  Result<Schema> schema = InferSchema(env, ctx->units.front().range.path, so);
+  Result<Schema> schema = InferSchema(env, ctx->plan.files.front().path, so);
   if (!schema.ok()) return schema.status().WithContext("input");
   ctx->file_schema = std::move(*schema);
   for (const auto& [col, type] : spec.input.schema) {
     if (!ctx->file_schema.FieldIndex(col)) {
       return Status::InvalidArgument(fmt::format("input.schema.{}: no such column in '{}'", col,
-                                                 ctx->units.front().range.path));
+                                                 ctx->plan.files.front().path));
     }
   }
   return Status::OK();

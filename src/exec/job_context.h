@@ -17,7 +17,7 @@
 namespace sluice {
 
 struct JobContext {
-  std::vector<WorkUnit> units;
+  Plan plan;
   Schema file_schema;  // full schema of the input files
   SourceOptions source_options;
   Stats stats;

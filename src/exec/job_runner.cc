@@ -43,8 +43,12 @@ class UnitRunner {
     const std::string& file = unit.range.path;
     ASSIGN_OR_RETURN(auto rejects, RejectsWriter::Open(env_, RejectsPath(out, unit.index)));
     ASSIGN_OR_RETURN(auto source, OpenSource(env_, unit.range, ctx_->file_schema, ctx_->source_options, rejects.get()));
-    ASSIGN_OR_RETURN(auto part, OpenPartWriter(env_, spec_.output.format, out, unit.index,
-                                               ctx_->postprocessor->output_schema()));
+    PartOptions part_options;
+    part_options.format = spec_.output.format;
+    part_options.dir = out;
+    part_options.part_index = unit.index;
+    part_options.schema = ctx_->postprocessor->output_schema();
+    ASSIGN_OR_RETURN(auto part, OpenPartWriter(env_, part_options));
     UnitOutcome outcome;
     UnitMarker& m = outcome.marker;
     m.unit_id = unit.id;
@@ -93,9 +97,7 @@ class UnitRunner {
     m.rows_rejected = rejects->count();
     m.rows_in = rows_read + (m.rows_rejected - featurize_rejects);  // rows the reader rejected were read too
     m.rows_out = part->rows_written();
-    m.part = PartFileName(spec_.output.format, unit.index);
-    m.part_bytes = part->bytes_written();
-    m.part_sha256 = part->sha256();
+    m.files = part->files();
     if (m.rows_rejected > 0) {
       RETURN_IF_ERROR(rejects->Commit());
       m.rejects = "_sluice/rejects/" + fmt::format("part-{:05d}.jsonl", unit.index);
@@ -137,7 +139,7 @@ Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobConte
   Result<std::string> model_sha = Sha256File(env, spec.model.path);
   if (!model_sha.ok()) return model_sha.status().WithContext("model.path");
   fp.model_sha256 = *model_sha;
-  for (const WorkUnit& u : ctx.units) fp.inputs.push_back({u.range.path, u.size, u.mtime_ns});
+  for (const InputFile& f : ctx.plan.files) fp.inputs.push_back({f.path, f.size, f.mtime_ns});
   return fp;
 }
 
@@ -154,12 +156,12 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   RETURN_IF_ERROR(PrepareOutputDir(env, spec.output.path, fp, options.restart));
 
   JobReport report;
-  report.units_total = static_cast<int64_t>(ctx->units.size());
-  spdlog::info("job: {} unit(s) from '{}', model {} ({}), output '{}'", ctx->units.size(), spec.input.path,
+  report.units_total = static_cast<int64_t>(ctx->plan.units.size());
+  spdlog::info("job: {} unit(s) from '{}', model {} ({}), output '{}'", ctx->plan.units.size(), spec.input.path,
                spec.model.path, ctx->model_kind, spec.output.path);
   UnitRunner runner(spec, env, ctx.get(), &report);
   std::vector<UnitMarker> markers;
-  for (const WorkUnit& unit : ctx->units) {
+  for (const WorkUnit& unit : ctx->plan.units) {
     Result<UnitOutcome> outcome = runner.Run(unit);
     if (!outcome.ok()) {
       ++report.units_failed;
@@ -181,8 +183,8 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     report.rows_out += m.rows_out;
     report.rows_filtered += m.rows_filtered;
     ++report.units_done;
-    report.parts.push_back(m.part);
-    spdlog::info("unit {}: committed {} ({} rows in, {} out, {} rejected, {} filtered)", unit.id, m.part, m.rows_in,
+    for (const PartFile& f : m.files) report.parts.push_back(f.path);
+    spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id, m.files.size(), m.rows_in,
                  m.rows_out, m.rows_rejected, m.rows_filtered);
     markers.push_back(m);
   }

@@ -116,7 +116,11 @@ Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
   j["rows_out"] = m.rows_out;
   j["rows_rejected"] = m.rows_rejected;
   j["rows_filtered"] = m.rows_filtered;
-  j["files"] = {{{"path", m.part}, {"rows", m.rows_out}, {"bytes", m.part_bytes}, {"sha256", m.part_sha256}}};
+  j["rows_sampled_out"] = m.rows_sampled_out;
+  j["files"] = nlohmann::ordered_json::array();
+  for (const PartFile& f : m.files) {
+    j["files"].push_back({{"path", f.path}, {"rows", f.rows}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+  }
   j["rejects"] = m.rejects.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.rejects);
   return WriteFileAtomic(env, UnitMarkerPath(out, m.unit_id), j.dump(2) + "\n");
 }
@@ -130,7 +134,9 @@ Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<
   j["rows_filtered"] = report.rows_filtered;
   j["parts"] = nlohmann::ordered_json::array();
   for (const UnitMarker& m : markers) {
-    j["parts"].push_back({{"path", m.part}, {"rows", m.rows_out}, {"bytes", m.part_bytes}, {"sha256", m.part_sha256}});
+    for (const PartFile& f : m.files) {
+      j["parts"].push_back({{"path", f.path}, {"rows", f.rows}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+    }
   }
   return WriteFileAtomic(env, JoinPath(out, "_SUCCESS"), j.dump(2) + "\n");
 }

@@ -14,6 +14,7 @@
 
 #include "sluice/env.h"
 #include "sluice/job.h"
+#include "sluice/sink.h"
 
 namespace sluice {
 
@@ -38,9 +39,8 @@ struct UnitMarker {
   int64_t rows_out = 0;
   int64_t rows_rejected = 0;
   int64_t rows_filtered = 0;
-  std::string part;  // file name relative to the output dir
-  uint64_t part_bytes = 0;
-  std::string part_sha256;
+  int64_t rows_sampled_out = 0;
+  std::vector<PartFile> files;  // committed output files, relative to the output dir
   std::string rejects;  // relative path of the unit's rejects file, empty if none
 };
 

@@ -1,7 +1,25 @@
 // Planner: the input, expanded into an ordered list of work units.
-// In this version every input file is one unit (byte-range splitting, time and
-// hash partitioning come with the parallel executor). Order = sorted paths, so
-// unit ids ("00000", "00001", …) are stable across runs of the same input.
+//
+// Files are listed in sorted path order. partition.by: files gives one unit per
+// file; every other mode (size, and time/column/hash, which for file inputs are
+// output layout, not units) splits CSV and JSON Lines files larger than
+// partition.target_bytes into byte ranges of about that size, each starting at
+// a record boundary:
+//  - JSON Lines: a raw newline cannot occur inside a JSON value, so the first
+//    '\n' at or after each split point ends a record.
+//  - CSV: a quoted field may hold newlines, and a split point in the middle of
+//    a file cannot tell whether it is inside quotes. The planner therefore scans
+//    the file once from its first data record with the same quote rules as the
+//    CSV parser (a quote opens only at the start of a field, doubled quotes
+//    inside, CRLF/LF record ends, lone CR is data) and takes the first record
+//    boundary at or after each split point. The scan touches only quotes and
+//    newlines (memchr-speed); it also counts lines so every range knows the line
+//    number of its first record. An unterminated quote swallows the rest of the
+//    file into the unit where it starts, as the parser does.
+// Both give exactly the records of a whole-file read, in order.
+//
+// Unit ids are zero-padded plan indices ("00000", …): the same input and spec
+// give the same plan on every run.
 // Thread-safety: stateless functions.
 #pragma once
 
@@ -15,17 +33,33 @@
 
 namespace sluice {
 
-struct WorkUnit {
-  int index = 0;
-  std::string id;   // zero-padded index
-  FileRange range;  // the file (whole)
+struct InputFile {
+  std::string path;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
 };
 
-// Errors: "input.path: no file matches 'data/*.csv'"; directories and unreadable
-// entries are named.
-Result<std::vector<WorkUnit>> PlanUnits(Env* env, const InputSpec& input);
+struct WorkUnit {
+  int index = 0;
+  std::string id;   // UnitId(index)
+  FileRange range;  // the file, or a byte range of it, with first_line set when known
+  uint64_t file_size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t est_bytes = 0;  // bytes of the range (rest of file for the last range)
+  int64_t est_rows = 0;    // records in the range: counted when the file was scanned, else estimated
+  bool rows_exact = false;
+};
+
+struct Plan {
+  InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name
+  std::vector<InputFile> files;            // every input file, sorted (for fingerprints)
+  std::vector<WorkUnit> units;             // in plan order
+};
+
+// Errors: "input.path: no file matches 'data/*.csv'"; an unknown format:
+// "input.format: cannot tell the format of 'x.dat' from its name; set it (csv,
+// jsonl)"; I/O errors name the file and byte offset.
+Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
 
 // "00007".
 std::string UnitId(int index);

@@ -34,13 +34,14 @@ std::string DescribeSchema(const Schema& schema) {
 
 class TextPartWriter final : public PartWriter {
  public:
-  TextPartWriter(Env* env, OutputFormat format, std::string dir, std::string final_path,
+  TextPartWriter(Env* env, OutputFormat format, std::string dir, std::string name,
                  std::string tmp_path, Schema schema, std::unique_ptr<WritableFile> file)
       : env_(env),
         format_(format),
         text_format_(format == OutputFormat::kJsonl ? TextFormat::kJson : TextFormat::kCsv),
         dir_(std::move(dir)),
-        final_path_(std::move(final_path)),
+        name_(std::move(name)),
+        final_path_(JoinPath(dir_, name_)),
         tmp_path_(std::move(tmp_path)),
         schema_(std::move(schema)),
         file_(std::move(file)) {
@@ -104,7 +105,7 @@ class TextPartWriter final : public PartWriter {
     // The part is in place; what is left is making the rename durable. If that
     // fails the caller retries the unit and the part is written again.
     state_ = State::kCommitted;
-    sha256_ = hasher_.HexDigest();
+    files_.push_back(PartFile{name_, rows_written_, bytes_written_, hasher_.HexDigest()});
     return env_->SyncDir(dir_);
   }
 
@@ -117,10 +118,9 @@ class TextPartWriter final : public PartWriter {
     (void)env_->RemoveFile(tmp_path_);
   }
 
-  const std::string& final_path() const override { return final_path_; }
   int64_t rows_written() const override { return rows_written_; }
   uint64_t bytes_written() const override { return bytes_written_ + buf_.size(); }
-  std::string sha256() const override { return sha256_; }
+  const std::vector<PartFile>& files() const override { return files_; }
 
  private:
   enum class State { kOpen, kCommitted, kAborted };
@@ -150,6 +150,7 @@ class TextPartWriter final : public PartWriter {
   const OutputFormat format_;
   const TextFormat text_format_;
   const std::string dir_;
+  const std::string name_;
   const std::string final_path_;
   const std::string tmp_path_;
   const Schema schema_;
@@ -157,7 +158,7 @@ class TextPartWriter final : public PartWriter {
   std::vector<std::string> json_keys_;
   std::string buf_;
   Sha256 hasher_;
-  std::string sha256_;
+  std::vector<PartFile> files_;
   State state_ = State::kOpen;
   int64_t rows_written_ = 0;
   uint64_t bytes_written_ = 0;  // bytes handed to the file; buf_ holds the rest
@@ -177,9 +178,12 @@ std::string PartFileName(OutputFormat format, int part_index) {
   return name;
 }
 
-Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, OutputFormat format,
-                                                   const std::string& dir, int part_index,
-                                                   const Schema& schema) {
+Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options) {
+  if (!options.partition_by.empty()) return Status::NotSupported("output.partition_by: not supported yet");
+  const OutputFormat format = options.format;
+  const std::string& dir = options.dir;
+  const int part_index = options.part_index;
+  const Schema& schema = options.schema;
   if (part_index < 0) {
     return Status::InvalidArgument("part index " + std::to_string(part_index) + " is negative");
   }
@@ -188,7 +192,7 @@ Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, OutputFormat format
   std::string tmp_name = "." + name + ".tmp-" + std::to_string(::getpid());
   std::string tmp_path = JoinPath(dir, tmp_name);
   ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env->NewWritableFile(tmp_path));
-  return std::unique_ptr<PartWriter>(new TextPartWriter(env, format, dir, JoinPath(dir, name),
+  return std::unique_ptr<PartWriter>(new TextPartWriter(env, format, dir, name,
                                                         std::move(tmp_path), schema, std::move(file)));
 }
 

@@ -17,6 +17,16 @@
 namespace sluice {
 namespace {
 
+Result<std::unique_ptr<PartWriter>> OpenPart(Env* env, OutputFormat format, const std::string& dir, int index,
+                                             const Schema& schema) {
+  PartOptions options;
+  options.format = format;
+  options.dir = dir;
+  options.part_index = index;
+  options.schema = schema;
+  return OpenPartWriter(env, options);
+}
+
 // Reads RFC 4180 CSV (LF or CRLF line ends) into rows of fields. A field is
 // nullopt when it was empty and unquoted, so null and "" stay apart.
 using CsvRow = std::vector<std::optional<std::string>>;
@@ -149,11 +159,11 @@ TEST_F(PartWriterTest, PartFileNames) {
 }
 
 TEST_F(PartWriterTest, CsvRoundTripsQuotingAndFormatsFloatsShortest) {
-  auto part = OpenPartWriter(env(), OutputFormat::kCsv, "out", 7, MixedSchema());
+  auto part = OpenPart(env(), OutputFormat::kCsv, "out", 7, MixedSchema());
   ASSERT_TRUE(part.ok()) << part.status().ToString();
   ASSERT_TRUE((*part)->Write(MixedBatch()).ok());
   ASSERT_TRUE((*part)->Commit().ok());
-  EXPECT_EQ((*part)->final_path(), "out/part-00007.csv");
+  EXPECT_EQ((*part)->files().at(0).path, "part-00007.csv");
   EXPECT_EQ((*part)->rows_written(), 8);
 
   auto text = ReadFileToString(env(), "out/part-00007.csv");
@@ -198,7 +208,7 @@ TEST_F(PartWriterTest, CsvExactBytes) {
   b.columns[1].AppendFloat32(0.25f);
   b.columns[0].AppendInt64(2);
   b.columns[1].AppendNull();
-  auto part = OpenPartWriter(env(), OutputFormat::kCsv, "o", 0, schema);
+  auto part = OpenPart(env(), OutputFormat::kCsv, "o", 0, schema);
   ASSERT_TRUE(part.ok());
   ASSERT_TRUE((*part)->Write(b).ok());
   ASSERT_TRUE((*part)->Write(b).ok());
@@ -210,12 +220,12 @@ TEST_F(PartWriterTest, CsvExactBytes) {
 }
 
 TEST_F(PartWriterTest, JsonlRoundTripsEscapingKeysInSchemaOrder) {
-  auto part = OpenPartWriter(env(), OutputFormat::kJsonl, "out", 3, MixedSchema());
+  auto part = OpenPart(env(), OutputFormat::kJsonl, "out", 3, MixedSchema());
   ASSERT_TRUE(part.ok());
   Batch batch = MixedBatch();
   ASSERT_TRUE((*part)->Write(batch).ok());
   ASSERT_TRUE((*part)->Commit().ok());
-  EXPECT_EQ((*part)->final_path(), "out/part-00003.jsonl");
+  EXPECT_EQ((*part)->files().at(0).path, "part-00003.jsonl");
   auto text = ReadFileToString(env(), "out/part-00003.jsonl");
   ASSERT_TRUE(text.ok());
 
@@ -263,7 +273,7 @@ TEST_F(PartWriterTest, JsonlRoundTripsEscapingKeysInSchemaOrder) {
 
 TEST_F(PartWriterTest, CommitMakesThePartVisibleAtomically) {
   Schema schema({{"x", DataType::kInt64}});
-  auto part = OpenPartWriter(env(), OutputFormat::kCsv, "out", 7, schema);
+  auto part = OpenPart(env(), OutputFormat::kCsv, "out", 7, schema);
   ASSERT_TRUE(part.ok());
   Batch b;
   b.Reset(schema);
@@ -289,7 +299,7 @@ TEST_F(PartWriterTest, AbortAndDestructionLeaveNothing) {
   b.Reset(schema);
   b.columns[0].AppendString("data");
   {
-    auto part = OpenPartWriter(env(), OutputFormat::kCsv, "out", 1, schema);
+    auto part = OpenPart(env(), OutputFormat::kCsv, "out", 1, schema);
     ASSERT_TRUE(part.ok());
     ASSERT_TRUE((*part)->Write(b).ok());
     (*part)->Abort();
@@ -299,7 +309,7 @@ TEST_F(PartWriterTest, AbortAndDestructionLeaveNothing) {
     EXPECT_EQ((*part)->Commit().code(), StatusCode::kFailedPrecondition);
   }
   {
-    auto part = OpenPartWriter(env(), OutputFormat::kJsonl, "out", 2, schema);
+    auto part = OpenPart(env(), OutputFormat::kJsonl, "out", 2, schema);
     ASSERT_TRUE(part.ok());
     ASSERT_TRUE((*part)->Write(b).ok());
   }
@@ -308,7 +318,7 @@ TEST_F(PartWriterTest, AbortAndDestructionLeaveNothing) {
 
 TEST_F(PartWriterTest, SchemaMismatchIsAnErrorNamingThePart) {
   Schema schema({{"x", DataType::kInt64}});
-  auto part = OpenPartWriter(env(), OutputFormat::kCsv, "out", 4, schema);
+  auto part = OpenPart(env(), OutputFormat::kCsv, "out", 4, schema);
   ASSERT_TRUE(part.ok());
   Batch b;
   b.Reset(Schema({{"x", DataType::kFloat64}}));
@@ -330,7 +340,7 @@ TEST_F(PartWriterTest, FailedCommitLeavesNoVisiblePart) {
     auto mem = NewMemEnv();
     FaultInjectionEnv env(mem.get());
     env.FailOnce(op, "part-00005");
-    auto part = OpenPartWriter(&env, OutputFormat::kCsv, "out", 5, schema);
+    auto part = OpenPart(&env, OutputFormat::kCsv, "out", 5, schema);
     ASSERT_TRUE(part.ok());
     ASSERT_TRUE((*part)->Write(b).ok());
     Status s = (*part)->Commit();
@@ -347,7 +357,7 @@ TEST_F(PartWriterTest, FailedCommitLeavesNoVisiblePart) {
 TEST_F(PartWriterTest, FailedCreateIsReported) {
   FaultInjectionEnv env(mem_.get());
   env.FailOnce(FaultOp::kCreate, "part-", 1, StatusCode::kResourceExhausted);
-  auto part = OpenPartWriter(&env, OutputFormat::kCsv, "out", 0, Schema({{"x", DataType::kInt64}}));
+  auto part = OpenPart(&env, OutputFormat::kCsv, "out", 0, Schema({{"x", DataType::kInt64}}));
   EXPECT_EQ(part.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(part.status().message().find("out/.part-00000.csv.tmp-"), std::string::npos);
 }
@@ -359,7 +369,7 @@ TEST(PartWriterPosixTest, LargePartChecksumMatchesFileBytes) {
   ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const std::string dir = tmpl + "/out";
   Schema schema({{"id", DataType::kInt64}, {"name", DataType::kString}, {"score", DataType::kFloat64}});
-  auto part = OpenPartWriter(Env::Default(), OutputFormat::kJsonl, dir, 12, schema);
+  auto part = OpenPart(Env::Default(), OutputFormat::kJsonl, dir, 12, schema);
   ASSERT_TRUE(part.ok()) << part.status().ToString();
   Batch b;
   int64_t next_id = 0;
@@ -378,7 +388,7 @@ TEST(PartWriterPosixTest, LargePartChecksumMatchesFileBytes) {
   EXPECT_GT(bytes->size(), size_t{3} << 20);
   EXPECT_EQ((*part)->bytes_written(), bytes->size());
   EXPECT_EQ((*part)->rows_written(), next_id);
-  EXPECT_EQ((*part)->sha256(), OpenSslSha256Hex(*bytes));
+  EXPECT_EQ((*part)->files().at(0).sha256, OpenSslSha256Hex(*bytes));
   EXPECT_EQ(std::count(bytes->begin(), bytes->end(), '\n'), next_id);
   auto names = Env::Default()->GetChildren(dir);
   ASSERT_TRUE(names.ok());
@@ -389,20 +399,20 @@ TEST(PartWriterPosixTest, LargePartChecksumMatchesFileBytes) {
 
 TEST_F(PartWriterTest, EmptyPartHasHeaderOnlyAndValidChecksum) {
   Schema schema({{"a b", DataType::kInt64}, {"c,d", DataType::kString}});
-  auto part = OpenPartWriter(env(), OutputFormat::kCsv, "out", 9, schema);
+  auto part = OpenPart(env(), OutputFormat::kCsv, "out", 9, schema);
   ASSERT_TRUE(part.ok());
   ASSERT_TRUE((*part)->Commit().ok());
   auto bytes = ReadFileToString(env(), "out/part-00009.csv");
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(*bytes, "a b,\"c,d\"\n");
-  EXPECT_EQ((*part)->sha256(), OpenSslSha256Hex(*bytes));
+  EXPECT_EQ((*part)->files().at(0).sha256, OpenSslSha256Hex(*bytes));
   EXPECT_EQ((*part)->rows_written(), 0);
 
-  auto jsonl = OpenPartWriter(env(), OutputFormat::kJsonl, "out", 10, schema);
+  auto jsonl = OpenPart(env(), OutputFormat::kJsonl, "out", 10, schema);
   ASSERT_TRUE(jsonl.ok());
   ASSERT_TRUE((*jsonl)->Commit().ok());
   EXPECT_EQ(*ReadFileToString(env(), "out/part-00010.jsonl"), "");
-  EXPECT_EQ((*jsonl)->sha256(), OpenSslSha256Hex(""));
+  EXPECT_EQ((*jsonl)->files().at(0).sha256, OpenSslSha256Hex(""));
 }
 
 }  // namespace

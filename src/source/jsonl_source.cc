@@ -163,6 +163,11 @@ class JsonlSource final : public Source {
     return next - std::min(range_begin_, next);
   }
 
+  int64_t rows_sampled_out() const override { return 0; }
+  void SetBatchLimits(size_t batch_rows, size_t /*max_batch_bytes*/) override {
+    batch_rows_ = std::max<size_t>(batch_rows, 1);
+  }
+
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
     batch->Reset(schema_);
