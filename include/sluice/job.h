@@ -256,6 +256,28 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options);
 // written); problems after output began are reported in JobReport.exit_code.
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options);
 
+// `sluice plan`: the work units of a job and which of them are done.
+struct PlannedUnit {
+  std::string id;
+  std::string path;
+  uint64_t begin = 0;  // byte range [begin, end) of the file
+  uint64_t end = 0;
+  uint64_t est_bytes = 0;
+  int64_t est_rows = 0;
+  bool rows_exact = false;  // counted, not estimated
+  bool in_shard = true;     // taken by this --shard
+  bool done = false;        // committed in output.path by a run of this same job
+};
+
+struct PlanSummary {
+  std::string format;  // csv | jsonl
+  std::vector<PlannedUnit> units;
+  bool output_is_this_job = false;  // output.path holds this job's earlier output
+};
+
+// Plans the job (no model is loaded) and looks for committed units in output.path.
+Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& options);
+
 struct FitStatsReport {
   int64_t rows = 0;
   int64_t rows_rejected = 0;  // rows the reader could not parse (not used for stats)

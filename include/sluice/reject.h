@@ -21,6 +21,7 @@ inline constexpr std::string_view kMissingValue = "missing_value";  // null feat
 inline constexpr std::string_view kUnknownCategory = "unknown_category";
 inline constexpr std::string_view kInvalidFeature = "invalid_feature";  // e.g. log1p of a value <= -1
 inline constexpr std::string_view kModelError = "model_error";
+inline constexpr std::string_view kNoModel = "no_model";  // model.route: no model for the segment and no default
 }  // namespace reject_reason
 
 struct Reject {

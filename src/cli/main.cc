@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -33,7 +34,28 @@ int Fail(const Status& st, int code = kExitInvalid) {
 struct CommonArgs {
   std::string job_path;
   std::vector<std::string> overrides;
+  std::string shard;  // "I/N"
 };
+
+// "--shard I/N" into options; kInvalidArgument otherwise.
+Status ParseShard(const std::string& text, RunOptions* options) {
+  if (text.empty()) return Status::OK();
+  const size_t slash = text.find('/');
+  int index = -1;
+  int count = 0;
+  if (slash != std::string::npos) {
+    const char* end = text.data() + text.size();
+    auto r1 = std::from_chars(text.data(), text.data() + slash, index);
+    auto r2 = std::from_chars(text.data() + slash + 1, end, count);
+    if (r1.ec != std::errc() || r1.ptr != text.data() + slash || r2.ec != std::errc() || r2.ptr != end) count = 0;
+  }
+  if (count < 1 || index < 0 || index >= count) {
+    return Status::InvalidArgument("--shard '" + text + "': expected I/N with 0 <= I < N, e.g. --shard 0/4");
+  }
+  options->shard_index = index;
+  options->shard_count = count;
+  return Status::OK();
+}
 
 // Paths in the spec resolve against the job file's directory, made absolute so
 // that the same job run from another working directory is the same job.
@@ -49,6 +71,7 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   RunOptions options;
   options.models = &models;
   options.restart = restart;
+  if (Status st = ParseShard(args.shard, &options); !st.ok()) return Fail(st);
   Result<JobReport> report = RunJob(*spec, env, options);
   if (!report.ok()) return Fail(report.status());
   const JobReport& r = *report;
@@ -60,9 +83,15 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   for (const auto& [reason, count] : r.rejects_by_reason) {
     std::printf("  rejected %-18s %lld\n", reason.c_str(), static_cast<long long>(count));
   }
+  if (r.rows_sampled_out > 0) {
+    std::printf("  sampled out (partition.sample) %lld\n", static_cast<long long>(r.rows_sampled_out));
+  }
   std::printf("units: %lld done, %lld failed of %lld; %.2f s (%.0f rows/s)\n", static_cast<long long>(r.units_done),
               static_cast<long long>(r.units_failed), static_cast<long long>(r.units_total), r.seconds,
               r.seconds > 0 ? static_cast<double>(r.rows_in) / r.seconds : 0.0);
+  std::printf("workers: %d x %d model thread(s); model loads %lld, evictions %lld; peak RSS %.0f MiB\n", r.workers,
+              r.model_threads, static_cast<long long>(r.model_loads), static_cast<long long>(r.model_evictions),
+              static_cast<double>(r.peak_rss_bytes) / (1 << 20));
   std::printf("output: %s\n", spec->output.path.c_str());
   if (r.exit_code != ExitCode::kSuccess) std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
   return static_cast<int>(r.exit_code);
@@ -75,13 +104,65 @@ int CmdValidate(Env* env, const ModelRegistry& models, const CommonArgs& args) {
   options.models = &models;
   Result<std::unique_ptr<JobContext>> ctx = PrepareJob(*spec, env, options);
   if (!ctx.ok()) return Fail(ctx.status());
+  if (Status st = BindModels(*spec, env, options, ctx->get()); !st.ok()) return Fail(st);  // also for load: lazy
   const JobContext& c = **ctx;
   std::string columns;
   for (const Field& f : c.postprocessor->output_schema().fields()) {
     columns += (columns.empty() ? "" : ", ") + f.name;
   }
   std::printf("%s: ok — %zu unit(s), model %s with %zu inputs, output columns: %s\n", args.job_path.c_str(),
-              c.plan.units.size(), c.model_kind.c_str(), c.model->info().num_features, columns.c_str());
+              c.plan.units.size(), c.model_kind.c_str(), c.model_info.num_features, columns.c_str());
+  return 0;
+}
+
+std::string Bytes(uint64_t n) {
+  if (n >= (uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
+  if (n >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
+  if (n >= (uint64_t{1} << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(n) / (1 << 10));
+  return fmt::format("{} B", n);
+}
+
+int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool json) {
+  Result<JobSpec> spec = LoadSpec(env, args);
+  if (!spec.ok()) return Fail(spec.status());
+  RunOptions options;
+  options.models = &models;
+  if (Status st = ParseShard(args.shard, &options); !st.ok()) return Fail(st);
+  Result<PlanSummary> plan = PlanJob(*spec, env, options);
+  if (!plan.ok()) return Fail(plan.status());
+  if (json) {
+    nlohmann::ordered_json j;
+    j["format"] = plan->format;
+    j["output"] = spec->output.path;
+    j["output_is_this_job"] = plan->output_is_this_job;
+    j["units"] = nlohmann::ordered_json::array();
+    for (const PlannedUnit& u : plan->units) {
+      j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end},
+                            {"est_bytes", u.est_bytes}, {"est_rows", u.est_rows}, {"rows_exact", u.rows_exact},
+                            {"in_shard", u.in_shard}, {"done", u.done}});
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  int64_t rows = 0;
+  uint64_t bytes = 0;
+  size_t done = 0;
+  size_t taken = 0;
+  std::printf("%-7s %-8s %-10s %12s  %-27s %s\n", "unit", "status", "bytes", "rows", "range", "input");
+  for (const PlannedUnit& u : plan->units) {
+    if (!u.in_shard) continue;
+    ++taken;
+    rows += u.est_rows;
+    bytes += u.est_bytes;
+    done += u.done ? 1 : 0;
+    std::printf("%-7s %-8s %-10s %12s  %-27s %s\n", u.id.c_str(), u.done ? "done" : "pending", Bytes(u.est_bytes).c_str(),
+                ((u.rows_exact ? "" : "~") + std::to_string(u.est_rows)).c_str(),
+                fmt::format("[{}, {})", u.begin, u.end).c_str(), u.path.c_str());
+  }
+  std::printf("%zu unit(s)%s, %s, %s%lld rows (%s input); %zu done, %zu pending; output %s\n", taken,
+              args.shard.empty() ? "" : (" in shard " + args.shard + " of " + std::to_string(plan->units.size())).c_str(),
+              Bytes(bytes).c_str(), "~", static_cast<long long>(rows), plan->format.c_str(), done, taken - done,
+              spec->output.path.c_str());
   return 0;
 }
 
@@ -178,6 +259,7 @@ int Main(int argc, char** argv) {
 
   CLI::App* run = app.add_subcommand("run", "Score a job: read, preprocess, predict, write.");
   CLI::App* validate = app.add_subcommand("validate", "Preflight a job (input, spec, stats, model); writes nothing.");
+  CLI::App* plan = app.add_subcommand("plan", "List a job's work units (file, byte range, size, rows) and which are done.");
   CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
   CLI::App* inspect = app.add_subcommand("inspect", "Show a model's backend, inputs, outputs and metadata.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
@@ -187,10 +269,15 @@ int Main(int argc, char** argv) {
   inspect->add_option("model", model_path, "model file")->required();
   inspect->add_option("--kind", model_kind, "backend, when auto-detection is not wanted")->capture_default_str();
   inspect->add_flag("--json", inspect_json, "print JSON");
-  for (CLI::App* cmd : {run, validate, fit}) {
+  for (CLI::App* cmd : {run, validate, plan, fit}) {
     cmd->add_option("job", args.job_path, "job spec (YAML)")->required();
     cmd->add_option("--set", args.overrides, "override a spec key: --set batch.size=1024 (repeatable)");
   }
+  for (CLI::App* cmd : {run, plan}) {
+    cmd->add_option("--shard", args.shard, "I/N: only the units whose index is I modulo N (array jobs)");
+  }
+  bool plan_json = false;
+  plan->add_flag("--json", plan_json, "print JSON");
   run->add_flag("--restart", restart, "replace the output of a different job in output.path");
   fit->add_option("--out", stats_out, "where to write the statistics (JSON)")->required();
 
@@ -218,6 +305,7 @@ int Main(int argc, char** argv) {
   RegisterBuiltinModels(&models);
   if (run->parsed()) return CmdRun(env, models, args, restart);
   if (validate->parsed()) return CmdValidate(env, models, args);
+  if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <tbb/info.h>
+
+#include <algorithm>
 #include <set>
 
 #include "core/strings.h"
@@ -88,15 +91,61 @@ Schema SelectSourceColumns(JobContext* ctx, std::vector<std::string> columns) {
   return projected;
 }
 
+namespace {
+
+// Units of this run and the thread split: workers x intra-op threads <= cores
+// unless the spec asks for more.
+Status PlanThreads(const JobSpec& spec, const RunOptions& options, JobContext* ctx) {
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
+    return Status::InvalidArgument(
+        fmt::format("--shard {}/{}: expected I/N with 0 <= I < N", options.shard_index, options.shard_count));
+  }
+  for (size_t i = 0; i < ctx->plan.units.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(options.shard_count)) == options.shard_index) {
+      ctx->run_units.push_back(i);
+    }
+  }
+  const int cores = std::max(1, tbb::info::default_concurrency());
+  int workers = spec.execution.workers > 0 ? spec.execution.workers : cores;
+  workers = std::max(1, std::min<int>(workers, static_cast<int>(ctx->run_units.size())));
+  ctx->workers = workers;
+  ctx->model_threads = spec.model.threads > 0 ? spec.model.threads : std::max(1, cores / workers);
+  return Status::OK();
+}
+
+// Every model file of the job, for the checks a lazy load still does at preflight.
+std::vector<std::pair<std::string, std::string>> ModelFiles(const ModelSpec& model) {
+  std::vector<std::pair<std::string, std::string>> files = {{"model.path", model.path}};
+  if (model.route) {
+    for (const auto& [value, path] : model.route->models) files.emplace_back("model.route.models." + value, path);
+    if (!model.route->default_path.empty()) files.emplace_back("model.route.default", model.route->default_path);
+  }
+  return files;
+}
+
+Status CheckColumn(const JobContext& ctx, const std::string& column, const std::string& key) {
+  if (ctx.file_schema.FieldIndex(column)) return Status::OK();
+  std::vector<std::string> names;
+  for (const Field& f : ctx.file_schema.fields()) names.push_back(f.name);
+  return Status::InvalidArgument(fmt::format("{}: no input column '{}' in '{}' (columns: {})", key, column,
+                                             ctx.plan.files.front().path, JoinNames(names)));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   if (options.models == nullptr) return Status::Internal("RunOptions.models is not set");
   auto ctx = std::make_unique<JobContext>();
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
+  RETURN_IF_ERROR(PlanThreads(spec, options, ctx.get()));
+  if (std::optional<PartitionKey> key = spec.partition.OutputKey()) ctx->partition_by.push_back(*key);
+  ctx->partition_by.insert(ctx->partition_by.end(), spec.output.partition_by.begin(), spec.output.partition_by.end());
+  if (spec.model.route) RETURN_IF_ERROR(CheckColumn(*ctx, spec.model.route->column, "model.route.by"));
+  if (spec.partition.OutputKey()) RETURN_IF_ERROR(CheckColumn(*ctx, spec.partition.column, "partition.column"));
 
   ModelOptions mo;
-  mo.path = spec.model.path;
-  mo.threads = spec.model.threads;
+  mo.threads = ctx->model_threads;
   // Optional outputs (e.g. XGBoost's "margin") are computed only when model.outputs names them.
   for (const auto& [column, ref] : spec.model.outputs) {
     std::string name = ref.substr(0, ref.find('['));
@@ -104,25 +153,97 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
       mo.requested_outputs.push_back(std::move(name));
     }
   }
-  ASSIGN_OR_RETURN(ctx->model, options.models->Load(env, spec.model.kind, mo));
-  ctx->model_kind = ctx->model->info().backend;
+  const ModelRegistry* registry = options.models;
+  const std::string kind = spec.model.kind;
+  const size_t capacity = spec.model.route ? static_cast<size_t>(spec.model.route->cache_size) : 1;
+  ctx->models = std::make_unique<ModelCache>(
+      [env, registry, kind, mo](const std::string& path) {
+        ModelOptions options = mo;
+        options.path = path;
+        return registry->Load(env, kind, options);
+      },
+      capacity);
 
-  ASSIGN_OR_RETURN(const std::set<size_t> text_features, TextFeatures(ctx->model->info(), spec.features.size()));
+  if (!spec.model.lazy) {
+    RETURN_IF_ERROR(BindModels(spec, env, options, ctx.get()));
+  } else {
+    for (const auto& [key, path] : ModelFiles(spec.model)) {
+      Result<std::string> backend = registry->Detect(env, path);
+      if (!backend.ok()) return backend.status().WithContext(key);
+    }
+  }
+  return ctx;
+}
+
+Status BindModels(const JobSpec& spec, Env* env, const RunOptions& /*options*/, JobContext* ctx) {
+  (void)env;
+  if (ctx->bound) return Status::OK();
+  Result<std::shared_ptr<Model>> signature = ctx->models->Get(spec.model.path);
+  if (!signature.ok()) return signature.status().WithContext("model.path");
+  ctx->model_info = (*signature)->info();
+  ctx->model_kind = ctx->model_info.backend;
+  if (spec.model.route) {
+    ctx->router = std::make_unique<ModelRouter>(*spec.model.route, ctx->model_info, ctx->models.get());
+    if (!spec.model.lazy) {
+      // Fail fast: every routed model loads and has the signature.
+      for (const auto& [key, path] : ModelFiles(spec.model)) {
+        Result<std::shared_ptr<Model>> m = ctx->models->Get(path);
+        if (!m.ok()) return m.status().WithContext(key);
+        std::string why;
+        if (!SameSignature(ctx->model_info, (*m)->info(), &why)) {
+          return Status::InvalidArgument(fmt::format("{}: model '{}' cannot stand in for '{}': {}", key, path,
+                                                     spec.model.path, why));
+        }
+      }
+    }
+  } else {
+    ctx->model = *signature;
+  }
+
+  ASSIGN_OR_RETURN(const std::set<size_t> text_features, TextFeatures(ctx->model_info, spec.features.size()));
   ASSIGN_OR_RETURN(ctx->preprocessor,
                    Preprocessor::Make(spec.features, ctx->stats, ctx->file_schema, text_features));
-  RETURN_IF_ERROR(CheckModelInputs(ctx->model->info(), *ctx->preprocessor, spec.model.path));
+  RETURN_IF_ERROR(CheckModelInputs(ctx->model_info, *ctx->preprocessor, spec.model.path));
   ASSIGN_OR_RETURN(ctx->postprocessor,
-                   Postprocessor::Make(spec.output, spec.model, ctx->model->info(), ctx->file_schema));
+                   Postprocessor::Make(spec.output, spec.model, ctx->model_info, ctx->file_schema));
+
+  // Partition columns the output does not carry are added for the writer, which leaves them out of the files.
+  OutputSpec output = spec.output;
+  for (const PartitionKey& key : ctx->partition_by) {
+    if (ctx->postprocessor->output_schema().FieldIndex(key.column)) continue;
+    if (std::find(ctx->layout_only_columns.begin(), ctx->layout_only_columns.end(), key.column) !=
+        ctx->layout_only_columns.end()) {
+      continue;
+    }
+    if (output.columns.empty()) {
+      for (const Field& f : ctx->postprocessor->output_schema().fields()) output.columns.push_back(f.name);
+    }
+    output.columns.push_back(key.column);
+    ctx->layout_only_columns.push_back(key.column);
+  }
+  if (!ctx->layout_only_columns.empty()) {
+    Result<std::unique_ptr<Postprocessor>> post =
+        Postprocessor::Make(output, spec.model, ctx->model_info, ctx->file_schema);
+    if (!post.ok()) return post.status().WithContext("output.partition_by");
+    ctx->postprocessor = std::move(*post);
+  }
 
   // Read only the columns some stage uses, in first-use order.
   std::vector<std::string> columns = ctx->preprocessor->input_columns();
-  for (const std::string& c : ctx->postprocessor->input_columns()) {
+  auto add = [&columns](const std::string& c) {
     if (std::find(columns.begin(), columns.end(), c) == columns.end()) columns.push_back(c);
-  }
-  const Schema projected = SelectSourceColumns(ctx.get(), std::move(columns));
+  };
+  for (const std::string& c : ctx->postprocessor->input_columns()) add(c);
+  if (spec.model.route) add(spec.model.route->column);
+  for (const std::string& k : spec.output.keys) add(k);
+  const Schema projected = SelectSourceColumns(ctx, std::move(columns));
+  if (spec.model.route) ctx->route_column = *projected.FieldIndex(spec.model.route->column);
+  ctx->source_options.sample = spec.partition.sample;
+  ctx->source_options.sample_keys = spec.output.keys;
   ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected, text_features));
-  ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(spec.output, spec.model, ctx->model->info(), projected));
-  return ctx;
+  ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(output, spec.model, ctx->model_info, projected));
+  ctx->bound = true;
+  return Status::OK();
 }
 
 }  // namespace sluice

@@ -1,13 +1,21 @@
-// Everything a run needs, resolved and checked once at preflight: the units,
-// the input schema, statistics, the loaded model and the bound pre/postprocessors.
-// Building it writes nothing. Thread-safety: immutable after Prepare, except the
-// model, whose Predict obeys its info().concurrent_predict.
+// Everything a run needs, resolved and checked once at preflight: the plan, the
+// input schema, statistics, the thread split, and (bound by BindModels) the
+// models and the pre/postprocessors bound to them. Building it writes nothing.
+//
+// model.load: preload binds at preflight, so a bad model fails the job before
+// any output (exit 2); lazy checks only that the model files exist and binds on
+// first use (the first unit), so model problems then fail units instead.
+//
+// Thread-safety: immutable once bound; the models are safe for concurrent
+// Predict (wrapped with ThreadSafeModel), the cache and router are thread-safe.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "model/model_cache.h"
 #include "plan/planner.h"
 #include "postprocess/postprocessor.h"
 #include "preprocess/preprocessor.h"
@@ -18,19 +26,38 @@ namespace sluice {
 
 struct JobContext {
   Plan plan;
-  Schema file_schema;  // full schema of the input files
-  SourceOptions source_options;
+  std::vector<size_t> run_units;  // indices into plan.units this run processes (its --shard)
+  Schema file_schema;             // full schema of the input files
+  SourceOptions source_options;   // columns are set by BindModels
   Stats stats;
-  std::unique_ptr<Model> model;
+  int workers = 1;        // units in parallel
+  int model_threads = 1;  // intra-op threads per worker
+  // The output layout: partition.OutputKey() (file inputs), then output.partition_by.
+  std::vector<PartitionKey> partition_by;
+
+  // Set by BindModels.
+  bool bound = false;
+  std::unique_ptr<ModelCache> models;   // every model of the job, by path
+  std::shared_ptr<Model> model;         // without model.route: the model, kept loaded
+  std::unique_ptr<ModelRouter> router;  // with model.route
+  ModelInfo model_info;                 // the signature every model of the job has
   std::string model_kind;
   std::unique_ptr<Preprocessor> preprocessor;
   std::unique_ptr<Postprocessor> postprocessor;
+  std::optional<size_t> route_column;  // model.route.by in the source's batches
+  // Columns the postprocessor adds only so the writer can lay out partitions;
+  // they are not written into the files.
+  std::vector<std::string> layout_only_columns;
 };
 
 // Preflight. Errors name the key path or file; nothing is written.
 Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, const RunOptions& options);
 
-// Units, schema and source options only (no model): what fit-stats needs.
+// Loads the signature model (and, with model.route and load: preload, checks
+// every routed model) and binds the stages to it. Idempotent.
+Status BindModels(const JobSpec& spec, Env* env, const RunOptions& options, JobContext* ctx);
+
+// Plan, schema and source options only (no model): what fit-stats and plan need.
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx);
 
 // Makes the source read only `columns` (in that order) and returns the schema

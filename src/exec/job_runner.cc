@@ -1,19 +1,31 @@
-// RunJob: the one place that knows every stage. For each unit, in plan order:
-//   source.Next -> preprocess -> model.Predict -> postprocess -> part.Write
-// then commit the part, the unit's rejects and its marker. One unit at a time on
-// the calling thread in this version.
+// RunJob: preflight, the output directory, the memory and thread plan, then
+// the units of this run on `workers` parallel workers in a oneTBB arena, and
+// the run summary. Each unit is processed by RunUnit (unit_runner.h).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
+#include <atomic>
+#include <optional>
 
 #include "core/sha256.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
-#include "sink/rejects_writer.h"
+#include "exec/unit_runner.h"
+#include "observe/resources.h"
 #include "sluice/job.h"
-#include "sluice/sink.h"
 
 namespace sluice {
 namespace {
+
+// Per worker, outside the batches: the reader's chunk window, the part
+// writer's buffers, the rejects writer.
+constexpr uint64_t kWorkerFixedBytes = uint64_t{6} << 20;
+// The smallest share of memory a batch slot may have.
+constexpr uint64_t kMinTokenBytes = uint64_t{1} << 20;
 
 bool RejectLimitExceeded(const RejectLimit& limit, int64_t rejected, int64_t rows_in) {
   if (limit.count) return rejected > *limit.count;
@@ -26,111 +38,7 @@ std::string DescribeLimit(const RejectLimit& limit) {
   return fmt::format("errors.max_rejected is {}%", *limit.fraction * 100);
 }
 
-struct UnitOutcome {
-  UnitMarker marker;
-  bool stopped_by_reject_limit = false;
-};
-
-class UnitRunner {
- public:
-  UnitRunner(const JobSpec& spec, Env* env, JobContext* ctx, JobReport* report)
-      : spec_(spec), env_(env), ctx_(ctx), report_(report) {}
-
-  // Processes one unit to a committed part, or returns why not. Rejects count
-  // toward the job-wide limit as they happen.
-  Result<UnitOutcome> Run(const WorkUnit& unit) {
-    const std::string& out = spec_.output.path;
-    const std::string& file = unit.range.path;
-    ASSIGN_OR_RETURN(auto rejects, RejectsWriter::Open(env_, RejectsPath(out, unit.index)));
-    ASSIGN_OR_RETURN(auto source, OpenSource(env_, unit.range, ctx_->file_schema, ctx_->source_options, rejects.get()));
-    PartOptions part_options;
-    part_options.format = spec_.output.format;
-    part_options.dir = out;
-    part_options.part_index = unit.index;
-    part_options.schema = ctx_->postprocessor->output_schema();
-    ASSIGN_OR_RETURN(auto part, OpenPartWriter(env_, part_options));
-    UnitOutcome outcome;
-    UnitMarker& m = outcome.marker;
-    m.unit_id = unit.id;
-    m.input = file;
-    const size_t width = ctx_->preprocessor->num_outputs();
-    int64_t rows_read = 0;
-    int64_t featurize_rejects = 0;
-    while (true) {
-      Result<bool> more = source->Next(&in_);
-      if (!more.ok()) return more.status().WithContext(file);
-      if (!*more) break;
-      const size_t n = in_.num_rows();
-      rows_read += static_cast<int64_t>(n);
-      const bool with_text = ctx_->preprocessor->has_text_features();
-      const size_t n_ok =
-          ctx_->preprocessor->Apply(in_, file, &matrix_, &row_ok_, rejects.get(), with_text ? &text_ : nullptr);
-      featurize_rejects += static_cast<int64_t>(n - n_ok);
-      if (n_ok > 0) {
-        Status st = Status::OK();
-        if (with_text) {
-          // n_ok > 0: a text feature's column has n_ok values, the others none.
-          text_ptrs_.assign(text_.size(), nullptr);
-          for (size_t i = 0; i < text_.size(); ++i) {
-            if (text_[i].size() > 0) text_ptrs_[i] = &text_[i];
-          }
-          st = ctx_->model->PredictWithText(matrix_.data(), n_ok, width, text_ptrs_, &outputs_);
-        } else {
-          st = ctx_->model->Predict(matrix_.data(), n_ok, width, &outputs_);
-        }
-        if (!st.ok()) {
-          return st.WithContext(fmt::format("{}: rows starting at line {}", file,
-                                            in_.row_lines.empty() ? 0 : in_.row_lines.front()));
-        }
-      }
-      RETURN_IF_ERROR(ctx_->postprocessor->Apply(in_, row_ok_, outputs_, &out_, &m.rows_filtered));
-      RETURN_IF_ERROR(part->Write(out_));
-      if (RejectLimitCountExceeded(rejects->count())) {
-        part->Abort();
-        outcome.stopped_by_reject_limit = true;
-        m.rows_rejected = rejects->count();
-        RETURN_IF_ERROR(rejects->Commit());
-        return outcome;
-      }
-    }
-    RETURN_IF_ERROR(part->Commit());
-    m.rows_rejected = rejects->count();
-    m.rows_in = rows_read + (m.rows_rejected - featurize_rejects);  // rows the reader rejected were read too
-    m.rows_out = part->rows_written();
-    m.files = part->files();
-    if (m.rows_rejected > 0) {
-      RETURN_IF_ERROR(rejects->Commit());
-      m.rejects = "_sluice/rejects/" + fmt::format("part-{:05d}.jsonl", unit.index);
-    }
-    if (m.rows_in != m.rows_out + m.rows_rejected + m.rows_filtered) {
-      return Status::Internal(fmt::format("row accounting broken for unit {}: in {} != out {} + rejected {} + filtered {}",
-                                          unit.id, m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered));
-    }
-    for (const auto& [reason, count] : rejects->counts_by_reason()) report_->rejects_by_reason[reason] += count;
-    RETURN_IF_ERROR(WriteUnitMarker(env_, out, m));
-    return outcome;
-  }
-
- private:
-  // Only a count limit can be decided mid-run; a percentage needs all rows.
-  bool RejectLimitCountExceeded(int64_t unit_rejects) const {
-    const RejectLimit& limit = spec_.max_rejected;
-    return limit.count && report_->rows_rejected + unit_rejects > *limit.count;
-  }
-
-  const JobSpec& spec_;
-  Env* env_;
-  JobContext* ctx_;
-  JobReport* report_;
-  // Reused across batches and units.
-  Batch in_;
-  Batch out_;
-  std::vector<float> matrix_;
-  std::vector<Column> text_;  // text features' columns, when the model takes some
-  std::vector<const Column*> text_ptrs_;
-  std::vector<uint8_t> row_ok_;
-  std::vector<OutputTensor> outputs_;
-};
+std::string Mib(uint64_t bytes) { return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobContext& ctx) {
   JobFingerprint fp;
@@ -139,55 +47,160 @@ Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobConte
   Result<std::string> model_sha = Sha256File(env, spec.model.path);
   if (!model_sha.ok()) return model_sha.status().WithContext("model.path");
   fp.model_sha256 = *model_sha;
+  if (spec.model.route) {
+    // Every routed model is part of the job.
+    Sha256 h;
+    h.Update(fp.model_sha256);
+    for (const auto& [value, path] : spec.model.route->models) {
+      Result<std::string> sha = Sha256File(env, path);
+      if (!sha.ok()) return sha.status().WithContext("model.route.models." + value);
+      h.Update("\n" + value + "\t" + *sha);
+    }
+    fp.model_sha256 = h.HexDigest();
+  }
   for (const InputFile& f : ctx.plan.files) fp.inputs.push_back({f.path, f.size, f.mtime_ns});
   return fp;
+}
+
+// Batch slots per unit and each slot's share of execution.memory_limit, after
+// what the process already holds (runtime, model) and the workers' fixed buffers.
+Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShared* shared) {
+  shared->tokens = spec.execution.async ? 3 : 1;
+  uint64_t reserved = PeakRssBytes() + kWorkerFixedBytes * static_cast<uint64_t>(ctx.workers);
+  if (spec.model.lazy) {
+    // Not loaded yet: reserve the files' size for the models the cache may hold.
+    uint64_t largest = 0;
+    std::vector<std::string> paths = {spec.model.path};
+    if (spec.model.route) {
+      for (const auto& [value, path] : spec.model.route->models) paths.push_back(path);
+    }
+    for (const std::string& p : paths) {
+      if (Result<FileInfo> info = env->Stat(p); info.ok()) largest = std::max(largest, info->size);
+    }
+    reserved += largest * (spec.model.route ? static_cast<uint64_t>(spec.model.route->cache_size) : 1);
+  }
+  const uint64_t slots = shared->tokens * static_cast<uint64_t>(ctx.workers);
+  const uint64_t limit = spec.execution.memory_limit;
+  if (limit < reserved + slots * kMinTokenBytes) {
+    return Status::InvalidArgument(fmt::format(
+        "execution.memory_limit: {} is too small: the runtime and model take {}, and {} worker(s) with {} batches "
+        "in flight need at least {} more; raise the limit or lower execution.workers",
+        Mib(limit), Mib(reserved), ctx.workers, slots, Mib(slots * kMinTokenBytes)));
+  }
+  shared->token_bytes = (limit - reserved) / slots;
+  spdlog::info("memory: limit {}, held at start {}, {} batch slot(s) of up to {} each", Mib(limit), Mib(reserved),
+               slots, Mib(shared->token_bytes));
+  return Status::OK();
+}
+
+// With --shard, the run that commits the last unit of the plan writes _SUCCESS
+// from every unit's marker.
+Result<std::optional<std::vector<UnitMarker>>> AllMarkers(Env* env, const JobSpec& spec, const JobContext& ctx) {
+  std::vector<UnitMarker> markers;
+  for (const WorkUnit& u : ctx.plan.units) {
+    const std::string path = UnitMarkerPath(spec.output.path, u.id);
+    if (!env->FileExists(path)) return std::optional<std::vector<UnitMarker>>();
+    ASSIGN_OR_RETURN(UnitMarker m, ReadUnitMarker(env, path));
+    markers.push_back(std::move(m));
+  }
+  return std::optional<std::vector<UnitMarker>>(std::move(markers));
 }
 
 }  // namespace
 
 Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
-  return PrepareJob(spec, env, options).status();
+  ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
+  return BindModels(spec, env, options, ctx.get());
 }
 
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   const uint64_t start_us = env->NowMicros();
   ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
   ASSIGN_OR_RETURN(JobFingerprint fp, Fingerprint(spec, env, *ctx));
+  UnitShared shared;
+  shared.spec = &spec;
+  shared.env = env;
+  shared.ctx = ctx.get();
+  RETURN_IF_ERROR(PlanMemory(spec, *ctx, env, &shared));
   RETURN_IF_ERROR(PrepareOutputDir(env, spec.output.path, fp, options.restart));
 
   JobReport report;
-  report.units_total = static_cast<int64_t>(ctx->plan.units.size());
-  spdlog::info("job: {} unit(s) from '{}', model {} ({}), output '{}'", ctx->plan.units.size(), spec.input.path,
-               spec.model.path, ctx->model_kind, spec.output.path);
-  UnitRunner runner(spec, env, ctx.get(), &report);
+  report.units_total = static_cast<int64_t>(ctx->run_units.size());
+  report.workers = ctx->workers;
+  report.model_threads = ctx->model_threads;
+  spdlog::info("job: {} unit(s){} from '{}', {} worker(s) x {} model thread(s), {} mode, output '{}'",
+               ctx->run_units.size(),
+               options.shard_count > 1 ? fmt::format(" (shard {}/{} of {})", options.shard_index, options.shard_count,
+                                                     ctx->plan.units.size())
+                                       : "",
+               spec.input.path, ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync",
+               spec.output.path);
+
+  // model.load: lazy binds here, when the first unit starts; a failure then fails the units.
+  Status bind = BindModels(spec, env, options, ctx.get());
+  if (!bind.ok()) spdlog::error("model: {}", bind.ToString());
+
+  const size_t n = ctx->run_units.size();
+  std::vector<std::optional<Result<UnitOutcome>>> outcomes(n);
+  {
+    const int cores = std::max(1, tbb::info::default_concurrency());
+    // Async units overlap their stages on all cores; workers may exceed the cores when asked to.
+    const int threads = std::max(ctx->workers, spec.execution.async ? cores : 1);
+    tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+    tbb::task_arena arena(threads);
+    std::atomic<size_t> next{0};
+    arena.execute([&] {
+      tbb::task_group workers;
+      for (int w = 0; w < ctx->workers; ++w) {
+        workers.run([&] {
+          for (size_t i = next++; i < n; i = next++) {
+            const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
+            outcomes[i] = bind.ok() ? RunUnit(&shared, unit) : Result<UnitOutcome>(bind);
+            const Result<UnitOutcome>& r = *outcomes[i];
+            if (!r.ok()) {
+              spdlog::error("unit {}: {}", unit.id, r.status().ToString());
+            } else if (r->state == UnitOutcome::State::kCommitted) {
+              const UnitMarker& m = r->marker;
+              spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id,
+                           m.files.size(), m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered);
+            }
+          }
+        });
+      }
+      workers.wait();
+    });
+  }
+
+  // The summary, in plan order.
   std::vector<UnitMarker> markers;
-  for (const WorkUnit& unit : ctx->plan.units) {
-    Result<UnitOutcome> outcome = runner.Run(unit);
-    if (!outcome.ok()) {
+  for (size_t i = 0; i < n; ++i) {
+    const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
+    const Result<UnitOutcome>& r = *outcomes[i];
+    if (!r.ok()) {
       ++report.units_failed;
-      spdlog::error("unit {}: {}", unit.id, outcome.status().ToString());
-      if (report.error.empty()) report.error = fmt::format("unit {}: {}", unit.id, outcome.status().message());
+      if (report.error.empty()) report.error = fmt::format("unit {}: {}", unit.id, r.status().message());
       continue;
     }
-    const UnitMarker& m = outcome->marker;
-    if (outcome->stopped_by_reject_limit) {
-      // The unit is not committed; its rows count nowhere, but its rejects are kept for inspection.
+    const UnitMarker& m = r->marker;
+    if (r->state == UnitOutcome::State::kRejectLimit) {
       report.exit_code = ExitCode::kRejectLimit;
-      report.error = fmt::format("unit {}: {} rows rejected, over the limit ({}); stopped; see {}", unit.id,
-                                 report.rows_rejected + m.rows_rejected, DescribeLimit(spec.max_rejected),
-                                 RejectsDir(spec.output.path));
-      break;
+      report.error = fmt::format("unit {}: {} rows rejected in all units, over the limit ({}); stopped; see {}", unit.id,
+                                 shared.rejected.load(), DescribeLimit(spec.max_rejected), RejectsDir(spec.output.path));
+      continue;
     }
+    if (r->state == UnitOutcome::State::kStopped) continue;
     report.rows_rejected += m.rows_rejected;
     report.rows_in += m.rows_in;
     report.rows_out += m.rows_out;
     report.rows_filtered += m.rows_filtered;
+    report.rows_sampled_out += m.rows_sampled_out;
     ++report.units_done;
     for (const PartFile& f : m.files) report.parts.push_back(f.path);
-    spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id, m.files.size(), m.rows_in,
-                 m.rows_out, m.rows_rejected, m.rows_filtered);
     markers.push_back(m);
   }
+  report.model_loads = ctx->models->loads();
+  report.model_evictions = ctx->models->evictions();
+  report.peak_rss_bytes = PeakRssBytes();
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
 
   if (report.exit_code == ExitCode::kSuccess) {
@@ -197,11 +210,47 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
       report.exit_code = ExitCode::kRejectLimit;
       report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", report.rows_rejected,
                                  report.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(spec.output.path));
-    } else {
+    } else if (options.shard_count <= 1) {
       RETURN_IF_ERROR(WriteSuccessManifest(env, spec.output.path, markers, report));
+    } else {
+      ASSIGN_OR_RETURN(std::optional<std::vector<UnitMarker>> all, AllMarkers(env, spec, *ctx));
+      if (all) {
+        JobReport totals;
+        for (const UnitMarker& m : *all) {
+          totals.rows_in += m.rows_in;
+          totals.rows_out += m.rows_out;
+          totals.rows_rejected += m.rows_rejected;
+          totals.rows_filtered += m.rows_filtered;
+        }
+        RETURN_IF_ERROR(WriteSuccessManifest(env, spec.output.path, *all, totals));
+      }
     }
   }
   return report;
+}
+
+Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& options) {
+  JobContext ctx;
+  RETURN_IF_ERROR(PrepareInput(spec, env, &ctx));
+  PlanSummary summary;
+  summary.format = ctx.plan.format == InputFormat::kCsv ? "csv" : "jsonl";
+  if (Result<JobFingerprint> fp = Fingerprint(spec, env, ctx); fp.ok()) {
+    summary.output_is_this_job = OutputDirHoldsJob(env, spec.output.path, *fp);
+  }
+  for (const WorkUnit& u : ctx.plan.units) {
+    PlannedUnit p;
+    p.id = u.id;
+    p.path = u.range.path;
+    p.begin = u.range.begin;
+    p.end = std::min<uint64_t>(u.range.end, u.file_size);
+    p.est_bytes = u.est_bytes;
+    p.est_rows = u.est_rows;
+    p.rows_exact = u.rows_exact;
+    p.in_shard = u.index % options.shard_count == options.shard_index;
+    p.done = summary.output_is_this_job && env->FileExists(UnitMarkerPath(spec.output.path, u.id));
+    summary.units.push_back(std::move(p));
+  }
+  return summary;
 }
 
 }  // namespace sluice

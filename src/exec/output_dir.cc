@@ -14,7 +14,8 @@ bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.s
 
 // Files Sluice writes at the top of an output directory.
 bool IsSluiceTopLevelName(std::string_view name) {
-  return name == "_sluice" || name == "_SUCCESS" || StartsWith(name, "part-") || StartsWith(name, ".part-");
+  return name == "_sluice" || name == "_SUCCESS" || StartsWith(name, "part-") || StartsWith(name, ".part-") ||
+         name.find('=') != std::string_view::npos;  // a partition directory: out/<column>=<value>/
 }
 
 Status RemoveTree(Env* env, const std::string& path) {
@@ -108,6 +109,13 @@ Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& 
   return WriteFileAtomic(env, job_json_path, FingerprintJson(fp).dump(2) + "\n");
 }
 
+bool OutputDirHoldsJob(Env* env, const std::string& out, const JobFingerprint& fp) {
+  Result<std::string> text = ReadFileToString(env, JoinPath(SluiceDir(out), "job.json"));
+  if (!text.ok()) return false;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  return !j.is_discarded() && j.is_object() && j.value("fingerprint", "") == fp.Digest();
+}
+
 Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
   nlohmann::ordered_json j;
   j["unit"] = m.unit_id;
@@ -123,6 +131,32 @@ Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
   }
   j["rejects"] = m.rejects.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.rejects);
   return WriteFileAtomic(env, UnitMarkerPath(out, m.unit_id), j.dump(2) + "\n");
+}
+
+Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(env, path));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("unit") || !j.contains("files")) {
+    return Status::Corruption("unit marker '" + path + "' is not a Sluice unit marker");
+  }
+  try {
+    UnitMarker m;
+    m.unit_id = j.at("unit").get<std::string>();
+    m.input = j.value("input", "");
+    m.rows_in = j.value("rows_in", int64_t{0});
+    m.rows_out = j.value("rows_out", int64_t{0});
+    m.rows_rejected = j.value("rows_rejected", int64_t{0});
+    m.rows_filtered = j.value("rows_filtered", int64_t{0});
+    m.rows_sampled_out = j.value("rows_sampled_out", int64_t{0});
+    for (const auto& f : j.at("files")) {
+      m.files.push_back(PartFile{f.at("path").get<std::string>(), f.at("rows").get<int64_t>(),
+                                 f.at("bytes").get<uint64_t>(), f.at("sha256").get<std::string>()});
+    }
+    if (j.contains("rejects") && j["rejects"].is_string()) m.rejects = j["rejects"].get<std::string>();
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption("unit marker '" + path + "': " + e.what());
+  }
 }
 
 Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<UnitMarker>& markers,

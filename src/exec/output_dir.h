@@ -60,7 +60,12 @@ std::string UnitMarkerPath(const std::string& out, const std::string& unit_id);
 // Then writes _sluice/job.json.
 Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart);
 
+// True when `out` has a _sluice/job.json with this fingerprint.
+bool OutputDirHoldsJob(Env* env, const std::string& out, const JobFingerprint& fp);
+
 Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& marker);
+// Reads a marker written by WriteUnitMarker; kCorruption naming the file if it does not parse.
+Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path);
 // Writes <out>/_SUCCESS listing the parts of `markers` with rows and checksums.
 Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<UnitMarker>& markers,
                             const JobReport& report);

@@ -1,0 +1,318 @@
+#include "exec/unit_runner.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "sink/rejects_writer.h"
+#include "sluice/sink.h"
+
+namespace sluice {
+namespace {
+
+// Input bytes per batch before anything is measured: a token is assumed to
+// need up to this many bytes of memory per byte of input.
+constexpr double kInitialExpansion = 8.0;
+// Batches are sized to this fraction of a token's share, leaving room for
+// growth between measurements.
+constexpr double kShareHeadroom = 0.75;
+
+// One batch slot, reused for every batch it carries.
+struct Token {
+  Batch in;
+  std::vector<float> matrix;
+  std::vector<uint8_t> row_ok;
+  std::vector<Column> text;  // text features' columns, when the model takes some
+  std::vector<const Column*> text_ptrs;
+  std::vector<OutputTensor> outputs;
+  Batch out;
+  std::vector<Reject> rejects;  // this batch's rejects, written in batch order
+  int64_t reader_rejects = 0;   // rows the reader rejected (counted in rows_in)
+  size_t n_ok = 0;
+  uint64_t max_input_bytes = 0;  // largest batch this token carried, in input bytes
+
+  size_t ByteSize() const {
+    size_t bytes = in.ByteSize() + out.ByteSize() + matrix.capacity() * sizeof(float) + row_ok.capacity() +
+                   in.row_lines.capacity() * sizeof(int64_t) + out.row_lines.capacity() * sizeof(int64_t);
+    for (const Column& c : text) bytes += c.ByteSize();
+    for (const OutputTensor& t : outputs) bytes += t.values.ByteSize();
+    return bytes;
+  }
+};
+
+// Routes the reader's and preprocessor's rejects into the current token.
+class TokenRejectSink final : public RejectSink {
+ public:
+  void Add(Reject reject) override { token_->rejects.push_back(std::move(reject)); }
+  void set_token(Token* token) { token_ = token; }
+
+ private:
+  Token* token_ = nullptr;
+};
+
+class UnitRun {
+ public:
+  UnitRun(UnitShared* shared, const WorkUnit& unit)
+      : shared_(*shared), spec_(*shared->spec), ctx_(*shared->ctx), unit_(unit), file_(unit.range.path) {}
+
+  Result<UnitOutcome> Run() {
+    const std::string& out = spec_.output.path;
+    ASSIGN_OR_RETURN(rejects_, RejectsWriter::Open(shared_.env, RejectsPath(out, unit_.index)));
+    ASSIGN_OR_RETURN(source_, OpenSource(shared_.env, unit_.range, ctx_.file_schema, ctx_.source_options, &sink_));
+    PartOptions part_options;
+    part_options.format = spec_.output.format;
+    part_options.dir = out;
+    part_options.part_index = unit_.index;
+    part_options.schema = ctx_.postprocessor->output_schema();
+    part_options.partition_by = ctx_.partition_by;
+    ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
+    tokens_.resize(shared_.tokens);
+
+    if (shared_.tokens <= 1) {
+      RunSync();
+    } else {
+      RunAsync();
+    }
+    if (!status_.ok()) {
+      part_->Abort();
+      rejects_->Abort();
+      return status_;
+    }
+    UnitOutcome outcome;
+    if (stop_ != Stop::kNone) {
+      part_->Abort();
+      if (stop_ == Stop::kRejectLimit) {
+        // Not committed, so its rows count nowhere; its rejects are kept for inspection.
+        outcome.state = UnitOutcome::State::kRejectLimit;
+        outcome.marker.rows_rejected = rejects_->count();
+        RETURN_IF_ERROR(rejects_->Commit());
+      } else {
+        outcome.state = UnitOutcome::State::kStopped;
+        rejects_->Abort();
+      }
+      return outcome;
+    }
+    RETURN_IF_ERROR(Commit(&outcome.marker));
+    return outcome;
+  }
+
+ private:
+  enum class Stop { kNone, kRejectLimit, kOtherUnit };
+
+  void RunSync() {
+    Token& t = tokens_.front();
+    bool more = true;
+    while (more && Ok()) {
+      more = Read(&t);
+      if (Ok()) Predict(&t);
+      if (Ok()) Write(&t);
+    }
+  }
+
+  void RunAsync() {
+    std::vector<Token*> free;
+    std::mutex free_mu;
+    for (Token& t : tokens_) free.push_back(&t);
+    bool done = false;
+    tbb::parallel_pipeline(
+        shared_.tokens,
+        tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& fc) -> Token* {
+                                         if (done || !Ok()) {
+                                           fc.stop();
+                                           return nullptr;
+                                         }
+                                         Token* t;
+                                         {
+                                           std::lock_guard<std::mutex> lock(free_mu);
+                                           t = free.back();
+                                           free.pop_back();
+                                         }
+                                         done = !Read(t);
+                                         return t;
+                                       }) &
+            tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel,
+                                             [&](Token* t) {
+                                               if (Ok()) Predict(t);
+                                               return t;
+                                             }) &
+            tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order, [&](Token* t) {
+              if (Ok()) Write(t);
+              std::lock_guard<std::mutex> lock(free_mu);
+              free.push_back(t);
+            }));
+  }
+
+  // Reads and featurizes the next batch into *t. False at the end of the range
+  // (*t may still hold the last rejects).
+  bool Read(Token* t) {
+    t->rejects.clear();
+    t->n_ok = 0;
+    sink_.set_token(t);
+    const uint64_t before = source_->bytes_read();
+    source_->SetBatchLimits(spec_.batch_size, BatchByteCap());
+    Result<bool> more = source_->Next(&t->in);
+    t->reader_rejects = static_cast<int64_t>(t->rejects.size());
+    t->max_input_bytes = std::max(t->max_input_bytes, source_->bytes_read() - before);
+    if (!more.ok()) {
+      Fail(more.status().WithContext(file_));
+      return false;
+    }
+    if (!*more) return false;  // the batch is empty; its rejects still go out
+    rows_read_ += static_cast<int64_t>(t->in.num_rows());
+    const bool with_text = ctx_.preprocessor->has_text_features();
+    t->n_ok = ctx_.preprocessor->Apply(t->in, file_, &t->matrix, &t->row_ok, &sink_, with_text ? &t->text : nullptr);
+    return true;
+  }
+
+  void Predict(Token* t) {
+    if (t->n_ok == 0) return;
+    const size_t width = ctx_.preprocessor->num_outputs();
+    const bool with_text = ctx_.preprocessor->has_text_features();
+    t->text_ptrs.clear();
+    if (with_text) {
+      // n_ok > 0: a text feature's column has n_ok values, the others none.
+      t->text_ptrs.assign(t->text.size(), nullptr);
+      for (size_t i = 0; i < t->text.size(); ++i) {
+        if (t->text[i].size() > 0) t->text_ptrs[i] = &t->text[i];
+      }
+    }
+    Status st;
+    if (ctx_.router) {
+      const Column& route = t->in.columns[*ctx_.route_column];
+      st = ctx_.router->Predict(route, t->row_ok, t->matrix.data(), width, t->text_ptrs, &t->outputs,
+                                [&](size_t row) { RejectUnrouted(t, row); });
+    } else if (with_text) {
+      st = ctx_.model->PredictWithText(t->matrix.data(), t->n_ok, width, t->text_ptrs, &t->outputs);
+    } else {
+      st = ctx_.model->Predict(t->matrix.data(), t->n_ok, width, &t->outputs);
+    }
+    if (!st.ok()) {
+      Fail(st.WithContext(fmt::format("{}: rows starting at line {}", file_,
+                                      t->in.row_lines.empty() ? 0 : t->in.row_lines.front())));
+    }
+  }
+
+  void RejectUnrouted(Token* t, size_t row) {
+    const std::string& column = spec_.model.route->column;
+    const std::optional<std::string> key = ModelRouter::KeyText(t->in.columns[*ctx_.route_column], row);
+    Reject r;
+    r.file = file_;
+    r.line = t->in.row_lines.empty() ? 0 : t->in.row_lines[row];
+    r.column = column;
+    r.value = key.value_or("");
+    r.reason = std::string(reject_reason::kNoModel);
+    r.message = fmt::format("input '{}' line {}, column '{}': no model for '{}' in model.route and no default", file_,
+                            r.line, column, key ? *key : "null");
+    t->rejects.push_back(std::move(r));
+  }
+
+  void Write(Token* t) {
+    const int64_t n_rejects = static_cast<int64_t>(t->rejects.size());
+    for (Reject& r : t->rejects) rejects_->Add(std::move(r));
+    reader_rejects_ += t->reader_rejects;
+    const int64_t total = shared_.rejected.fetch_add(n_rejects) + n_rejects;
+    if (n_rejects > 0 && spec_.max_rejected.count && total > *spec_.max_rejected.count) {
+      // Only a count limit can be decided mid-run; a percentage needs all rows.
+      SetStop(Stop::kRejectLimit);
+      shared_.stop = true;
+      return;
+    }
+    if (shared_.stop) {
+      SetStop(Stop::kOtherUnit);
+      return;
+    }
+    if (t->in.num_rows() == 0) return;
+    Status st = ctx_.postprocessor->Apply(t->in, t->row_ok, t->outputs, &t->out, &rows_filtered_);
+    if (st.ok()) st = part_->Write(t->out);
+    if (!st.ok()) {
+      Fail(st);
+      return;
+    }
+    // What a token holds per byte of input (its buffers keep the capacity of
+    // its largest batch): the next batches are sized by the largest ratio seen.
+    if (t->max_input_bytes > 0) {
+      const double expansion = static_cast<double>(t->ByteSize()) / static_cast<double>(t->max_input_bytes);
+      std::lock_guard<std::mutex> lock(mu_);
+      expansion_ = std::max(expansion_measured_ ? expansion_ : 0.0, expansion);
+      expansion_measured_ = true;
+    }
+  }
+
+  size_t BatchByteCap() {
+    if (shared_.token_bytes == 0) return 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    const double cap = static_cast<double>(shared_.token_bytes) * kShareHeadroom / std::max(expansion_, 1.0);
+    return std::max<size_t>(static_cast<size_t>(cap), 1);
+  }
+
+  Status Commit(UnitMarker* m) {
+    RETURN_IF_ERROR(part_->Commit());
+    m->unit_id = unit_.id;
+    m->input = file_;
+    m->rows_rejected = rejects_->count();
+    m->rows_in = rows_read_ + reader_rejects_;
+    m->rows_out = part_->rows_written();
+    m->rows_filtered = rows_filtered_;
+    m->rows_sampled_out = source_->rows_sampled_out();
+    m->files = part_->files();
+    if (m->rows_rejected > 0) {
+      RETURN_IF_ERROR(rejects_->Commit());
+      m->rejects = "_sluice/rejects/" + fmt::format("part-{:05d}.jsonl", unit_.index);
+    } else {
+      rejects_->Abort();
+    }
+    if (m->rows_in != m->rows_out + m->rows_rejected + m->rows_filtered) {
+      return Status::Internal(fmt::format("row accounting broken for unit {}: in {} != out {} + rejected {} + filtered {}",
+                                          unit_.id, m->rows_in, m->rows_out, m->rows_rejected, m->rows_filtered));
+    }
+    return WriteUnitMarker(shared_.env, spec_.output.path, *m);
+  }
+
+  bool Ok() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_.ok() && stop_ == Stop::kNone;
+  }
+  void SetStop(Stop stop) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = stop;
+  }
+  void Fail(Status st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (status_.ok()) status_ = std::move(st);
+  }
+
+  UnitShared& shared_;
+  const JobSpec& spec_;
+  const JobContext& ctx_;
+  const WorkUnit& unit_;
+  const std::string& file_;
+  std::unique_ptr<RejectsWriter> rejects_;
+  TokenRejectSink sink_;
+  std::unique_ptr<Source> source_;
+  std::unique_ptr<PartWriter> part_;
+  std::vector<Token> tokens_;
+
+  std::mutex mu_;
+  Status status_;               // guarded by mu_: first error
+  Stop stop_ = Stop::kNone;     // guarded by mu_ while the stages run
+  double expansion_ = kInitialExpansion;  // guarded by mu_
+  bool expansion_measured_ = false;       // guarded by mu_
+  // Written by the serial read or write stage only.
+  int64_t rows_read_ = 0;
+  int64_t reader_rejects_ = 0;
+  int64_t rows_filtered_ = 0;
+};
+
+}  // namespace
+
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit) {
+  UnitRun run(shared, unit);
+  return run.Run();
+}
+
+}  // namespace sluice

@@ -1,0 +1,57 @@
+// One work unit, from its input range to a committed part:
+//   read + preprocess  ->  predict  ->  postprocess + write
+// over a fixed set of batch slots ("tokens") that are reused for the whole
+// unit. mode: sync runs the three stages one batch at a time on the calling
+// thread; mode: async runs them as a oneTBB parallel_pipeline, so the next
+// batches are read and preprocessed while the current one is scored; the
+// number of live tokens bounds the batches in flight.
+//
+// Memory: each token's share of execution.memory_limit is `token_bytes`. The
+// reader's batches are capped in input bytes so that a token (input batch,
+// feature matrix, outputs, output batch) stays within its share: the cap starts
+// conservative and follows the measured bytes per input byte of earlier batches.
+//
+// Output is deterministic: rows keep input order within the part, and rejects
+// are buffered per token and written in batch order, so sync, async and any
+// number of workers give the same bytes.
+//
+// Thread-safety: RunUnit may run concurrently for different units sharing one
+// UnitShared.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "exec/job_context.h"
+#include "exec/output_dir.h"
+#include "sluice/job.h"
+
+namespace sluice {
+
+struct UnitShared {
+  const JobSpec* spec = nullptr;
+  Env* env = nullptr;
+  const JobContext* ctx = nullptr;
+  size_t tokens = 1;           // batches in flight per unit (1 in sync mode)
+  uint64_t token_bytes = 0;    // memory share of one token
+  // Rejected rows seen so far in all units (for errors.max_rejected as a count).
+  std::atomic<int64_t> rejected{0};
+  // Set when the reject limit is crossed: other units stop at their next batch.
+  std::atomic<bool> stop{false};
+};
+
+struct UnitOutcome {
+  enum class State {
+    kCommitted,    // part and marker written
+    kRejectLimit,  // this unit crossed errors.max_rejected; not committed, its rejects kept
+    kStopped,      // stopped because another unit crossed the limit; nothing kept
+  };
+  State state = State::kCommitted;
+  UnitMarker marker;
+};
+
+// Errors: the unit failed (I/O, model, …); the message names the file and the
+// rows or bytes concerned. Nothing of the unit is left visible.
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit);
+
+}  // namespace sluice
