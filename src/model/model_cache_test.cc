@@ -109,7 +109,7 @@ class ProbeModel final : public Model {
 
 std::unique_ptr<Model> Probe(ProbeOptions options) { return std::make_unique<ProbeModel>(std::move(options)); }
 
-// A loader of probe models whose tag is the path's number ("m3" -> 3), counting loads per path.
+// A loader of probe models whose tag is the number in the path ("/3" -> 3), counting loads per path.
 class ProbeLoader {
  public:
   explicit ProbeLoader(ProbeOptions base = {}) : base_(std::move(base)) {}
@@ -263,6 +263,28 @@ TEST(ThreadSafeModelTest, SerializesANonConcurrentModel) {
   EXPECT_EQ(raw->overlaps(), 0);
 }
 
+// Model files in an in-memory Env, loaded through the registry of built-in backends.
+class ModelFiles {
+ public:
+  ModelFiles() : env_(NewMemEnv()) { RegisterBuiltinModels(&registry_); }
+
+  void WriteText(const std::string& path, const std::string& json) {
+    ASSERT_TRUE(WriteFileAtomic(env_.get(), path, json).ok());
+  }
+
+  ModelCache::Loader loader() {
+    return [this](const std::string& path) {
+      ModelOptions options;
+      options.path = path;
+      return registry_.Load(env_.get(), "auto", options);
+    };
+  }
+
+ private:
+  std::unique_ptr<Env> env_;
+  ModelRegistry registry_;
+};
+
 // ---- ModelCache ----
 
 TEST(ModelCacheTest, LruOrderAndCounters) {
@@ -344,22 +366,14 @@ TEST(ModelCacheTest, DifferentPathsLoadInParallel) {
 }
 
 TEST(ModelCacheTest, FailedLoadIsNotCached) {
-  std::unique_ptr<Env> env = NewMemEnv();
-  ModelRegistry registry;
-  RegisterBuiltinModels(&registry);
-  ModelCache cache(
-      [&](const std::string& path) {
-        ModelOptions options;
-        options.path = path;
-        return registry.Load(env.get(), "auto", options);
-      },
-      2);
+  ModelFiles files;
+  ModelCache cache(files.loader(), 2);
   Result<std::shared_ptr<Model>> missing = cache.Get("/m/a.json");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "model.path: no such file '/m/a.json'");
 
-  ASSERT_TRUE(WriteFileAtomic(env.get(), "/m/a.json", R"({"sluice_fake": 1, "num_features": 2})").ok());
+  files.WriteText("/m/a.json", R"({"sluice_fake": 1, "num_features": 2})");
   Result<std::shared_ptr<Model>> loaded = cache.Get("/m/a.json");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ((*loaded)->info().backend, "fake");
@@ -507,11 +521,10 @@ std::vector<OutputTensor> ScoreEachRowAlone(const ModelRouter& router, const Mod
   return want;
 }
 
-// Linear models (through the registry and an in-memory Env), different per segment.
-class LinearSegments {
+// Linear models with two outputs, different per segment, and a default.
+class LinearSegments : public ModelFiles {
  public:
-  LinearSegments() : env_(NewMemEnv()) {
-    RegisterBuiltinModels(&registry_);
+  LinearSegments() {
     Write("/m/east.json", 1, 2, 10);
     Write("/m/west.json", 3, -1, 20);
     Write("/m/north.json", 0.5, 0.25, 30);
@@ -519,23 +532,10 @@ class LinearSegments {
   }
 
   void Write(const std::string& path, double a, double b, double intercept) {
-    const std::string json = "{\"sluice_linear\": 1, \"feature_names\": [\"a\", \"b\"], \"coefficients\": [[" +
-                             std::to_string(a) + ", " + std::to_string(b) + "], [" + std::to_string(b) + ", " +
-                             std::to_string(a) + "]], \"intercepts\": [" + std::to_string(intercept) + ", " +
-                             std::to_string(-intercept) + "], \"link\": \"identity\"}";
-    WriteText(path, json);
-  }
-
-  void WriteText(const std::string& path, const std::string& json) {
-    ASSERT_TRUE(WriteFileAtomic(env_.get(), path, json).ok());
-  }
-
-  ModelCache::Loader loader() {
-    return [this](const std::string& path) {
-      ModelOptions options;
-      options.path = path;
-      return registry_.Load(env_.get(), "auto", options);
-    };
+    WriteText(path, "{\"sluice_linear\": 1, \"feature_names\": [\"a\", \"b\"], \"coefficients\": [[" +
+                        std::to_string(a) + ", " + std::to_string(b) + "], [" + std::to_string(b) + ", " +
+                        std::to_string(a) + "]], \"intercepts\": [" + std::to_string(intercept) + ", " +
+                        std::to_string(-intercept) + "], \"link\": \"identity\"}");
   }
 
   ModelInfo signature() {
@@ -552,10 +552,6 @@ class LinearSegments {
     route.cache_size = 2;
     return route;
   }
-
- private:
-  std::unique_ptr<Env> env_;
-  ModelRegistry registry_;
 };
 
 const std::vector<std::optional<std::string>> kMixedKeys = {"east", "west", std::nullopt, "north", "east",
@@ -661,19 +657,10 @@ TEST(ModelRouterTest, SignatureMismatchNamesTheKeyAndPath) {
 }
 
 TEST(ModelRouterTest, ModelErrorsNameTheSegmentAndKeepTheirCode) {
-  std::unique_ptr<Env> env = NewMemEnv();
-  ModelRegistry registry;
-  RegisterBuiltinModels(&registry);
-  ASSERT_TRUE(WriteFileAtomic(env.get(), "/m/ok.json", R"({"sluice_fake": 1, "num_features": 2})").ok());
-  ASSERT_TRUE(
-      WriteFileAtomic(env.get(), "/m/flaky.json", R"({"sluice_fake": 1, "num_features": 2, "fail_calls": 1})").ok());
-  ModelCache cache(
-      [&](const std::string& path) {
-        ModelOptions options;
-        options.path = path;
-        return registry.Load(env.get(), "auto", options);
-      },
-      2);
+  ModelFiles files;
+  files.WriteText("/m/ok.json", R"({"sluice_fake": 1, "num_features": 2})");
+  files.WriteText("/m/flaky.json", R"({"sluice_fake": 1, "num_features": 2, "fail_calls": 1})");
+  ModelCache cache(files.loader(), 2);
   RouteSpec route;
   route.column = "region";
   route.models = {{"east", "/m/ok.json"}, {"west", "/m/flaky.json"}, {"north", "/m/missing.json"}};
