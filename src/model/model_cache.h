@@ -18,7 +18,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,11 +39,16 @@ class ModelCache {
  public:
   // The loader gets the model path; its models are wrapped with ThreadSafeModel.
   using Loader = std::function<Result<std::unique_ptr<Model>>(const std::string& path)>;
+  // A capacity below 1 is taken as 1.
   ModelCache(Loader loader, size_t capacity);
   ~ModelCache();
 
+  // The model at `path`, loading it if absent. Workers that ask for a path
+  // while it loads wait for that load and share its result, error included.
   Result<std::shared_ptr<Model>> Get(const std::string& path);
+  // Loader calls so far, failed ones included.
   int64_t loads() const;
+  // Models dropped to keep at most `capacity`.
   int64_t evictions() const;
 
  private:
@@ -50,13 +57,15 @@ class ModelCache {
 };
 
 // True when two models can stand in for each other: same num_features and the
-// same outputs (name, type, width), in order. Otherwise *why says what differs.
+// same outputs (name, type, width), in order. Otherwise *why (if not null) says
+// how `a` differs from `b`, e.g. "output 'score' has width 3, expected 2".
 bool SameSignature(const ModelInfo& a, const ModelInfo& b, std::string* why);
 
 class ModelRouter {
  public:
   // `signature`: the ModelInfo every segment model must match (SameSignature);
   // a model that does not is an error naming model.route.models.<value> and its path.
+  // `cache` is borrowed and must outlive the router.
   ModelRouter(RouteSpec route, ModelInfo signature, ModelCache* cache);
 
   // The route key of row `row` of `column` as text: strings as is, integers in
@@ -81,9 +90,20 @@ class ModelRouter {
                  const std::function<void(size_t row)>& unrouted);
 
  private:
-  RouteSpec route_;
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
+  // The group (index into paths_) of a key; kNoGroup when it has no model.
+  uint32_t GroupOf(std::optional<std::string_view> key) const;
+  uint32_t GroupOfRow(const Column& column, size_t row, std::string* text) const;
+  // Scores `rows` rows of one group; errors name the group's config key and path.
+  Status PredictGroup(uint32_t group, const float* features, size_t rows, size_t cols,
+                      const std::vector<const Column*>& text, std::vector<OutputTensor>* outputs) const;
+
   ModelInfo signature_;
-  ModelCache* cache_;
+  ModelCache* cache_;                             // borrowed; outlives the router
+  std::vector<std::string> paths_;                // distinct model paths, one group each
+  std::vector<std::string> path_keys_;            // per group: the config key naming it
+  std::map<std::string, uint32_t, std::less<>> group_of_value_;
+  uint32_t default_group_ = kNoGroup;
 };
 
 }  // namespace sluice
