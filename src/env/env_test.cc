@@ -230,6 +230,57 @@ TYPED_TEST(EnvConformanceTest, NewWritableFileTruncates) {
   EXPECT_EQ(this->Read(path), "new");
 }
 
+TYPED_TEST(EnvConformanceTest, AppendableFileCreatesThenAppendsAfterEveryReopen) {
+  std::string path = this->P("app.txt");
+  ASSERT_FALSE(this->env()->FileExists(path));
+  for (std::string_view piece : {"first\n", "second\n", "third\n"}) {
+    auto file = this->env()->NewAppendableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    ASSERT_TRUE((*file)->Append(piece.substr(0, 2)).ok());
+    ASSERT_TRUE((*file)->Append(piece.substr(2)).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  EXPECT_EQ(this->Read(path), "first\nsecond\nthird\n");
+  EXPECT_EQ(this->env()->Stat(path)->size, 19u);
+
+  // Appending to a file NewWritableFile wrote; NewWritableFile truncates again.
+  this->Write(path, "new");
+  auto file = this->env()->NewAppendableFile(path);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->Append("+more").ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(this->Read(path), "new+more");
+  Status closed = (*file)->Append("x");
+  EXPECT_EQ(closed.code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HasText(closed.message(), "app.txt"));
+}
+
+// Appends larger than the write buffer, over several reopenings, read back exactly.
+TYPED_TEST(EnvConformanceTest, AppendableFileLargeAppendsAcrossReopenings) {
+  std::string path = this->P("big_app.txt");
+  std::string expected;
+  for (int round = 0; round < 4; ++round) {
+    auto file = this->env()->NewAppendableFile(path);
+    ASSERT_TRUE(file.ok());
+    for (size_t piece : {size_t{3}, size_t{70000}, size_t{65536}, size_t{1}}) {
+      std::string data(piece, static_cast<char>('a' + round));
+      data.back() = '\n';
+      ASSERT_TRUE((*file)->Append(data).ok());
+      expected += data;
+    }
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  EXPECT_EQ(this->Read(path), expected);
+}
+
+TYPED_TEST(EnvConformanceTest, AppendableFileOnADirectoryIsAnError) {
+  ASSERT_TRUE(this->env()->CreateDirs(this->P("d")).ok());
+  auto file = this->env()->NewAppendableFile(this->P("d"));
+  ASSERT_FALSE(file.ok());
+  EXPECT_TRUE(HasText(file.status().message(), this->P("d")));
+}
+
 TYPED_TEST(EnvConformanceTest, RenameReplacesTarget) {
   std::string from = this->P("from.txt");
   std::string to = this->P("to.txt");
@@ -532,6 +583,31 @@ TEST_F(FaultInjectionTest, CreateReadRemoveAndSyncDirFaults) {
   env_.FailOnce(FaultOp::kSyncDir, "out");
   EXPECT_FALSE(env_.SyncDir("out").ok());
   EXPECT_TRUE(env_.SyncDir("out").ok());
+}
+
+TEST_F(FaultInjectionTest, AppendableFilesFollowCreateWriteAndSyncRules) {
+  ASSERT_TRUE(WriteFileAtomic(mem_.get(), "out/p", "kept;").ok());
+  env_.FailOnce(FaultOp::kCreate, "out/p");
+  auto refused = env_.NewAppendableFile("out/p");
+  EXPECT_EQ(refused.status().code(), StatusCode::kIOError);
+  EXPECT_EQ(refused.status().message(), "injected fault: create 'out/p'");
+
+  env_.FailOnce(FaultOp::kWrite, "out/p", 2);
+  env_.FailOnce(FaultOp::kSync, "out/p");
+  auto file = env_.NewAppendableFile("out/p");
+  ASSERT_TRUE(file.ok());
+  EXPECT_TRUE((*file)->Append("a").ok());
+  EXPECT_EQ((*file)->Append("b").message(), "injected fault: write 'out/p'");
+  EXPECT_TRUE((*file)->Append("c").ok());
+  EXPECT_FALSE((*file)->Sync().ok());
+  EXPECT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(env_.Calls(FaultOp::kCreate), 2);
+  EXPECT_EQ(*ReadFileToString(&env_, "out/p"), "kept;ac");
+
+  env_.SetFilesystemActive(false);
+  EXPECT_EQ(env_.NewAppendableFile("out/p").status().code(), StatusCode::kIOError);
+  EXPECT_EQ(*ReadFileToString(&env_, "out/p"), "kept;ac");
 }
 
 TEST_F(FaultInjectionTest, AtomicWriteWithFailedRenameKeepsOldContentAndNoTemporary) {

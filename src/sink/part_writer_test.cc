@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 #include <limits>
 #include <optional>
 
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "env/fault_injection_env.h"
+#include "sink/partition_layout.h"
 #include "sluice/env.h"
 #include "sluice/sink.h"
 
@@ -413,6 +417,580 @@ TEST_F(PartWriterTest, EmptyPartHasHeaderOnlyAndValidChecksum) {
   ASSERT_TRUE((*jsonl)->Commit().ok());
   EXPECT_EQ(*ReadFileToString(env(), "out/part-00010.jsonl"), "");
   EXPECT_EQ((*jsonl)->files().at(0).sha256, OpenSslSha256Hex(""));
+}
+
+// ---- Partitioned output -----------------------------------------------------
+
+PartitionKey Plain(std::string column) { return PartitionKey{std::move(column), std::nullopt, 0}; }
+PartitionKey Window(std::string column, TimeWindow window) { return PartitionKey{std::move(column), window, 0}; }
+PartitionKey Hashed(std::string column, int buckets) { return PartitionKey{std::move(column), std::nullopt, buckets}; }
+
+PartOptions Partitioned(OutputFormat format, const std::string& dir, int index, const Schema& schema,
+                        std::vector<PartitionKey> keys, size_t max_open_files = 64) {
+  PartOptions options;
+  options.format = format;
+  options.dir = dir;
+  options.part_index = index;
+  options.schema = schema;
+  options.partition_by = std::move(keys);
+  options.max_open_files = max_open_files;
+  return options;
+}
+
+// Regular files below `dir`, as paths relative to it, sorted; hidden ones
+// (temporaries) included.
+std::vector<std::string> FilesBelow(Env* env, const std::string& dir, const std::string& prefix = "") {
+  std::vector<std::string> out;
+  auto names = env->GetChildren(dir);
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    const std::string path = JoinPath(dir, name);
+    auto info = env->Stat(path);
+    EXPECT_TRUE(info.ok()) << path;
+    if (!info.ok()) continue;
+    if (info->is_dir) {
+      for (std::string& sub : FilesBelow(env, path, prefix + name + "/")) out.push_back(std::move(sub));
+    } else {
+      out.push_back(prefix + name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Paths(const std::vector<PartFile>& files) {
+  std::vector<std::string> paths;
+  for (const PartFile& f : files) paths.push_back(f.path);
+  return paths;
+}
+
+// Every committed file: its bytes, rows and checksum match the PartFile.
+void ExpectFilesMatchRecords(Env* env, const std::string& dir, const PartWriter& part) {
+  uint64_t total_bytes = 0;
+  int64_t total_rows = 0;
+  for (const PartFile& f : part.files()) {
+    auto bytes = ReadFileToString(env, JoinPath(dir, f.path));
+    ASSERT_TRUE(bytes.ok()) << f.path;
+    EXPECT_EQ(f.bytes, bytes->size()) << f.path;
+    EXPECT_EQ(f.sha256, OpenSslSha256Hex(*bytes)) << f.path;
+    total_bytes += f.bytes;
+    total_rows += f.rows;
+  }
+  EXPECT_EQ(part.bytes_written(), total_bytes);
+  EXPECT_EQ(part.rows_written(), total_rows);
+}
+
+TEST_F(PartWriterTest, PlainKeyDirectoriesLeaveTheKeyOutOfTheFiles) {
+  Schema schema({{"id", DataType::kInt64}, {"merchant", DataType::kString}, {"score", DataType::kFloat64}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 3, schema, {Plain("merchant")}));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  auto add = [](Batch* b, int64_t id, std::optional<std::string> merchant, double score) {
+    b->columns[0].AppendInt64(id);
+    if (merchant) b->columns[1].AppendString(*merchant); else b->columns[1].AppendNull();
+    b->columns[2].AppendFloat64(score);
+  };
+  Batch b;
+  b.Reset(schema);
+  add(&b, 1, "travel", 0.5);
+  add(&b, 2, "food", 0.25);
+  add(&b, 3, "travel", 1.5);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  b.Reset(schema);
+  add(&b, 4, std::nullopt, 2);
+  add(&b, 5, "food", 3);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  // Nothing visible before Commit, only temporaries.
+  for (const std::string& path : FilesBelow(env(), "out")) {
+    EXPECT_NE(path.find("/.part-00003.csv.tmp-"), std::string::npos) << path;
+  }
+  ASSERT_TRUE((*part)->Commit().ok());
+
+  const std::vector<std::string> expected = {"merchant=__null__/part-00003.csv", "merchant=food/part-00003.csv",
+                                             "merchant=travel/part-00003.csv"};
+  EXPECT_EQ(Paths((*part)->files()), expected);
+  EXPECT_EQ(FilesBelow(env(), "out"), expected);
+  EXPECT_EQ(*ReadFileToString(env(), "out/merchant=__null__/part-00003.csv"), "id,score\n4,2\n");
+  EXPECT_EQ(*ReadFileToString(env(), "out/merchant=food/part-00003.csv"), "id,score\n2,0.25\n5,3\n");
+  EXPECT_EQ(*ReadFileToString(env(), "out/merchant=travel/part-00003.csv"), "id,score\n1,0.5\n3,1.5\n");
+  EXPECT_EQ((*part)->files()[1].rows, 2);
+  EXPECT_EQ((*part)->rows_written(), 5);
+  ExpectFilesMatchRecords(env(), "out", **part);
+}
+
+// Time and hash levels keep their column; levels nest outermost first.
+TEST_F(PartWriterTest, NestedTimePlainAndHashLevels) {
+  Schema schema({{"id", DataType::kInt64}, {"ts", DataType::kTimestamp}, {"merchant", DataType::kString}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kJsonl, "out", 0, schema,
+                                                {Window("ts", TimeWindow::kDay), Plain("merchant"), Hashed("id", 16)}));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  const int64_t jan5 = 1704462310000000;  // 2024-01-05T13:45:10Z
+  const int64_t jan6 = 1704499200000000;  // 2024-01-06T00:00:00Z
+  Batch b;
+  b.Reset(schema);
+  auto add = [&](std::optional<int64_t> id, std::optional<int64_t> ts, const char* merchant) {
+    if (id) b.columns[0].AppendInt64(*id); else b.columns[0].AppendNull();
+    if (ts) b.columns[1].AppendInt64(*ts); else b.columns[1].AppendNull();
+    b.columns[2].AppendString(merchant);
+  };
+  add(42, jan5, "travel");           // id 42 hashes to bucket 1 of 16
+  add(-7, jan6, "food");             // -7: bucket 10
+  add(std::nullopt, jan5, "travel");  // null: bucket 10
+  add(42, std::nullopt, "travel");
+  add(42, jan5 + 1000, "travel");
+  ASSERT_TRUE((*part)->Write(b).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(Paths((*part)->files()), (std::vector<std::string>{
+                                         "ts_day=2024-01-05/merchant=travel/id_bucket=01/part-00000.jsonl",
+                                         "ts_day=2024-01-05/merchant=travel/id_bucket=10/part-00000.jsonl",
+                                         "ts_day=2024-01-06/merchant=food/id_bucket=10/part-00000.jsonl",
+                                         "ts_day=__null__/merchant=travel/id_bucket=01/part-00000.jsonl",
+                                     }));
+  EXPECT_EQ(*ReadFileToString(env(), "out/ts_day=2024-01-05/merchant=travel/id_bucket=01/part-00000.jsonl"),
+            "{\"id\":42,\"ts\":\"2024-01-05T13:45:10Z\"}\n{\"id\":42,\"ts\":\"2024-01-05T13:45:10.001Z\"}\n");
+  EXPECT_EQ(*ReadFileToString(env(), "out/ts_day=2024-01-05/merchant=travel/id_bucket=10/part-00000.jsonl"),
+            "{\"id\":null,\"ts\":\"2024-01-05T13:45:10Z\"}\n");
+  EXPECT_EQ(*ReadFileToString(env(), "out/ts_day=2024-01-06/merchant=food/id_bucket=10/part-00000.jsonl"),
+            "{\"id\":-7,\"ts\":\"2024-01-06T00:00:00Z\"}\n");
+  EXPECT_EQ(*ReadFileToString(env(), "out/ts_day=__null__/merchant=travel/id_bucket=01/part-00000.jsonl"),
+            "{\"id\":42,\"ts\":null}\n");
+  ExpectFilesMatchRecords(env(), "out", **part);
+}
+
+TEST_F(PartWriterTest, PlainValuesOfEveryTypeAsTheirText) {
+  Schema schema({{"i", DataType::kInt64},
+                 {"f64", DataType::kFloat64},
+                 {"f32", DataType::kFloat32},
+                 {"b", DataType::kBool},
+                 {"t", DataType::kTimestamp},
+                 {"x", DataType::kInt64}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 1, schema,
+                                                {Plain("i"), Plain("f64"), Plain("f32"), Plain("b"), Plain("t")}));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  Batch b;
+  b.Reset(schema);
+  b.columns[0].AppendInt64(-7);
+  b.columns[1].AppendFloat64(0.1);
+  b.columns[2].AppendFloat32(0.1f);
+  b.columns[3].AppendBool(true);
+  b.columns[4].AppendInt64(int64_t{1704448800} * 1000000);
+  b.columns[5].AppendInt64(1);
+  b.columns[0].AppendInt64(42);
+  b.columns[1].AppendFloat64(1e300);
+  b.columns[2].AppendFloat32(std::numeric_limits<float>::quiet_NaN());
+  b.columns[3].AppendBool(false);
+  b.columns[4].AppendInt64(-1);
+  b.columns[5].AppendInt64(2);
+  for (size_t col = 0; col < 5; ++col) b.columns[col].AppendNull();
+  b.columns[5].AppendInt64(3);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(Paths((*part)->files()),
+            (std::vector<std::string>{
+                "i=-7/f64=0.1/f32=0.1/b=true/t=2024-01-05T10%3A00%3A00Z/part-00001.csv",
+                "i=42/f64=1e%2B300/f32=NaN/b=false/t=1969-12-31T23%3A59%3A59.999999Z/part-00001.csv",
+                "i=__null__/f64=__null__/f32=__null__/b=__null__/t=__null__/part-00001.csv",
+            }));
+  EXPECT_EQ(*ReadFileToString(env(), "out/" + (*part)->files()[1].path), "x\n2\n");
+}
+
+TEST_F(PartWriterTest, LevelNamesAreEscapedToo) {
+  Schema schema({{"a/b", DataType::kInt64}, {"..", DataType::kString}, {"v", DataType::kInt64}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("a/b"), Plain("..")}));
+  ASSERT_TRUE(part.ok());
+  Batch b;
+  b.Reset(schema);
+  b.columns[0].AppendInt64(1);
+  b.columns[1].AppendString("x");
+  b.columns[2].AppendInt64(9);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(Paths((*part)->files()), std::vector<std::string>{"a%2Fb=1/..=x/part-00000.csv"});
+}
+
+std::string Escaped(std::string_view raw) {
+  std::string out;
+  AppendEscapedPartitionValue(raw, &out);
+  return out;
+}
+
+TEST(PartitionValueTest, EscapingRules) {
+  EXPECT_EQ(Escaped("travel"), "travel");
+  EXPECT_EQ(Escaped("A-z_0.9"), "A-z_0.9");
+  EXPECT_EQ(Escaped("."), "%2E");
+  EXPECT_EQ(Escaped(".."), "%2E%2E");
+  EXPECT_EQ(Escaped("..."), "...");
+  EXPECT_EQ(Escaped("a/b"), "a%2Fb");
+  EXPECT_EQ(Escaped("../../etc"), "..%2F..%2Fetc");
+  EXPECT_EQ(Escaped(std::string("a\0b", 3)), "a%00b");
+  EXPECT_EQ(Escaped("line\nbreak\r"), "line%0Abreak%0D");
+  EXPECT_EQ(Escaped("\x01\x1f\x7f"), "%01%1F%7F");
+  EXPECT_EQ(Escaped("%"), "%25");
+  EXPECT_EQ(Escaped("%2F"), "%252F");
+  EXPECT_EQ(Escaped("a=b c~"), "a%3Db%20c%7E");
+  EXPECT_EQ(Escaped("\xff\xfe"), "%FF%FE");
+  EXPECT_EQ(Escaped("\xc3\xa9"), "%C3%A9");  // é
+  EXPECT_EQ(Escaped(""), "__empty__");
+  EXPECT_EQ(Escaped("__null__"), "%5F_null__");
+  EXPECT_EQ(Escaped("__empty__"), "%5F_empty__");
+  EXPECT_EQ(Escaped("__"), "%5F_");
+  EXPECT_EQ(Escaped("_x_"), "_x_");
+
+  // Long values: 111 bytes kept, "~", 16 hex digits of the SHA-256 of the raw value.
+  const std::string long_a(10240, 'a');
+  EXPECT_EQ(Escaped(long_a), std::string(111, 'a') + "~" + OpenSslSha256Hex(long_a).substr(0, 16));
+  EXPECT_EQ(Escaped(std::string(128, 'a')), std::string(128, 'a'));
+  EXPECT_EQ(Escaped(std::string(129, 'a')).size(), 128u);
+  // A cut never splits an escape: "a" + 36 escapes, then the suffix.
+  const std::string slashes = "a" + std::string(200, '/');
+  std::string expected = "a";
+  for (int i = 0; i < 36; ++i) expected += "%2F";
+  EXPECT_EQ(Escaped(slashes), expected + "~" + OpenSslSha256Hex(slashes).substr(0, 16));
+  EXPECT_EQ(Escaped(std::string(200, '/')).substr(0, 112), [] {
+    std::string s;
+    for (int i = 0; i < 37; ++i) s += "%2F";
+    return s + "~";
+  }());
+}
+
+// Hostile values on the real file system: each gets a directory of its own,
+// one level below out/, and nothing is created outside out/. Two batches and
+// max_open_files 4, so files are closed and reopened for append.
+TEST(PartWriterPosixTest, HostileValuesStayInsideAndNeverCollide) {
+  std::string tmpl = "/tmp/sluice_part_test_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl + "/out";
+  const std::string big(10240, 'v');
+  std::vector<std::optional<std::string>> values = {
+      "..", ".", "...", "a/b", "../../etc", "/abs", std::string("a\0b", 3), std::string(1, '\0'), "line\nbreak",
+      "\x01\x02\x1b[31m", "%", "%25", "100%", "\xff\xfe", "\xc3\xa9", "__null__", std::nullopt, "", "__empty__",
+      "__", "_", "a=b", " ", "~", big, big + "w", big.substr(0, 5000) + "/" + big.substr(5001),
+      std::string(300, '/'), std::string(300, '.'), "TRAVEL", "travel"};
+  Schema schema({{"id", DataType::kInt64}, {"s", DataType::kString}});
+  auto part = OpenPartWriter(Env::Default(), Partitioned(OutputFormat::kCsv, dir, 2, schema, {Plain("s")}, 4));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  for (int round = 0; round < 2; ++round) {
+    Batch b;
+    b.Reset(schema);
+    for (size_t i = 0; i < values.size(); ++i) {
+      b.columns[0].AppendInt64(static_cast<int64_t>(i));
+      if (values[i]) b.columns[1].AppendString(*values[i]); else b.columns[1].AppendNull();
+    }
+    ASSERT_TRUE((*part)->Write(b).ok());
+  }
+  ASSERT_TRUE((*part)->Commit().ok());
+
+  ASSERT_EQ((*part)->files().size(), values.size());
+  std::set<std::string> dirs;
+  for (const PartFile& f : (*part)->files()) {
+    const size_t slash = f.path.find('/');
+    ASSERT_NE(slash, std::string::npos) << f.path;
+    EXPECT_EQ(f.path.substr(slash), "/part-00002.csv") << f.path;
+    const std::string level = f.path.substr(0, slash);
+    ASSERT_EQ(level.substr(0, 2), "s=") << f.path;
+    const std::string value = level.substr(2);
+    EXPECT_LE(value.size(), kMaxPartitionValueBytes);
+    EXPECT_TRUE(std::all_of(value.begin(), value.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' || c == '%' || c == '~';
+    })) << value;
+    dirs.insert(level);
+    // Each directory holds the rows of exactly one value, both rounds.
+    auto text = ReadFileToString(Env::Default(), dir + "/" + f.path);
+    ASSERT_TRUE(text.ok());
+    std::vector<CsvRow> rows = ParseCsv(*text);
+    ASSERT_EQ(rows.size(), 3u) << f.path;
+    EXPECT_EQ(rows[0], CsvRow{"id"});
+    EXPECT_EQ(rows[1], rows[2]);
+    const size_t idx = std::stoul(*rows[1][0]);
+    ASSERT_LT(idx, values.size());
+    std::string expected_value = values[idx] ? Escaped(*values[idx]) : std::string(kNullPartitionValue);
+    EXPECT_EQ(value, expected_value);
+  }
+  EXPECT_EQ(dirs.size(), values.size());
+  EXPECT_TRUE(dirs.count("s=%2E%2E"));
+  EXPECT_TRUE(dirs.count("s=..%2F..%2Fetc"));
+  EXPECT_TRUE(dirs.count("s=__null__"));
+  EXPECT_TRUE(dirs.count("s=%5F_null__"));
+  EXPECT_TRUE(dirs.count("s=__empty__"));
+  ExpectFilesMatchRecords(Env::Default(), dir, **part);
+
+  // Nothing outside out/, and nothing in it but the committed files.
+  std::vector<std::string> everything;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(tmpl)) {
+    if (!entry.is_directory()) everything.push_back(std::filesystem::relative(entry.path(), dir).string());
+  }
+  std::sort(everything.begin(), everything.end());
+  EXPECT_EQ(everything, Paths((*part)->files()));
+  std::vector<std::string> top;
+  for (const auto& entry : std::filesystem::directory_iterator(tmpl)) top.push_back(entry.path().filename());
+  EXPECT_EQ(top, std::vector<std::string>{"out"});
+  std::error_code ec;
+  std::filesystem::remove_all(tmpl, ec);
+}
+
+TEST_F(PartWriterTest, TimeBucketLevels) {
+  Schema schema({{"ts", DataType::kTimestamp}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema,
+                                                {Window("ts", TimeWindow::kMonth), Window("ts", TimeWindow::kWeek),
+                                                 Window("ts", TimeWindow::kHour)}));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  Batch b;
+  b.Reset(schema);
+  for (int64_t ts : {int64_t{1609459200000000},   // 2021-01-01T00 (a Friday)
+                     int64_t{1609372800000000},   // 2020-12-31T00
+                     int64_t{1709193600000000},   // 2024-02-29T08
+                     int64_t{-1},                 // 1969-12-31T23:59:59.999999
+                     int64_t{-310503600000000}})  // 1960-02-29T05 (a Monday)
+    b.columns[0].AppendInt64(ts);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(Paths((*part)->files()),
+            (std::vector<std::string>{
+                "ts_month=1960-02/ts_week=1960-02-29/ts_hour=1960-02-29T05/part-00000.csv",
+                "ts_month=1969-12/ts_week=1969-12-29/ts_hour=1969-12-31T23/part-00000.csv",
+                "ts_month=2020-12/ts_week=2020-12-28/ts_hour=2020-12-31T00/part-00000.csv",
+                "ts_month=2021-01/ts_week=2020-12-28/ts_hour=2021-01-01T00/part-00000.csv",
+                "ts_month=2024-02/ts_week=2024-02-26/ts_hour=2024-02-29T08/part-00000.csv",
+            }));
+  EXPECT_EQ(*ReadFileToString(env(), "out/" + (*part)->files()[1].path), "ts\n1969-12-31T23:59:59.999999Z\n");
+}
+
+// Expected buckets computed independently (FNV-1a + splitmix64 in Python).
+TEST(PartitionValueTest, HashBucketsArePinned) {
+  auto of_int = [&](int64_t v, int buckets, DataType type = DataType::kInt64) {
+    Column c(type);
+    c.AppendInt64(v);
+    return HashBucket(c, 0, buckets);
+  };
+  auto of_string = [](std::string_view v, int buckets) {
+    Column c(DataType::kString);
+    c.AppendString(v);
+    return HashBucket(c, 0, buckets);
+  };
+  EXPECT_EQ(of_int(42, 16), 1u);
+  EXPECT_EQ(of_int(42, 1000), 793u);
+  EXPECT_EQ(of_int(-7, 16), 10u);
+  EXPECT_EQ(of_int(-7, 1000), 154u);
+  EXPECT_EQ(of_int(1704448800000000, 16, DataType::kTimestamp), 8u);
+  EXPECT_EQ(of_int(1704448800000000, 1000, DataType::kTimestamp), 872u);
+  EXPECT_EQ(of_string("alice", 16), 4u);
+  EXPECT_EQ(of_string("alice", 1000), 660u);
+  EXPECT_EQ(of_string("", 1000), 643u);
+  Column nulls(DataType::kString);
+  nulls.AppendNull();
+  EXPECT_EQ(HashBucket(nulls, 0, 16), 10u);
+  EXPECT_EQ(HashBucket(nulls, 0, 1000), 418u);
+  Column bools(DataType::kBool);
+  bools.AppendBool(true);
+  EXPECT_EQ(HashBucket(bools, 0, 1000), 5u);
+  // Floats hash by value: 42.0 as the integer 42, whatever the column type.
+  Column f64(DataType::kFloat64);
+  f64.AppendFloat64(42.0);
+  f64.AppendFloat64(0.5);
+  EXPECT_EQ(HashBucket(f64, 0, 1000), 793u);
+  EXPECT_EQ(HashBucket(f64, 1, 1000), 535u);
+  Column f32(DataType::kFloat32);
+  f32.AppendFloat32(0.5f);
+  EXPECT_EQ(HashBucket(f32, 0, 16), 7u);
+
+  auto text = [](uint64_t bucket, int buckets) {
+    std::string out;
+    AppendHashBucketText(bucket, buckets, &out);
+    return out;
+  };
+  EXPECT_EQ(text(0, 1), "0");
+  EXPECT_EQ(text(5, 10), "5");
+  EXPECT_EQ(text(5, 11), "05");
+  EXPECT_EQ(text(7, 16), "07");
+  EXPECT_EQ(text(5, 1000), "005");
+  EXPECT_EQ(text(793, 1000), "793");
+  EXPECT_EQ(text(5, 1001), "0005");
+}
+
+TEST(PartitionValueTest, HashBucketsAreRoughlyUniform) {
+  Column ints(DataType::kInt64);
+  Column strings(DataType::kString);
+  for (int64_t i = 0; i < 16000; ++i) {
+    ints.AppendInt64(i);
+    strings.AppendString("user-" + std::to_string(i));
+  }
+  for (const Column* column : {&ints, &strings}) {
+    std::vector<int> counts(16, 0);
+    for (size_t row = 0; row < column->size(); ++row) ++counts[HashBucket(*column, row, 16)];
+    for (int count : counts) {
+      EXPECT_GT(count, 850);
+      EXPECT_LT(count, 1150);
+    }
+  }
+}
+
+// Counts the writable files open at once through it.
+class OpenFileCountingEnv : public EnvWrapper {
+ public:
+  explicit OpenFileCountingEnv(Env* target) : EnvWrapper(target) {}
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    ASSIGN_OR_RETURN(auto file, target()->NewWritableFile(path));
+    return Track(std::move(file));
+  }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
+    ++appendable_opens;
+    ASSIGN_OR_RETURN(auto file, target()->NewAppendableFile(path));
+    return Track(std::move(file));
+  }
+
+  int open = 0;
+  int max_open = 0;
+  int appendable_opens = 0;
+
+ private:
+  class File final : public WritableFile {
+   public:
+    File(OpenFileCountingEnv* env, std::unique_ptr<WritableFile> base) : env_(env), base_(std::move(base)) {}
+    ~File() override { Release(); }
+    Status Append(std::string_view data) override { return base_->Append(data); }
+    Status Flush() override { return base_->Flush(); }
+    Status Sync() override { return base_->Sync(); }
+    Status Close() override {
+      Release();
+      return base_->Close();
+    }
+
+   private:
+    void Release() {
+      if (env_ != nullptr) --env_->open;
+      env_ = nullptr;
+    }
+    OpenFileCountingEnv* env_;
+    std::unique_ptr<WritableFile> base_;
+  };
+
+  std::unique_ptr<WritableFile> Track(std::unique_ptr<WritableFile> file) {
+    max_open = std::max(max_open, ++open);
+    return std::make_unique<File>(this, std::move(file));
+  }
+};
+
+// 2000 partitions through 8 open files: every file is closed and reopened
+// several times, and still holds its rows in order with a matching checksum.
+TEST_F(PartWriterTest, ThousandsOfPartitionsWithFewOpenFiles) {
+  OpenFileCountingEnv counting(env());
+  Schema schema({{"k", DataType::kInt64}, {"row", DataType::kInt64}, {"text", DataType::kString}});
+  auto part = OpenPartWriter(&counting, Partitioned(OutputFormat::kCsv, "out", 4, schema, {Plain("k")}, 8));
+  ASSERT_TRUE(part.ok());
+  constexpr int kPartitions = 2000;
+  std::map<int64_t, std::string> expected;
+  int64_t row = 0;
+  for (int batch_idx = 0; batch_idx < 3; ++batch_idx) {
+    Batch b;
+    b.Reset(schema);
+    for (int i = 0; i < 2 * kPartitions; ++i, ++row) {
+      // Scattered keys, so consecutive rows go to different files.
+      const int64_t k = (row * 7919) % kPartitions;
+      b.columns[0].AppendInt64(k);
+      b.columns[1].AppendInt64(row);
+      b.columns[2].AppendString("r" + std::to_string(row));
+      if (!expected.count(k)) expected[k] = "row,text\n";
+      expected[k] += std::to_string(row) + ",r" + std::to_string(row) + "\n";
+    }
+    ASSERT_TRUE((*part)->Write(b).ok());
+    EXPECT_LE(counting.open, 8);
+  }
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(counting.open, 0);
+  EXPECT_LE(counting.max_open, 8);
+  EXPECT_GE(counting.appendable_opens, 2 * kPartitions);  // reopened in batches 2 and 3
+  ASSERT_EQ((*part)->files().size(), static_cast<size_t>(kPartitions));
+  for (const PartFile& f : (*part)->files()) {
+    const int64_t k = std::stoll(f.path.substr(2, f.path.find('/') - 2));
+    EXPECT_EQ(f.path, "k=" + std::to_string(k) + "/part-00004.csv");
+    EXPECT_EQ(*ReadFileToString(env(), "out/" + f.path), expected[k]) << f.path;
+    EXPECT_EQ(f.rows, 6);
+  }
+  EXPECT_EQ((*part)->rows_written(), 6 * kPartitions);
+  ExpectFilesMatchRecords(env(), "out", **part);
+  EXPECT_EQ(FilesBelow(env(), "out").size(), static_cast<size_t>(kPartitions));
+}
+
+// A failure anywhere (create, reopen, write, sync, rename of the 2nd file)
+// drops the whole part: the error comes back and no file, committed or
+// temporary, is left.
+TEST_F(PartWriterTest, FaultsDropTheWholePartitionedPart) {
+  Schema schema({{"k", DataType::kString}, {"v", DataType::kInt64}});
+  struct Case {
+    FaultOp op;
+    int64_t nth;
+    bool performed = false;  // the call happens, then reports failure
+  };
+  // Creates: a=1, b=2, reopen of a in the 2nd batch=3. Writes happen on each
+  // close (max_open_files 1). Renames and syncs happen at Commit.
+  for (Case c : {Case{FaultOp::kCreate, 2}, Case{FaultOp::kCreate, 3}, Case{FaultOp::kWrite, 1},
+                 Case{FaultOp::kWrite, 3}, Case{FaultOp::kSync, 2}, Case{FaultOp::kRename, 1},
+                 Case{FaultOp::kRename, 2}, Case{FaultOp::kRename, 2, true}}) {
+    SCOPED_TRACE(std::string(FaultOpName(c.op)) + " #" + std::to_string(c.nth) + (c.performed ? " performed" : ""));
+    auto mem = NewMemEnv();
+    FaultInjectionEnv env(mem.get());
+    env.AddRule(FaultRule{c.op, "part-00006", c.nth, false, StatusCode::kIOError, c.performed});
+    auto part = OpenPartWriter(&env, Partitioned(OutputFormat::kCsv, "out", 6, schema, {Plain("k")}, 1));
+    ASSERT_TRUE(part.ok());
+    Status s = Status::OK();
+    for (int batch_idx = 0; batch_idx < 2 && s.ok(); ++batch_idx) {
+      Batch b;
+      b.Reset(schema);
+      for (const char* k : {"a", "b", "a"}) {
+        b.columns[0].AppendString(k);
+        b.columns[1].AppendInt64(batch_idx);
+      }
+      s = (*part)->Write(b);
+    }
+    if (s.ok()) s = (*part)->Commit();
+    EXPECT_EQ(s.code(), StatusCode::kIOError);
+    EXPECT_NE(s.message().find("injected fault"), std::string::npos) << s.message();
+    EXPECT_EQ(env.Injected(c.op), 1);
+    EXPECT_EQ(FilesBelow(mem.get(), "out"), std::vector<std::string>{});
+    EXPECT_EQ((*part)->Commit().code(), StatusCode::kFailedPrecondition);
+    EXPECT_TRUE((*part)->files().empty());
+  }
+}
+
+TEST_F(PartWriterTest, ZeroRowsPartitionedWritesNoFiles) {
+  Schema schema({{"k", DataType::kString}, {"v", DataType::kInt64}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("k")}));
+  ASSERT_TRUE(part.ok());
+  Batch empty;
+  empty.Reset(schema);
+  ASSERT_TRUE((*part)->Write(empty).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_TRUE((*part)->files().empty());
+  EXPECT_EQ((*part)->rows_written(), 0);
+  EXPECT_EQ((*part)->bytes_written(), 0u);
+  EXPECT_TRUE(FilesBelow(env(), "out").empty());
+}
+
+TEST_F(PartWriterTest, AbortRemovesEveryPartitionTemporary) {
+  Schema schema({{"k", DataType::kInt64}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kJsonl, "out", 0, schema, {Plain("k")}, 2));
+  ASSERT_TRUE(part.ok());
+  Batch b;
+  b.Reset(schema);
+  for (int64_t k = 0; k < 5; ++k) b.columns[0].AppendInt64(k);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  EXPECT_EQ(FilesBelow(env(), "out").size(), 5u);
+  part->reset();
+  EXPECT_TRUE(FilesBelow(env(), "out").empty());
+}
+
+TEST_F(PartWriterTest, OpenErrorsNameThePartitionKey) {
+  Schema schema({{"id", DataType::kInt64}, {"ts", DataType::kTimestamp}});
+  auto missing = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("id"), Plain("nope")}));
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(missing.status().message(), "output.partition_by[1]: no column 'nope' in the output (columns: id, ts)");
+  auto not_time =
+      OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Window("id", TimeWindow::kDay)}));
+  EXPECT_EQ(not_time.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_time.status().message(),
+            "output.partition_by[0]: time bucket 'day' needs a timestamp column; 'id' is int64");
+  auto no_files = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("id")}, 0));
+  EXPECT_EQ(no_files.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 namespace sluice {
 namespace {
@@ -37,6 +38,31 @@ void AppendFloatText(Float v, TextFormat format, std::string* out) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   (void)ec;
   out->append(buf, end);
+}
+
+// Whole days since the epoch and microseconds into that day, by floor
+// division, so that instants before 1970 land on the right day.
+std::pair<int64_t, int64_t> SplitDays(int64_t micros) {
+  int64_t days = micros / kMicrosPerDay;
+  int64_t in_day = micros % kMicrosPerDay;
+  if (in_day < 0) {
+    in_day += kMicrosPerDay;
+    --days;
+  }
+  return {days, in_day};
+}
+
+// "2024-01-05" for a count of days since 1970-01-01.
+void AppendDateText(int64_t days, std::string* out) {
+  const std::chrono::year_month_day ymd{
+      std::chrono::sys_days{std::chrono::days{static_cast<std::chrono::days::rep>(days)}}};
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0) out->push_back('-');
+  AppendPadded(year < 0 ? -static_cast<int64_t>(year) : year, 4, out);
+  out->push_back('-');
+  AppendPadded(static_cast<unsigned>(ymd.month()), 2, out);
+  out->push_back('-');
+  AppendPadded(static_cast<unsigned>(ymd.day()), 2, out);
 }
 
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
@@ -88,22 +114,8 @@ void AppendFloat64Text(double v, TextFormat format, std::string* out) {
 void AppendBoolText(bool v, std::string* out) { out->append(v ? "true" : "false"); }
 
 void AppendTimestampText(int64_t micros, std::string* out) {
-  // Floor division, so instants before 1970 land on the right day.
-  int64_t days = micros / kMicrosPerDay;
-  int64_t in_day = micros % kMicrosPerDay;
-  if (in_day < 0) {
-    in_day += kMicrosPerDay;
-    --days;
-  }
-  const std::chrono::year_month_day ymd{
-      std::chrono::sys_days{std::chrono::days{static_cast<std::chrono::days::rep>(days)}}};
-  const int year = static_cast<int>(ymd.year());
-  if (year < 0) out->push_back('-');
-  AppendPadded(year < 0 ? -static_cast<int64_t>(year) : year, 4, out);
-  out->push_back('-');
-  AppendPadded(static_cast<unsigned>(ymd.month()), 2, out);
-  out->push_back('-');
-  AppendPadded(static_cast<unsigned>(ymd.day()), 2, out);
+  const auto [days, in_day] = SplitDays(micros);
+  AppendDateText(days, out);
   out->push_back('T');
   const int64_t seconds = in_day / kMicrosPerSecond;
   const int64_t fraction = in_day % kMicrosPerSecond;
@@ -121,6 +133,30 @@ void AppendTimestampText(int64_t micros, std::string* out) {
     }
   }
   out->push_back('Z');
+}
+
+void AppendTimeBucketText(int64_t micros, TimeWindow window, std::string* out) {
+  const auto [days, in_day] = SplitDays(micros);
+  switch (window) {
+    case TimeWindow::kHour:
+      AppendDateText(days, out);
+      out->push_back('T');
+      AppendPadded(in_day / (3600 * kMicrosPerSecond), 2, out);
+      return;
+    case TimeWindow::kDay:
+      AppendDateText(days, out);
+      return;
+    case TimeWindow::kWeek: {
+      // Day 0 (1970-01-01) was a Thursday: (days + 3) mod 7 counts days since Monday.
+      const int64_t since_monday = ((days + 3) % 7 + 7) % 7;
+      AppendDateText(days - since_monday, out);
+      return;
+    }
+    case TimeWindow::kMonth:
+      AppendDateText(days, out);
+      out->resize(out->size() - 3);  // drop "-DD"
+      return;
+  }
 }
 
 bool CsvNeedsQuotes(std::string_view s, char delimiter) {

@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "sluice/batch.h"
+#include "sluice/job.h"
 
 namespace sluice {
 
@@ -38,6 +39,10 @@ void AppendFloat64Text(double v, TextFormat format, std::string* out);
 void AppendBoolText(bool v, std::string* out);
 // Without quotes, for both formats.
 void AppendTimestampText(int64_t micros, std::string* out);
+// The time bucket of a timestamp (UTC) as an output directory names it: hour
+// "2024-01-05T13", day "2024-01-05", week the Monday of its ISO week
+// "2024-01-01", month "2024-01". Before 1970 too ("1969-12-31T23").
+void AppendTimeBucketText(int64_t micros, TimeWindow window, std::string* out);
 
 // True if `s` must be quoted as a CSV field (see above).
 bool CsvNeedsQuotes(std::string_view s, char delimiter);

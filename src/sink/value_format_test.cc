@@ -135,6 +135,69 @@ TEST(ValueFormatTest, TimestampsAgreeWithGmtime) {
   }
 }
 
+std::string Bucket(int64_t micros, TimeWindow window) {
+  return Format([&](std::string* o) { AppendTimeBucketText(micros, window, o); });
+}
+
+// Expected values from Python's datetime; weeks start on the Monday of the ISO
+// week, also across year ends (2021-01-01 is in the week of 2020-12-28).
+TEST(ValueFormatTest, TimeBuckets) {
+  struct Case {
+    int64_t micros;
+    const char* hour;
+    const char* day;
+    const char* week;
+    const char* month;
+  };
+  const Case cases[] = {
+      {1704462310000000, "2024-01-05T13", "2024-01-05", "2024-01-01", "2024-01"},   // 2024-01-05T13:45:10
+      {1704067200000000, "2024-01-01T00", "2024-01-01", "2024-01-01", "2024-01"},   // a Monday
+      {1704671999999999, "2024-01-07T23", "2024-01-07", "2024-01-01", "2024-01"},   // the Sunday after, last µs
+      {1609459200000000, "2021-01-01T00", "2021-01-01", "2020-12-28", "2021-01"},   // week in the previous year
+      {1609675200000000, "2021-01-03T12", "2021-01-03", "2020-12-28", "2021-01"},
+      {1609718400000000, "2021-01-04T00", "2021-01-04", "2021-01-04", "2021-01"},
+      {1577750400000000, "2019-12-31T00", "2019-12-31", "2019-12-30", "2019-12"},
+      {1709193600000000, "2024-02-29T08", "2024-02-29", "2024-02-26", "2024-02"},   // leap day
+      {1709424000000000, "2024-03-03T00", "2024-03-03", "2024-02-26", "2024-03"},   // week across Feb 29
+      {951782400000000, "2000-02-29T00", "2000-02-29", "2000-02-28", "2000-02"},    // leap century
+      {-2203891200000000, "1900-03-01T00", "1900-03-01", "1900-02-26", "1900-03"},  // 1900 is not leap
+      {0, "1970-01-01T00", "1970-01-01", "1969-12-29", "1970-01"},
+      {-1, "1969-12-31T23", "1969-12-31", "1969-12-29", "1969-12"},
+      {-310503600000000, "1960-02-29T05", "1960-02-29", "1960-02-29", "1960-02"},   // pre-1970 leap Monday
+      {-315619200000000, "1960-01-01T00", "1960-01-01", "1959-12-28", "1960-01"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(Ts(c.micros));
+    EXPECT_EQ(Bucket(c.micros, TimeWindow::kHour), c.hour);
+    EXPECT_EQ(Bucket(c.micros, TimeWindow::kDay), c.day);
+    EXPECT_EQ(Bucket(c.micros, TimeWindow::kWeek), c.week);
+    EXPECT_EQ(Bucket(c.micros, TimeWindow::kMonth), c.month);
+  }
+}
+
+TEST(ValueFormatTest, TimeBucketsAgreeWithGmtime) {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int64_t> micros(int64_t{-2208988800} * 1000000, int64_t{4102444800} * 1000000);
+  auto text = [](time_t t, const char* format) {
+    struct tm tm;
+    EXPECT_NE(gmtime_r(&t, &tm), nullptr);
+    char out[32];
+    strftime(out, sizeof(out), format, &tm);
+    return std::string(out);
+  };
+  for (int i = 0; i < 5000; ++i) {
+    const int64_t us = micros(rng);
+    const time_t t = static_cast<time_t>(us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000));
+    struct tm tm;
+    ASSERT_NE(gmtime_r(&t, &tm), nullptr);
+    const time_t monday = t - static_cast<time_t>((tm.tm_wday + 6) % 7) * 86400;
+    ASSERT_EQ(Bucket(us, TimeWindow::kHour), text(t, "%Y-%m-%dT%H"));
+    ASSERT_EQ(Bucket(us, TimeWindow::kDay), text(t, "%Y-%m-%d"));
+    ASSERT_EQ(Bucket(us, TimeWindow::kWeek), text(monday, "%Y-%m-%d"));
+    ASSERT_EQ(Bucket(us, TimeWindow::kMonth), text(t, "%Y-%m"));
+  }
+}
+
 TEST(ValueFormatTest, CsvQuoting) {
   EXPECT_EQ(Csv("plain"), "plain");
   EXPECT_EQ(Csv("in side"), "in side");
