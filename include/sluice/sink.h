@@ -60,6 +60,9 @@ struct PartOptions {
   int part_index = 0;
   Schema schema;    // schema of the batches written (partition columns included)
   std::vector<PartitionKey> partition_by;
+  // Columns of the batches that serve only the layout (added for partition_by,
+  // not asked for in the output): not written into the files either.
+  std::vector<std::string> layout_only_columns;
   // Files kept open at once per writer (partitioned output); others are closed
   // and reopened for append when rows for them come again. Bounds descriptors
   // and buffers whatever the number of partitions.

@@ -184,7 +184,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     const UnitMarker& m = r->marker;
     if (r->state == UnitOutcome::State::kRejectLimit) {
       report.exit_code = ExitCode::kRejectLimit;
-      report.error = fmt::format("unit {}: {} rows rejected in all units, over the limit ({}); stopped; see {}", unit.id,
+      report.error = fmt::format("unit {}: {} rows rejected, over the limit ({}); stopped; see {}", unit.id,
                                  shared.rejected.load(), DescribeLimit(spec.max_rejected), RejectsDir(spec.output.path));
       continue;
     }

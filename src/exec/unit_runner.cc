@@ -69,6 +69,7 @@ class UnitRun {
     part_options.part_index = unit_.index;
     part_options.schema = ctx_.postprocessor->output_schema();
     part_options.partition_by = ctx_.partition_by;
+    part_options.layout_only_columns = ctx_.layout_only_columns;
     ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
     tokens_.resize(shared_.tokens);
 

@@ -350,7 +350,7 @@ Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& 
     return Status::InvalidArgument("part index " + std::to_string(options.part_index) + " is negative");
   }
   if (options.max_open_files == 0) return Status::InvalidArgument("part writer: max_open_files must be at least 1");
-  ASSIGN_OR_RETURN(PartitionLayout layout, PartitionLayout::Make(options.schema, options.partition_by));
+  ASSIGN_OR_RETURN(PartitionLayout layout, PartitionLayout::Make(options.schema, options.partition_by, options.layout_only_columns));
   RETURN_IF_ERROR(env->CreateDirs(options.dir));
   auto writer = std::make_unique<TextPartWriter>(env, options, std::move(layout));
   if (options.partition_by.empty()) RETURN_IF_ERROR(writer->OpenSingleFile());

@@ -1,6 +1,7 @@
 #include "sink/partition_layout.h"
 
 #include <charconv>
+#include <optional>
 
 #include "core/hash.h"
 #include "core/sha256.h"
@@ -99,7 +100,8 @@ void AppendHashBucketText(uint64_t bucket, int buckets, std::string* out) {
   out->append(digits, end);
 }
 
-Result<PartitionLayout> PartitionLayout::Make(const Schema& schema, const std::vector<PartitionKey>& keys) {
+Result<PartitionLayout> PartitionLayout::Make(const Schema& schema, const std::vector<PartitionKey>& keys,
+                                              const std::vector<std::string>& layout_only) {
   PartitionLayout layout;
   std::vector<bool> dropped(schema.num_fields(), false);
   for (size_t key_idx = 0; key_idx < keys.size(); ++key_idx) {
@@ -123,6 +125,9 @@ Result<PartitionLayout> PartitionLayout::Make(const Schema& schema, const std::v
     level.prefix.push_back('=');
     layout.levels_.push_back(std::move(level));
     if (!key.window && key.buckets <= 0) dropped[*column] = true;
+  }
+  for (const std::string& name : layout_only) {
+    if (std::optional<size_t> col = schema.FieldIndex(name)) dropped[*col] = true;
   }
   for (size_t col_idx = 0; col_idx < schema.num_fields(); ++col_idx) {
     if (dropped[col_idx]) continue;

@@ -47,10 +47,12 @@ class PartitionLayout {
  public:
   // kInvalidArgument naming output.partition_by[i] when key i's column is not
   // in `schema`, or a time window is asked of a column that is not a timestamp.
-  static Result<PartitionLayout> Make(const Schema& schema, const std::vector<PartitionKey>& keys);
+  // Columns named in `layout_only` are left out of the files too.
+  static Result<PartitionLayout> Make(const Schema& schema, const std::vector<PartitionKey>& keys,
+                                      const std::vector<std::string>& layout_only = {});
 
   bool partitioned() const { return !levels_.empty(); }
-  // The columns the files hold: `schema` minus plain partition columns.
+  // The columns the files hold: `schema` minus plain partition columns and layout-only columns.
   const Schema& file_schema() const { return file_schema_; }
   // For each file column, its index in `schema`.
   const std::vector<size_t>& file_columns() const { return file_columns_; }
