@@ -148,6 +148,7 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
   uint64_t bytes = 0;
   size_t done = 0;
   size_t taken = 0;
+  bool exact = true;
   std::printf("%-7s %-8s %-10s %12s  %-27s %s\n", "unit", "status", "bytes", "rows", "range", "input");
   for (const PlannedUnit& u : plan->units) {
     if (!u.in_shard) continue;
@@ -155,13 +156,14 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
     rows += u.est_rows;
     bytes += u.est_bytes;
     done += u.done ? 1 : 0;
+    exact = exact && u.rows_exact;
     std::printf("%-7s %-8s %-10s %12s  %-27s %s\n", u.id.c_str(), u.done ? "done" : "pending", Bytes(u.est_bytes).c_str(),
                 ((u.rows_exact ? "" : "~") + std::to_string(u.est_rows)).c_str(),
                 fmt::format("[{}, {})", u.begin, u.end).c_str(), u.path.c_str());
   }
   std::printf("%zu unit(s)%s, %s, %s%lld rows (%s input); %zu done, %zu pending; output %s\n", taken,
               args.shard.empty() ? "" : (" in shard " + args.shard + " of " + std::to_string(plan->units.size())).c_str(),
-              Bytes(bytes).c_str(), "~", static_cast<long long>(rows), plan->format.c_str(), done, taken - done,
+              Bytes(bytes).c_str(), exact ? "" : "~", static_cast<long long>(rows), plan->format.c_str(), done, taken - done,
               spec->output.path.c_str());
   return 0;
 }
