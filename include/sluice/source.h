@@ -47,9 +47,12 @@ struct SourceOptions {
   // Rows read to infer types of undeclared columns.
   size_t infer_rows = 1000;
   // partition.sample: a row is kept iff SampleKeep(hash, sample), where hash is
-  // HashRowKey over the values of `sample_keys` (selected columns, by name) or,
-  // when there are none, HashRowLocation(file path, line). Dropped rows are
-  // counted by rows_sampled_out(), never rejected, never seen downstream.
+  // MixHash of the HashKey* hashes (core/hash.h) of the typed values of
+  // `sample_keys` in order (selected columns, by name; another name is
+  // InvalidArgument at OpenSource) or, when there are none,
+  // HashRowLocation(file path, line). Rows are checked first: a bad row is
+  // rejected whatever its hash. Dropped rows are counted by rows_sampled_out(),
+  // never rejected, never seen downstream.
   double sample = 1.0;
   std::vector<std::string> sample_keys;
 };

@@ -4,19 +4,25 @@
 // file; every other mode (size, and time/column/hash, which for file inputs are
 // output layout, not units) splits CSV and JSON Lines files larger than
 // partition.target_bytes into byte ranges of about that size, each starting at
-// a record boundary:
-//  - JSON Lines: a raw newline cannot occur inside a JSON value, so the first
-//    '\n' at or after each split point ends a record.
+// a record boundary (source/record_split.h):
+//  - JSON Lines: a raw newline cannot occur inside a JSON value, so every '\n'
+//    ends a record.
 //  - CSV: a quoted field may hold newlines, and a split point in the middle of
 //    a file cannot tell whether it is inside quotes. The planner therefore scans
-//    the file once from its first data record with the same quote rules as the
-//    CSV parser (a quote opens only at the start of a field, doubled quotes
-//    inside, CRLF/LF record ends, lone CR is data) and takes the first record
-//    boundary at or after each split point. The scan touches only quotes and
-//    newlines (memchr-speed); it also counts lines so every range knows the line
-//    number of its first record. An unterminated quote swallows the rest of the
-//    file into the unit where it starts, as the parser does.
-// Both give exactly the records of a whole-file read, in order.
+//    the file once from its start with the same quote rules as the CSV parser
+//    (a quote opens only at the start of a field, doubled quotes inside, CRLF/LF
+//    record ends, lone CR is data, BOM skipped, header record excluded). The
+//    scan touches only quotes and newlines (memchr-speed). An unterminated
+//    quote swallows the rest of the file into the unit where it starts, as the
+//    parser does.
+// A unit ends before the first non-blank data record that starts at least
+// target_bytes after the unit's begin: every unit but a file's last spans at
+// least target_bytes and holds at least one record. The scan counts lines and
+// records, so every range knows the line of its first record (first_line) and
+// its exact record count. Both give exactly the records of a whole-file read,
+// in order. Files at most target_bytes (and every file under by: files) are one
+// unit [0, size) and are not scanned; their rows are estimated from the
+// newlines in their first 64 KiB. Empty and header-only files are one unit.
 //
 // Unit ids are zero-padded plan indices ("00000", …): the same input and spec
 // give the same plan on every run.

@@ -296,6 +296,8 @@ class CsvSource final : public Source {
     ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
     range_end_ = range.end;
     ASSIGN_OR_RETURN(schema_, SelectColumns(path_, file_schema, options_, /*allow_declared_only=*/false));
+    RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
+    limits_.Set(options_.batch_rows, options_.max_batch_bytes);
 
     uint64_t start = range.begin;
     int64_t start_line = 1;
@@ -316,7 +318,9 @@ class CsvSource final : public Source {
       for (const Field& field : file_schema.fields()) names_.push_back(field.name);
     }
     if (!parser_) {
-      if (start > 0) {
+      if (start > 0 && range.first_line > 0) {
+        start_line = range.first_line;
+      } else if (start > 0) {
         ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, start, tuning.chunk_bytes));
         start_line = newlines + 1;
       }
@@ -334,7 +338,6 @@ class CsvSource final : public Source {
     }
     cells_.resize(schema_.num_fields());
     scratch_.resize(schema_.num_fields());
-    batch_rows_ = std::max<size_t>(options_.batch_rows, 1);
     return Status::OK();
   }
 
@@ -344,17 +347,16 @@ class CsvSource final : public Source {
     return parser_ ? parser_->next_offset() - std::min(range_begin_, parser_->next_offset()) : 0;
   }
 
-  int64_t rows_sampled_out() const override { return 0; }
-  void SetBatchLimits(size_t batch_rows, size_t /*max_batch_bytes*/) override {
-    batch_rows_ = std::max<size_t>(batch_rows, 1);
-  }
+  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
+  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
     batch->Reset(schema_);
     batch->first_row = rows_emitted_;
     size_t rows = 0;
-    while (!done_ && rows < batch_rows_) {
+    const uint64_t batch_begin = parser_ ? parser_->next_offset() : 0;
+    while (!done_ && !limits_.Full(rows, parser_->next_offset() - batch_begin)) {
       Result<CsvParser::Outcome> outcome = parser_->Next(range_end_);
       if (!outcome.ok()) {
         status_ = outcome.status();
@@ -376,7 +378,8 @@ class CsvSource final : public Source {
   }
 
  private:
-  // Converts the current record into the batch, or rejects it. True if added.
+  // Converts the current record into the batch, or rejects it, or leaves it
+  // out of the sample. True if added.
   bool AddRecord(Batch* batch) {
     if (!IsValidUtf8(parser_->RawRecord())) {
       for (size_t field_idx = 0; field_idx < parser_->num_fields(); ++field_idx) {
@@ -411,6 +414,7 @@ class CsvSource final : public Source {
         return false;
       }
     }
+    if (!sampler_.Keep(cells_, parser_->line())) return false;
     for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
       AppendCell(cells_[col_idx], &batch->columns[col_idx]);
     }
@@ -436,7 +440,8 @@ class CsvSource final : public Source {
   std::vector<std::string> scratch_;        // per column, for unescaped quoted fields
   uint64_t range_begin_ = 0;
   uint64_t range_end_ = UINT64_MAX;
-  size_t batch_rows_ = 1;
+  BatchLimits limits_;
+  RowSampler sampler_;
   uint64_t rows_emitted_ = 0;
   bool done_ = false;
   Status status_;

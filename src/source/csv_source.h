@@ -36,7 +36,13 @@
 // Precondition: begin is 0 or the offset of a record start (the planner only
 // gives such offsets); a record that starts before `end` is read to its end, even
 // past `end`. The header is always read from offset 0 for the column names; a
-// range starting mid-file counts the newlines before it to number its lines.
+// range starting mid-file numbers its lines from range.first_line (set by the
+// planner), or else counts the newlines before it.
+//
+// Batches end at options.batch_rows rows, or once their records span
+// options.max_batch_bytes input bytes (SetBatchLimits changes both). With
+// options.sample < 1 a row that passed every check is kept or left out by
+// RowSampler (source_common.h) on its typed values.
 //
 // Memory: the file is read in chunks (1 MiB) into a reusable window; fields are
 // views into it (only quoted fields with doubled quotes are copied, into a reused

@@ -437,6 +437,44 @@ TEST(CsvSourceTest, BatchRowsSplitsAndReusesTheBatch) {
   EXPECT_EQ(batch.num_rows(), 0u);
 }
 
+TEST(CsvSourceTest, BatchesEndOnceTheirRecordsSpanMaxBatchBytes) {
+  auto env = NewMemEnv();
+  std::string input = "id,name\n";
+  for (int row = 10; row < 38; ++row) input += std::to_string(row) + ",abcdef\n";  // 10 bytes a record
+  input += "\n40,\"" + std::string(100, 'z') + "\"\n41,abcdef\n";  // a blank line, a 106-byte record
+  WriteFile(env.get(), "in.csv", input);
+  SourceOptions options;
+  options.batch_rows = 100;
+  options.max_batch_bytes = 35;
+  auto schema = InferSchema(env.get(), "in.csv", options);
+  ASSERT_TRUE(schema.ok());
+  auto open = [&] {
+    auto source = OpenSource(env.get(), FileRange{"in.csv"}, *schema, options, nullptr);
+    EXPECT_TRUE(source.ok());
+    return std::move(*source);
+  };
+  // 4 records (40 bytes) reach 35; a record larger than the limit is a batch of its own.
+  EXPECT_EQ(BatchSizes(open().get()), (std::vector<size_t>{4, 4, 4, 4, 4, 4, 4, 1, 1}));
+  // SetBatchLimits applies from the next batch: rows only, or one row a batch.
+  EXPECT_EQ(BatchSizes(open().get(), 2, 3, 0), (std::vector<size_t>{4, 4, 3, 3, 3, 3, 3, 3, 3, 1}));
+  std::vector<size_t> one_row_batches(26, 1);
+  one_row_batches.insert(one_row_batches.begin(), 4);
+  EXPECT_EQ(BatchSizes(open().get(), 1, 100, 1), one_row_batches);
+}
+
+TEST(CsvSourceTest, LinesNumberedFromTheRangesFirstLine) {
+  std::vector<uint64_t> offsets;
+  auto env = NewMemEnv();
+  WriteFile(env.get(), "in.csv", NumberedCsv(12, &offsets));
+  // first_line is taken as given (the planner counted it), not recounted.
+  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv", offsets[4], offsets[8], 1000}, SourceOptions{});
+  ASSERT_TRUE(out.status.ok());
+  EXPECT_EQ(out.rows.size(), 4u);
+  EXPECT_EQ(out.lines, (std::vector<int64_t>{1000, 1001, 1002, 1003}));
+  ReadOutput counted = ReadCsv(env.get(), FileRange{"in.csv", offsets[4], offsets[8], 0}, SourceOptions{});
+  EXPECT_EQ(counted.lines, (std::vector<int64_t>{7, 8, 9, 10}));
+}
+
 TEST(CsvSourceTest, StreamsLargeFileInBoundedMemory) {
   constexpr int kRows = 200000;
   std::string input = "id,amount,name,ts\n";

@@ -139,11 +139,15 @@ class JsonlSource final : public Source {
   Status Open(Env* env, const FileRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
     ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
     ASSIGN_OR_RETURN(schema_, SelectColumns(path_, file_schema, options_, /*allow_declared_only=*/true));
+    RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
+    limits_.Set(options_.batch_rows, options_.max_batch_bytes);
     for (size_t col_idx = 0; col_idx < schema_.num_fields(); ++col_idx) {
       column_of_key_.emplace(std::string_view(schema_.field(col_idx).name), col_idx);
     }
     int64_t start_line = 1;
-    if (range.begin > 0) {
+    if (range.begin > 0 && range.first_line > 0) {
+      start_line = range.first_line;
+    } else if (range.begin > 0) {
       ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, range.begin, tuning.chunk_bytes));
       start_line = newlines + 1;
     }
@@ -152,7 +156,6 @@ class JsonlSource final : public Source {
     range_end_ = range.end;
     cells_.resize(schema_.num_fields());
     scratch_.resize(schema_.num_fields());
-    batch_rows_ = std::max<size_t>(options_.batch_rows, 1);
     return Status::OK();
   }
 
@@ -163,17 +166,16 @@ class JsonlSource final : public Source {
     return next - std::min(range_begin_, next);
   }
 
-  int64_t rows_sampled_out() const override { return 0; }
-  void SetBatchLimits(size_t batch_rows, size_t /*max_batch_bytes*/) override {
-    batch_rows_ = std::max<size_t>(batch_rows, 1);
-  }
+  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
+  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
     batch->Reset(schema_);
     batch->first_row = rows_emitted_;
     size_t rows = 0;
-    while (!done_ && rows < batch_rows_) {
+    const uint64_t batch_begin = lines_->next_offset();
+    while (!done_ && !limits_.Full(rows, lines_->next_offset() - batch_begin)) {
       Result<bool> more = lines_->Next(range_end_);
       if (!more.ok()) {
         status_ = more.status();
@@ -216,6 +218,7 @@ class JsonlSource final : public Source {
       if (found == column_of_key_.end()) continue;
       if (!ConvertValue(found->second, field.value)) return false;
     }
+    if (!sampler_.Keep(cells_, lines_->line())) return false;
     for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
       AppendCell(cells_[col_idx], &batch->columns[col_idx]);
     }
@@ -337,7 +340,8 @@ class JsonlSource final : public Source {
   std::vector<std::string> scratch_;  // per column: text of numbers and nested values
   uint64_t range_begin_ = 0;
   uint64_t range_end_ = UINT64_MAX;
-  size_t batch_rows_ = 1;
+  BatchLimits limits_;
+  RowSampler sampler_;
   uint64_t rows_emitted_ = 0;
   bool done_ = false;
   Status status_;

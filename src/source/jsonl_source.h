@@ -33,7 +33,13 @@
 // under input.schema.
 //
 // Ranges: the rows of a FileRange are the lines that start in [begin, end).
-// Precondition: begin is 0 or the offset of a line start.
+// Precondition: begin is 0 or the offset of a line start. Lines are numbered
+// from range.first_line when set, else by counting the newlines before begin.
+//
+// Batches end at options.batch_rows rows, or once their lines span
+// options.max_batch_bytes input bytes (SetBatchLimits changes both). With
+// options.sample < 1 a row that passed every check is kept or left out by
+// RowSampler (source_common.h) on its typed values.
 //
 // Thread-safety: a JSON Lines Source is used by one thread at a time.
 #pragma once

@@ -294,6 +294,30 @@ TEST(JsonlSourceTest, FileRangeStartingMidFile) {
   EXPECT_EQ(rows.back(), "10");
 }
 
+TEST(JsonlSourceTest, LinesNumberedFromTheRangesFirstLineAndBatchBytes) {
+  std::string input;
+  std::vector<uint64_t> offsets;
+  for (int row = 10; row < 30; ++row) {
+    offsets.push_back(input.size());
+    input += "{\"id\":" + std::to_string(row) + "}\n";  // 10 bytes a line
+  }
+  auto env = NewMemEnv();
+  WriteFile(env.get(), "in.jsonl", input);
+  ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl", offsets[3], offsets[5], 500}, SourceOptions{});
+  ASSERT_TRUE(out.status.ok());
+  EXPECT_EQ(out.rows, (std::vector<std::string>{"13", "14"}));
+  EXPECT_EQ(out.lines, (std::vector<int64_t>{500, 501}));
+
+  SourceOptions options;
+  options.format = InputFormat::kJsonl;
+  options.max_batch_bytes = 25;
+  auto schema = InferSchema(env.get(), "in.jsonl", options);
+  ASSERT_TRUE(schema.ok());
+  auto source = OpenSource(env.get(), FileRange{"in.jsonl"}, *schema, options, nullptr);
+  ASSERT_TRUE(source.ok());
+  EXPECT_EQ(BatchSizes(source->get(), 3, 4096, 50), (std::vector<size_t>{3, 3, 3, 5, 5, 1}));
+}
+
 TEST(JsonlSourceTest, LineSpanningChunksAndLineLimit) {
   const std::string long_value(5000, 'q');
   const std::string input = "{\"s\":\"a\"}\n{\"s\":\"" + long_value + "\"}\n{\"s\":\"b\"}\n";

@@ -255,4 +255,43 @@ std::string BadValueMessage(std::string_view text, const Field& field, const Sou
   return message;
 }
 
+uint64_t HashCell(const Cell& cell, DataType type, uint64_t h) {
+  if (cell.is_null) return HashKeyNull(h);
+  switch (type) {
+    case DataType::kInt64:
+    case DataType::kTimestamp: return HashKeyInt(cell.int_value, h);
+    case DataType::kFloat32: return HashKeyDouble(static_cast<float>(cell.float_value), h);
+    case DataType::kFloat64: return HashKeyDouble(cell.float_value, h);
+    case DataType::kBool: return HashKeyBool(cell.bool_value, h);
+    case DataType::kString: return HashKeyString(cell.text, h);
+  }
+  return h;
+}
+
+Status RowSampler::Init(const std::string& path, const Schema& schema, const SourceOptions& options) {
+  path_ = path;
+  fraction_ = options.sample;
+  for (const std::string& key : options.sample_keys) {
+    const auto index = schema.FieldIndex(key);
+    if (!index) {
+      std::vector<std::string> names;
+      for (const Field& field : schema.fields()) names.push_back(field.name);
+      return Status::InvalidArgument("input '" + path + "': sample key '" + key +
+                                     "' is not among the columns read (" + JoinNames(names) + ")");
+    }
+    key_columns_.push_back(*index);
+    key_types_.push_back(schema.field(*index).type);
+  }
+  return Status::OK();
+}
+
+uint64_t RowSampler::RowHash(const std::vector<Cell>& cells, int64_t line) const {
+  if (key_columns_.empty()) return HashRowLocation(path_, line);
+  uint64_t h = kHashSeed;
+  for (size_t key_idx = 0; key_idx < key_columns_.size(); ++key_idx) {
+    h = HashCell(cells[key_columns_[key_idx]], key_types_[key_idx], h);
+  }
+  return MixHash(h);
+}
+
 }  // namespace sluice

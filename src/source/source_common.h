@@ -1,9 +1,10 @@
 // Pieces shared by the text readers (CSV, JSON Lines): staging one row's values
 // before they are appended (so a rejected row leaves no partial values), text ->
-// value conversion per column type, type inference, schema projection, and
-// helpers for one-line reject messages.
+// value conversion per column type, type inference, schema projection,
+// helpers for one-line reject messages, batch limits and row sampling.
 //
-// Thread-safety: free functions are pure; TypeGuess is a value owned by one thread.
+// Thread-safety: free functions are pure; TypeGuess, BatchLimits and RowSampler
+// are values owned by one thread.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/hash.h"
 #include "sluice/batch.h"
 #include "sluice/reject.h"
 #include "sluice/schema.h"
@@ -98,5 +100,54 @@ bool IsValidUtf8(std::string_view text);
 // "cannot parse 'abc' as float64", plus, for a column whose type was inferred,
 // a hint to declare it under input.schema.
 std::string BadValueMessage(std::string_view text, const Field& field, const SourceOptions& options);
+
+// SourceOptions::batch_rows and max_batch_bytes, as the readers apply them.
+class BatchLimits {
+ public:
+  void Set(size_t batch_rows, size_t max_batch_bytes) {
+    rows_ = batch_rows > 0 ? batch_rows : 1;
+    bytes_ = max_batch_bytes;
+  }
+  // True once a batch holding `rows` rows, read from records that span
+  // `bytes_spanned` input bytes, is complete.
+  bool Full(size_t rows, uint64_t bytes_spanned) const {
+    return rows >= rows_ || (rows > 0 && bytes_ > 0 && bytes_spanned >= bytes_);
+  }
+
+ private:
+  size_t rows_ = 1;
+  size_t bytes_ = 0;
+};
+
+// The stable hash of one staged value of a column of `type`, folded into `h`
+// (HashKey* of core/hash.h; float32 as the stored float), so a value hashes
+// the same whichever reader staged it.
+uint64_t HashCell(const Cell& cell, DataType type, uint64_t h);
+
+// partition.sample for the readers: decides, from a row's staged cells, whether
+// the row is kept, and counts the rows left out.
+class RowSampler {
+ public:
+  // Takes options.sample and sample_keys; each key must be a column of `schema`
+  // (the selected columns), else InvalidArgument naming it.
+  Status Init(const std::string& path, const Schema& schema, const SourceOptions& options);
+  // `cells` are the row's values in `schema` order; `line` its first line.
+  bool Keep(const std::vector<Cell>& cells, int64_t line) {
+    if (fraction_ >= 1.0) return true;
+    if (SampleKeep(RowHash(cells, line), fraction_)) return true;
+    ++sampled_out_;
+    return false;
+  }
+  int64_t sampled_out() const { return sampled_out_; }
+
+ private:
+  uint64_t RowHash(const std::vector<Cell>& cells, int64_t line) const;
+
+  std::string path_;
+  double fraction_ = 1.0;
+  std::vector<size_t> key_columns_;
+  std::vector<DataType> key_types_;
+  int64_t sampled_out_ = 0;
+};
 
 }  // namespace sluice

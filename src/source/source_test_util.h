@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,22 @@ inline void DrainSource(Source* source, ReadOutput* out) {
     }
   }
   out->bytes_read = source->bytes_read();
+}
+
+// Row counts of the batches `source` gives until it is exhausted. Before the
+// batch at index `change_at`, calls SetBatchLimits(new_rows, new_bytes).
+inline std::vector<size_t> BatchSizes(Source* source, size_t change_at = SIZE_MAX, size_t new_rows = 0,
+                                      size_t new_bytes = 0) {
+  std::vector<size_t> sizes;
+  Batch batch;
+  while (true) {
+    if (sizes.size() == change_at) source->SetBatchLimits(new_rows, new_bytes);
+    Result<bool> more = source->Next(&batch);
+    EXPECT_TRUE(more.ok()) << more.status().ToString();
+    if (!more.ok() || !*more) break;
+    sizes.push_back(batch.num_rows());
+  }
+  return sizes;
 }
 
 // Infers the schema of range.path with `infer` and reads `range` with `open`
