@@ -76,7 +76,7 @@ def linear_model(path, coefs, intercept):
 
 
 def write_job(path, input_path, out, extra=""):
-    stats = ", ".join(f"{c}: {{mean: 0.25}}" for c in FEATURES)
+    stats = ", ".join(f"{c}: {{impute: 0.25}}" for c in FEATURES)
     feats = "\n".join(f"  - {{name: {c}, impute: mean}}" for c in FEATURES)
     with open(path, "w") as f:
         f.write(f"""input: {{path: {input_path}, schema: {{id: int64, x1: float64, x2: float64, x3: float64,
@@ -103,11 +103,14 @@ class Runner:
 
 
 def tree(d):
+    """Every file under d except _sluice/job.json, which records the output path itself."""
     out = {}
     for root, _, files in os.walk(d):
         for name in files:
             p = os.path.join(root, name)
-            out[os.path.relpath(p, d)] = p
+            rel = os.path.relpath(p, d)
+            if rel != os.path.join("_sluice", "job.json"):
+                out[rel] = p
     return out
 
 
@@ -194,11 +197,11 @@ def main():
             r.run("run", f"job_{fmt}.yaml", "--shard", f"{i}/3", "--set", f"output.path=out_{fmt}_shards")
         same_tree(split, os.path.join(work, f"out_{fmt}_shards"), f"{fmt} --shard i/3")
         print("   --shard 0/3, 1/3, 2/3 == one run")
-        # A small memory limit: smaller batches, same bytes.
-        r.run("run", f"job_{fmt}.yaml", "--set", "execution.memory_limit=40MiB", "--set", "execution.workers=2",
-              "--set", f"output.path=out_{fmt}_mem")
-        same_tree(split, os.path.join(work, f"out_{fmt}_mem"), f"{fmt} memory_limit=40MiB")
-        print("   memory_limit 40MiB == unlimited")
+        # A small memory limit with huge batches asked for: batches capped by bytes, same output.
+        r.run("run", f"job_{fmt}.yaml", "--set", "execution.memory_limit=64MiB", "--set", "execution.workers=2",
+              "--set", "batch.size=1000000", "--set", f"output.path=out_{fmt}_mem")
+        same_tree(split, os.path.join(work, f"out_{fmt}_mem"), f"{fmt} memory_limit=64MiB")
+        print("   memory_limit 64MiB with batch.size 1000000 == default")
 
     print("== output.partition_by [seg, ts:day], workers 1 vs 8")
     for workers in [1, 8]:
