@@ -155,6 +155,10 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
         workers.run([&] {
           for (size_t i = next++; i < n; i = next++) {
             const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
+            if (shared.stop) {  // the reject limit was crossed: start no more units
+              outcomes[i] = UnitOutcome{UnitOutcome::State::kStopped, {}};
+              continue;
+            }
             outcomes[i] = bind.ok() ? RunUnit(&shared, unit) : Result<UnitOutcome>(bind);
             const Result<UnitOutcome>& r = *outcomes[i];
             if (!r.ok()) {
