@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/sha256.h"
+#include "core/tsan_annotations.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "exec/unit_runner.h"
@@ -149,10 +150,14 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
     tbb::task_arena arena(threads);
     std::atomic<size_t> next{0};
+    // Worker tasks acquire what this thread prepared and release what they did (tsan_annotations.h).
+    void* const handoff = &shared;
+    TsanRelease(handoff);
     arena.execute([&] {
       tbb::task_group workers;
       for (int w = 0; w < ctx->workers; ++w) {
         workers.run([&] {
+          TsanAcquire(handoff);
           for (size_t i = next++; i < n; i = next++) {
             const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
             if (shared.stop) {  // the reject limit was crossed: start no more units
@@ -169,10 +174,12 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
                            m.files.size(), m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered);
             }
           }
+          TsanRelease(handoff);
         });
       }
       workers.wait();
     });
+    TsanAcquire(handoff);
   }
 
   // The summary, in plan order.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/tsan_annotations.h"
 #include "sink/rejects_writer.h"
 #include "sluice/sink.h"
 
@@ -119,10 +120,13 @@ class UnitRun {
     std::mutex free_mu;
     for (Token& t : tokens_) free.push_back(&t);
     bool done = false;
+    // Each stage acquires what earlier stages released (see tsan_annotations.h).
+    void* const handoff = &shared_;
     tbb::parallel_pipeline(
         shared_.tokens,
         tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
                                        [&](tbb::flow_control& fc) -> Token* {
+                                         TsanAcquire(handoff);
                                          if (done || !Ok()) {
                                            fc.stop();
                                            return nullptr;
@@ -134,18 +138,24 @@ class UnitRun {
                                            free.pop_back();
                                          }
                                          done = !Read(t);
+                                         TsanRelease(handoff);
                                          return t;
                                        }) &
             tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel,
                                              [&](Token* t) {
+                                               TsanAcquire(handoff);
                                                if (Ok()) Predict(t);
+                                               TsanRelease(handoff);
                                                return t;
                                              }) &
             tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order, [&](Token* t) {
+              TsanAcquire(handoff);
               if (Ok()) Write(t);
+              TsanRelease(handoff);
               std::lock_guard<std::mutex> lock(free_mu);
               free.push_back(t);
             }));
+    TsanAcquire(handoff);
   }
 
   // Reads and featurizes the next batch into *t. False at the end of the range
