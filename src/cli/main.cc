@@ -104,7 +104,7 @@ int CmdValidate(Env* env, const ModelRegistry& models, const CommonArgs& args) {
   options.models = &models;
   Result<std::unique_ptr<JobContext>> ctx = PrepareJob(*spec, env, options);
   if (!ctx.ok()) return Fail(ctx.status());
-  if (Status st = BindModels(*spec, env, options, ctx->get()); !st.ok()) return Fail(st);  // also for load: lazy
+  if (Status st = BindModels(*spec, ctx->get()); !st.ok()) return Fail(st);  // also for load: lazy
   const JobContext& c = **ctx;
   std::string columns;
   for (const Field& f : c.postprocessor->output_schema().fields()) {

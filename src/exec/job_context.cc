@@ -165,7 +165,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
       capacity);
 
   if (!spec.model.lazy) {
-    RETURN_IF_ERROR(BindModels(spec, env, options, ctx.get()));
+    RETURN_IF_ERROR(BindModels(spec, ctx.get()));
   } else {
     for (const auto& [key, path] : ModelFiles(spec.model)) {
       Result<std::string> backend = registry->Detect(env, path);
@@ -175,8 +175,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   return ctx;
 }
 
-Status BindModels(const JobSpec& spec, Env* env, const RunOptions& /*options*/, JobContext* ctx) {
-  (void)env;
+Status BindModels(const JobSpec& spec, JobContext* ctx) {
   if (ctx->bound) return Status::OK();
   Result<std::shared_ptr<Model>> signature = ctx->models->Get(spec.model.path);
   if (!signature.ok()) return signature.status().WithContext("model.path");

@@ -55,7 +55,8 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 
 // Loads the signature model (and, with model.route and load: preload, checks
 // every routed model) and binds the stages to it. Idempotent.
-Status BindModels(const JobSpec& spec, Env* env, const RunOptions& options, JobContext* ctx);
+// Precondition: ctx comes from PrepareJob (its model cache is set).
+Status BindModels(const JobSpec& spec, JobContext* ctx);
 
 // Plan, schema and source options only (no model): what fit-stats and plan need.
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx);

@@ -111,7 +111,7 @@ Result<std::optional<std::vector<UnitMarker>>> AllMarkers(Env* env, const JobSpe
 
 Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
-  return BindModels(spec, env, options, ctx.get());
+  return BindModels(spec, ctx.get());
 }
 
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
@@ -138,7 +138,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
                spec.output.path);
 
   // model.load: lazy binds here, when the first unit starts; a failure then fails the units.
-  Status bind = BindModels(spec, env, options, ctx.get());
+  Status bind = BindModels(spec, ctx.get());
   if (!bind.ok()) spdlog::error("model: {}", bind.ToString());
 
   const size_t n = ctx->run_units.size();
