@@ -56,6 +56,13 @@ struct FileInfo {
   bool is_dir = false;
 };
 
+// A held advisory lock on a file (see Env::LockFile); released on destruction
+// and by the operating system when the process dies.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -82,6 +89,12 @@ class Env {
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   // Makes the directory's entries (creations, renames) durable.
   virtual Status SyncDir(const std::string& dir) = 0;
+  // Takes an advisory lock on `path` (created if missing) without waiting:
+  // `exclusive`, or shared with other shared holders. kUnavailable when another
+  // holder (this process or another) prevents it; a lock of a dead process
+  // never does (POSIX: flock). Locks are per call: two calls in one process
+  // exclude each other like two processes.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path, bool exclusive) = 0;
 
   // Monotonic clock, microseconds.
   virtual uint64_t NowMicros() = 0;
@@ -99,6 +112,7 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override { return target_->NewRandomAccessFile(p); }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override { return target_->NewWritableFile(p); }
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override { return target_->NewAppendableFile(p); }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p, bool exclusive) override { return target_->LockFile(p, exclusive); }
   bool FileExists(const std::string& p) override { return target_->FileExists(p); }
   Result<FileInfo> Stat(const std::string& p) override { return target_->Stat(p); }
   Result<std::vector<std::string>> GetChildren(const std::string& d) override { return target_->GetChildren(d); }

@@ -88,6 +88,11 @@ struct ModelOptions {
   // Model output names referenced by model.outputs; empty = the backend's default
   // set. Backends may expose optional outputs (e.g. a raw margin) only when requested.
   std::vector<std::string> requested_outputs{};
+  // execution.batch_timeout in milliseconds; 0 = none. Backends that can stop
+  // a running prediction (ONNX Runtime, through RunOptions::SetTerminate) stop
+  // it at the deadline and return kTimeout; the caller fails a late call of any
+  // other backend as timed out once it returns.
+  int64_t batch_timeout_ms = 0;
 };
 
 // The table of model backends. Not thread-safe for registration; Load is safe

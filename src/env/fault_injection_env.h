@@ -62,7 +62,13 @@ struct FaultRule {
   // (e.g. a rename that happened but returned an error, a write that reached
   // the file but was reported lost).
   bool performed = false;
+  // true: instead of reporting an error, end the process at once with
+  // _exit(kFaultCrashExitCode), after performing the operation when
+  // `performed`, before it otherwise: a crash at exactly that step.
+  bool crash = false;
 };
+
+inline constexpr int kFaultCrashExitCode = 86;
 
 // Random faults: every call of an op in `ops` fails with probability `rate`.
 struct RandomFaults {

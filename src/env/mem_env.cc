@@ -350,6 +350,45 @@ class MemEnv final : public Env {
     return Status::OK();
   }
 
+  // Holders per locked path: -1 exclusive, n > 0 shared. Shared with the locks
+  // handed out, which may outlive the Env.
+  struct LockTable {
+    std::mutex mu;
+    std::map<std::string, int> holders;
+  };
+
+  class MemFileLock final : public FileLock {
+   public:
+    MemFileLock(std::shared_ptr<LockTable> table, std::string path) : table_(std::move(table)), path_(std::move(path)) {}
+    ~MemFileLock() override {
+      std::lock_guard<std::mutex> lock(table_->mu);
+      int& n = table_->holders[path_];
+      n = n < 0 ? 0 : n - 1;
+      if (n == 0) table_->holders.erase(path_);
+    }
+
+   private:
+    std::shared_ptr<LockTable> table_;
+    std::string path_;
+  };
+
+ public:
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path, bool exclusive) override {
+    const std::string p = Normalize(path);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      RETURN_IF_ERROR(CheckAncestorsLocked(p, path));
+      if (!files_.count(p)) files_[p] = std::make_shared<MemFile>();
+    }
+    std::lock_guard<std::mutex> lock(locks_->mu);
+    int& n = locks_->holders[p];
+    if (n < 0 || (exclusive && n > 0)) return Status::Unavailable("'" + path + "' is locked by another run");
+    n = exclusive ? -1 : n + 1;
+    return std::unique_ptr<FileLock>(new MemFileLock(locks_, p));
+  }
+
+ private:
+  std::shared_ptr<LockTable> locks_ = std::make_shared<LockTable>();
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<MemFile>> files_;  // guarded by mu_
   std::set<std::string> dirs_;                             // guarded by mu_

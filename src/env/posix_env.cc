@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -185,6 +186,16 @@ int OpenRetryingEintr(const std::string& path, int flags, mode_t mode = 0) {
   }
 }
 
+// The descriptor holds the flock; closing it releases the lock.
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }
+
+ private:
+  int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
@@ -203,6 +214,22 @@ class PosixEnv final : public Env {
     int fd = OpenRetryingEintr(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return PosixError("open", path, errno);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path, bool exclusive) override {
+    int fd = OpenRetryingEintr(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return PosixError("open", path, errno);
+    int rc;
+    do {
+      rc = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) return Status::Unavailable("'" + path + "' is locked by another run");
+      return PosixError("flock", path, err);
+    }
+    return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }
 
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
