@@ -5,6 +5,7 @@
 // on different output directories.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -144,10 +145,22 @@ struct PartitionSpec {
   std::optional<PartitionKey> OutputKey() const;
 };
 
+// execution.retries: transient failures (I/O, unavailable, timeout) of a batch's
+// prediction or of a whole unit are tried again, up to max_attempts in all,
+// after a random wait in [0, min(max_backoff, initial_backoff * 2^(n-1))]
+// ("full jitter") before attempt n + 1.
+struct RetrySpec {
+  int max_attempts = 3;
+  int64_t initial_backoff_ms = 100;
+  int64_t max_backoff_ms = 10000;
+};
+
 struct ExecutionSpec {
   int workers = 0;       // units in parallel; 0 = auto (cores)
   bool async = true;     // mode: async overlaps reading and inference; sync does one batch at a time
   uint64_t memory_limit = uint64_t{2} << 30;  // bytes: peak RSS promise
+  RetrySpec retries;
+  int64_t batch_timeout_ms = 60000;  // a prediction running longer fails its attempt (kTimeout); 0 = none
 };
 
 struct OutputSpec {
@@ -224,6 +237,8 @@ struct JobReport {
   int64_t units_total = 0;
   int64_t units_done = 0;
   int64_t units_failed = 0;
+  int64_t units_skipped = 0;  // committed by an earlier run of the same job (counted in units_done)
+  std::map<std::string, int64_t> retries;  // attempts retried, by error code name (io_error, …)
   int64_t rows_sampled_out = 0;  // rows partition.sample left out (not in rows_in)
   std::map<std::string, int64_t> rejects_by_reason;
   std::vector<std::string> parts;  // committed output files, relative to output.path, in plan order
@@ -245,6 +260,9 @@ struct RunOptions {
   // --shard I/N: run only the units whose index ≡ index (mod count).
   int shard_index = 0;
   int shard_count = 1;
+  // Set (by a signal handler) to stop: no new unit starts, units in flight stop
+  // at their next batch without committing, and RunJob returns kInterrupted.
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 // Preflight: input present and readable, schema resolvable, stats complete,
@@ -277,6 +295,31 @@ struct PlanSummary {
 
 // Plans the job (no model is loaded) and looks for committed units in output.path.
 Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& options);
+
+// `sluice status OUT_DIR`: the state of every unit of the job that wrote OUT_DIR.
+struct UnitState {
+  std::string id;
+  std::string path;  // input file
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  enum class State { kDone, kFailed, kPending } state = State::kPending;
+  int64_t rows_in = 0;  // done units
+  int64_t rows_out = 0;
+  int64_t rows_rejected = 0;
+  std::string error;  // failed units: the last error
+  int attempts = 0;
+};
+
+struct OutputStatus {
+  std::string fingerprint;
+  std::vector<UnitState> units;  // in plan order
+  bool success = false;          // _SUCCESS is there
+  bool running = false;          // a run of the whole job holds the directory now
+};
+
+// Reads OUT_DIR/_sluice (job.json, unit markers, failure records). kNotFound when
+// the directory holds no Sluice job.
+Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out);
 
 struct FitStatsReport {
   int64_t rows = 0;

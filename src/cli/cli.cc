@@ -6,6 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -66,6 +70,25 @@ Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) {
   return LoadJobSpec(env, ec ? args.job_path : abs.lexically_normal().string(), args.overrides);
 }
 
+// SIGINT / SIGTERM: the first asks the run to stop (no new units, units in
+// flight stop at their next batch, exit 130, resumable); a second ends the
+// process at once (still resumable: nothing half-written is ever visible).
+std::atomic<bool> g_interrupt{false};
+
+extern "C" void OnStopSignal(int) {
+  if (g_interrupt.exchange(true)) _exit(static_cast<int>(ExitCode::kInterrupted));
+  static const char kMsg[] = "sluice: stopping: finishing no more units (again to stop at once)\n";
+  (void)!write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+}
+
+void InstallStopSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool restart) {
   Result<JobSpec> spec = LoadSpec(env, args);
   if (!spec.ok()) return Fail(spec.status());
@@ -73,6 +96,8 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   options.models = &models;
   options.restart = restart;
   if (Status st = ParseShard(args.shard, &options); !st.ok()) return Fail(st);
+  options.interrupt = &g_interrupt;
+  InstallStopSignals();
   Result<JobReport> report = RunJob(*spec, env, options);
   if (!report.ok()) return Fail(report.status());
   const JobReport& r = *report;
@@ -87,9 +112,14 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   if (r.rows_sampled_out > 0) {
     std::printf("  sampled out (partition.sample) %lld\n", static_cast<long long>(r.rows_sampled_out));
   }
-  std::printf("units: %lld done, %lld failed of %lld; %.2f s (%.0f rows/s)\n", static_cast<long long>(r.units_done),
-              static_cast<long long>(r.units_failed), static_cast<long long>(r.units_total), r.seconds,
-              r.seconds > 0 ? static_cast<double>(r.rows_in) / r.seconds : 0.0);
+  std::printf("units: %lld done%s, %lld failed of %lld; %.2f s\n", static_cast<long long>(r.units_done),
+              r.units_skipped > 0 ? fmt::format(" ({} already committed)", r.units_skipped).c_str() : "",
+              static_cast<long long>(r.units_failed), static_cast<long long>(r.units_total), r.seconds);
+  if (!r.retries.empty()) {
+    std::string retries;
+    for (const auto& [code, count] : r.retries) retries += fmt::format("{}{} {}", retries.empty() ? "" : ", ", code, count);
+    std::printf("retries: %s\n", retries.c_str());
+  }
   std::printf("workers: %d x %d model thread(s); model loads %lld, evictions %lld; peak RSS %.0f MiB\n", r.workers,
               r.model_threads, static_cast<long long>(r.model_loads), static_cast<long long>(r.model_evictions),
               static_cast<double>(r.peak_rss_bytes) / (1 << 20));
@@ -166,6 +196,45 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
               args.shard.empty() ? "" : (" in shard " + args.shard + " of " + std::to_string(plan->units.size())).c_str(),
               Bytes(bytes).c_str(), exact ? "" : "~", static_cast<long long>(rows), plan->format.c_str(), done, taken - done,
               spec->output.path.c_str());
+  return 0;
+}
+
+int CmdStatus(Env* env, const std::string& out, bool json) {
+  Result<OutputStatus> status = ReadOutputStatus(env, out);
+  if (!status.ok()) return Fail(status.status());
+  static constexpr const char* kStates[] = {"done", "failed", "pending"};
+  size_t counts[3] = {0, 0, 0};
+  int64_t rows_in = 0, rows_out = 0, rows_rejected = 0;
+  for (const UnitState& u : status->units) {
+    ++counts[static_cast<int>(u.state)];
+    rows_in += u.rows_in;
+    rows_out += u.rows_out;
+    rows_rejected += u.rows_rejected;
+  }
+  if (json) {
+    nlohmann::ordered_json j;
+    j["output"] = out;
+    j["success"] = status->success;
+    j["running"] = status->running;
+    j["units"] = nlohmann::ordered_json::array();
+    for (const UnitState& u : status->units) {
+      j["units"].push_back({{"id", u.id}, {"state", kStates[static_cast<int>(u.state)]}, {"path", u.path},
+                            {"begin", u.begin}, {"end", u.end}, {"rows_in", u.rows_in}, {"rows_out", u.rows_out},
+                            {"rows_rejected", u.rows_rejected}, {"error", u.error}, {"attempts", u.attempts}});
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  for (const UnitState& u : status->units) {
+    if (u.state == UnitState::State::kDone) continue;
+    std::printf("%-7s %-8s %s bytes [%llu, %llu)%s\n", u.id.c_str(), kStates[static_cast<int>(u.state)],
+                u.path.c_str(), static_cast<unsigned long long>(u.begin), static_cast<unsigned long long>(u.end),
+                u.error.empty() ? "" : fmt::format(": {} (after {} attempt(s))", u.error, u.attempts).c_str());
+  }
+  std::printf("%s: %zu unit(s): %zu done, %zu failed, %zu pending; rows in %lld, out %lld, rejected %lld%s%s\n",
+              out.c_str(), status->units.size(), counts[0], counts[1], counts[2], static_cast<long long>(rows_in),
+              static_cast<long long>(rows_out), static_cast<long long>(rows_rejected),
+              status->success ? "; complete (_SUCCESS)" : "", status->running ? "; a run is in progress" : "");
   return 0;
 }
 
@@ -267,7 +336,12 @@ int RunCli(int argc, char** argv, Env* env) {
   CLI::App* plan = app.add_subcommand("plan", "List a job's work units (file, byte range, size, rows) and which are done.");
   CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
   CLI::App* inspect = app.add_subcommand("inspect", "Show a model's backend, inputs, outputs and metadata.");
+  CLI::App* status = app.add_subcommand("status", "Show the done, failed and pending units of an output directory.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
+  std::string status_dir;
+  bool status_json = false;
+  status->add_option("out_dir", status_dir, "output directory of a run")->required();
+  status->add_flag("--json", status_json, "print JSON");
   std::string model_path;
   std::string model_kind = "auto";
   bool inspect_json = false;
@@ -310,6 +384,7 @@ int RunCli(int argc, char** argv, Env* env) {
   if (run->parsed()) return CmdRun(env, models, args, restart);
   if (validate->parsed()) return CmdValidate(env, models, args);
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
+  if (status->parsed()) return CmdStatus(env, status_dir, status_json);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;

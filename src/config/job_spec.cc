@@ -15,6 +15,7 @@ using config::IndexPath;
 using config::KeyError;
 using config::ReadBool;
 using config::ReadBytes;
+using config::ReadDurationMs;
 using config::ReadIntOrAuto;
 using config::ReadChar;
 using config::ReadDouble;
@@ -299,8 +300,24 @@ Status ParsePartition(const YAML::Node& node, PartitionSpec* p) {
 }
 
 Status ParseExecution(const YAML::Node& node, ExecutionSpec* e) {
-  RETURN_IF_ERROR(CheckMap(node, "execution", {"workers", "mode", "memory_limit"}, {"retries", "batch_timeout"},
-                           "retries and timeouts come with the reliability work"));
+  RETURN_IF_ERROR(CheckMap(node, "execution", {"workers", "mode", "memory_limit", "retries", "batch_timeout"}));
+  if (const YAML::Node r = node["retries"]; r && !r.IsNull()) {
+    RETURN_IF_ERROR(CheckMap(r, "execution.retries", {"max_attempts", "initial_backoff", "max_backoff"}));
+    if (r["max_attempts"]) {
+      ASSIGN_OR_RETURN(int64_t n, ReadInt(r["max_attempts"], "execution.retries.max_attempts", 1, 100));
+      e->retries.max_attempts = static_cast<int>(n);
+    }
+    if (r["initial_backoff"]) {
+      ASSIGN_OR_RETURN(e->retries.initial_backoff_ms,
+                       ReadDurationMs(r["initial_backoff"], "execution.retries.initial_backoff"));
+    }
+    if (r["max_backoff"]) {
+      ASSIGN_OR_RETURN(e->retries.max_backoff_ms, ReadDurationMs(r["max_backoff"], "execution.retries.max_backoff"));
+    }
+  }
+  if (node["batch_timeout"]) {
+    ASSIGN_OR_RETURN(e->batch_timeout_ms, ReadDurationMs(node["batch_timeout"], "execution.batch_timeout"));
+  }
   if (node["workers"]) {
     ASSIGN_OR_RETURN(int64_t w, ReadIntOrAuto(node["workers"], "execution.workers", 1, 1024));
     e->workers = static_cast<int>(w);

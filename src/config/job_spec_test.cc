@@ -131,8 +131,10 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
             "execution.memory_limit: expected a size such as 64MiB, 2GiB or a number of bytes, got '2 bananas'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {memory_limit: 1MiB}\n"),
             "execution.memory_limit: must be at least 16777216 bytes, got '1MiB'");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {retries: {max_attempts: 3}}\n"),
-            "execution.retries: not supported yet (retries and timeouts come with the reliability work)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {retries: {max_attempts: 0}}\n"),
+            "execution.retries.max_attempts: value 0 out of range [1, 100]");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "execution: {batch_timeout: soon}\n"),
+            "execution.batch_timeout: expected a duration such as 250ms, 10s, 5m or 1h, got 'soon'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {by: hash}\n"),
             "partition.column: required when partition.by is time, column or hash");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {sample: 1.5}\n"), "partition.sample: expected a fraction in (0, 1]");
@@ -148,7 +150,8 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
 TEST(JobSpecTest, ParsesExecutionPartitionAndRouting) {
   Result<JobSpec> r = Parse(std::string(kMinimal) +
                             "partition: {by: time, column: ts, window: 1w, target_bytes: 8MiB, sample: 0.25}\n"
-                            "execution: {workers: auto, mode: sync, memory_limit: 512MB}\n"
+                            "execution: {workers: auto, mode: sync, memory_limit: 512MB, batch_timeout: 2m,\n"
+                            "            retries: {max_attempts: 5, initial_backoff: 250ms, max_backoff: 3s}}\n"
                             "output: {partition_by: ['ts:day', merchant]}\n");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->partition.by, PartitionBy::kTime);
@@ -160,6 +163,10 @@ TEST(JobSpecTest, ParsesExecutionPartitionAndRouting) {
   EXPECT_EQ(r->execution.workers, 0);
   EXPECT_FALSE(r->execution.async);
   EXPECT_EQ(r->execution.memory_limit, 512000000u);
+  EXPECT_EQ(r->execution.batch_timeout_ms, 120000);
+  EXPECT_EQ(r->execution.retries.max_attempts, 5);
+  EXPECT_EQ(r->execution.retries.initial_backoff_ms, 250);
+  EXPECT_EQ(r->execution.retries.max_backoff_ms, 3000);
   ASSERT_EQ(r->output.partition_by.size(), 2u);
   EXPECT_EQ(r->output.partition_by[0].DirName(), "ts_day");
   EXPECT_EQ(r->output.partition_by[1].DirName(), "merchant");

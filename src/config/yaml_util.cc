@@ -146,6 +146,25 @@ Result<uint64_t> ReadBytes(const YAML::Node& node, std::string_view path, uint64
   return n * scale;
 }
 
+Result<int64_t> ReadDurationMs(const YAML::Node& node, std::string_view path) {
+  const std::string hint = "expected a duration such as 250ms, 10s, 5m or 1h";
+  if (!node.IsScalar()) return KeyError(path, hint + ", got " + KindName(node));
+  const std::string& text = node.Scalar();
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  if (unit == "s" || unit.empty()) scale = 1000;
+  if (unit == "m") scale = 60 * 1000;
+  if (unit == "h") scale = 3600 * 1000;
+  int64_t count = 0;
+  if (digits == 0 || scale == 0 || !ParseIntText(text.substr(0, digits), &count) || count > INT64_MAX / scale) {
+    return KeyError(path, hint + ", got '" + text + "'");
+  }
+  return count * scale;
+}
+
 Result<int64_t> ReadIntOrAuto(const YAML::Node& node, std::string_view path, int64_t min, int64_t max) {
   if (node.IsScalar() && node.Scalar() == "auto") return int64_t{0};
   Result<int64_t> v = ReadInt(node, path, min, max);

@@ -38,6 +38,8 @@ Result<std::string> ReadEnum(const YAML::Node& node, std::string_view path,
 // A byte size: 1048576, 64KiB, 64MiB, 2GiB, 1TiB (powers of 1024) or 64KB, 64MB,
 // 2GB, 1TB (powers of 1000); at least `min` bytes.
 Result<uint64_t> ReadBytes(const YAML::Node& node, std::string_view path, uint64_t min);
+// A duration in milliseconds: 250ms, 10s, 5m, 1h, or a number of seconds; >= 0.
+Result<int64_t> ReadDurationMs(const YAML::Node& node, std::string_view path);
 // An integer in [min, max], or "auto" (returned as 0).
 Result<int64_t> ReadIntOrAuto(const YAML::Node& node, std::string_view path, int64_t min, int64_t max);
 // Single character (e.g. a delimiter); "\t" arrives already unescaped by YAML.

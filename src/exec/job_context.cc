@@ -146,6 +146,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 
   ModelOptions mo;
   mo.threads = ctx->model_threads;
+  mo.batch_timeout_ms = spec.execution.batch_timeout_ms;
   // Optional outputs (e.g. XGBoost's "margin") are computed only when model.outputs names them.
   for (const auto& [column, ref] : spec.model.outputs) {
     std::string name = ref.substr(0, ref.find('['));

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <optional>
+#include <set>
 
 #include "core/sha256.h"
 #include "core/tsan_annotations.h"
@@ -94,8 +95,7 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   return Status::OK();
 }
 
-// With --shard, the run that commits the last unit of the plan writes _SUCCESS
-// from every unit's marker.
+// Every unit's marker, when every unit of the plan is committed.
 Result<std::optional<std::vector<UnitMarker>>> AllMarkers(Env* env, const JobSpec& spec, const JobContext& ctx) {
   std::vector<UnitMarker> markers;
   for (const WorkUnit& u : ctx.plan.units) {
@@ -114,34 +114,95 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   return BindModels(spec, ctx.get());
 }
 
+namespace {
+
+// One unit, retried on transient failures with full-jitter backoff; a unit that
+// still fails is recorded in _sluice/failed/ with its range and last error.
+Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit) {
+  const JobSpec& spec = *shared->spec;
+  const int max_attempts = spec.execution.retries.max_attempts;
+  for (int attempt = 1;; ++attempt) {
+    Result<UnitOutcome> r = RunUnit(shared, unit);
+    if (r.ok()) {
+      if (r->state == UnitOutcome::State::kCommitted) {
+        (void)shared->env->RemoveFile(FailedUnitPath(spec.output.path, unit.id));  // an earlier run's failure
+      }
+      return r;
+    }
+    const Status& st = r.status();
+    if (st.IsTransient() && attempt < max_attempts && !shared->interrupted()) {
+      shared->CountRetry(st.code());
+      const uint64_t wait = shared->BackoffMicros(attempt);
+      spdlog::warn("unit {}: attempt {} of {} failed ({}); retrying in {} ms", unit.id, attempt, max_attempts,
+                   st.ToString(), wait / 1000);
+      shared->env->SleepForMicros(wait);
+      continue;
+    }
+    const uint64_t end = std::min(unit.range.end, unit.file_size);
+    Status failed = st.WithContext(fmt::format("{} bytes [{}, {}), after {} attempt(s)", unit.range.path,
+                                               unit.range.begin, end, attempt));
+    Status recorded = WriteFailedUnit(shared->env, spec.output.path,
+                                      FailedUnit{unit.id, unit.range.path, unit.range.begin, end, st.ToString(), attempt});
+    if (!recorded.ok()) spdlog::warn("unit {}: cannot record the failure: {}", unit.id, recorded.ToString());
+    return failed;
+  }
+}
+
+}  // namespace
+
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   const uint64_t start_us = env->NowMicros();
   ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
   ASSIGN_OR_RETURN(JobFingerprint fp, Fingerprint(spec, env, *ctx));
+  for (const WorkUnit& u : ctx->plan.units) {
+    fp.units.push_back({u.id, u.range.path, u.range.begin, std::min(u.range.end, u.file_size)});
+  }
   UnitShared shared;
   shared.spec = &spec;
   shared.env = env;
   shared.ctx = ctx.get();
+  shared.interrupt = options.interrupt;
   RETURN_IF_ERROR(PlanMemory(spec, *ctx, env, &shared));
-  RETURN_IF_ERROR(PrepareOutputDir(env, spec.output.path, fp, options.restart));
+  const std::string& out = spec.output.path;
+  RETURN_IF_ERROR(CheckOutputDir(env, out, fp, options.restart));
+  ASSIGN_OR_RETURN(OutputLock lock, LockOutputDir(env, out, options.shard_index, options.shard_count));
+  RETURN_IF_ERROR(PrepareOutputDir(env, out, fp, options.restart));
 
+  // Resume: units committed by an earlier run of this job are kept; what the
+  // others left behind (temporaries of a killed run) goes.
   JobReport report;
+  std::vector<size_t> pending;
+  std::vector<UnitMarker> markers;
+  std::set<std::string> pending_ids;
+  for (size_t i : ctx->run_units) {
+    const WorkUnit& unit = ctx->plan.units[i];
+    ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedUnit(env, out, unit.id));
+    if (committed) {
+      ++report.units_skipped;
+      markers.push_back(std::move(*committed));
+    } else {
+      pending.push_back(i);
+      pending_ids.insert(unit.id);
+    }
+  }
+  RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids));
+
   report.units_total = static_cast<int64_t>(ctx->run_units.size());
   report.workers = ctx->workers;
   report.model_threads = ctx->model_threads;
-  spdlog::info("job: {} unit(s){} from '{}', {} worker(s) x {} model thread(s), {} mode, output '{}'",
+  spdlog::info("job: {} unit(s){}{} from '{}', {} worker(s) x {} model thread(s), {} mode, output '{}'",
                ctx->run_units.size(),
                options.shard_count > 1 ? fmt::format(" (shard {}/{} of {})", options.shard_index, options.shard_count,
                                                      ctx->plan.units.size())
                                        : "",
-               spec.input.path, ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync",
-               spec.output.path);
+               report.units_skipped > 0 ? fmt::format(", {} already committed", report.units_skipped) : "",
+               spec.input.path, ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync", out);
 
   // model.load: lazy binds here, when the first unit starts; a failure then fails the units.
-  Status bind = BindModels(spec, ctx.get());
+  Status bind = pending.empty() ? Status::OK() : BindModels(spec, ctx.get());
   if (!bind.ok()) spdlog::error("model: {}", bind.ToString());
 
-  const size_t n = ctx->run_units.size();
+  const size_t n = pending.size();
   std::vector<std::optional<Result<UnitOutcome>>> outcomes(n);
   {
     const int cores = std::max(1, tbb::info::default_concurrency());
@@ -159,12 +220,12 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
         workers.run([&] {
           TsanAcquire(handoff);
           for (size_t i = next++; i < n; i = next++) {
-            const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
-            if (shared.stop) {  // the reject limit was crossed: start no more units
+            const WorkUnit& unit = ctx->plan.units[pending[i]];
+            if (shared.stop || shared.interrupted()) {  // reject limit crossed, or a signal: start no more units
               outcomes[i] = UnitOutcome{UnitOutcome::State::kStopped, {}};
               continue;
             }
-            outcomes[i] = bind.ok() ? RunUnit(&shared, unit) : Result<UnitOutcome>(bind);
+            outcomes[i] = bind.ok() ? RunUnitWithRetries(&shared, unit) : Result<UnitOutcome>(bind);
             const Result<UnitOutcome>& r = *outcomes[i];
             if (!r.ok()) {
               spdlog::error("unit {}: {}", unit.id, r.status().ToString());
@@ -182,24 +243,26 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     TsanAcquire(handoff);
   }
 
-  // The summary, in plan order.
-  std::vector<UnitMarker> markers;
+  // The summary, in plan order (units committed earlier included).
   for (size_t i = 0; i < n; ++i) {
-    const WorkUnit& unit = ctx->plan.units[ctx->run_units[i]];
+    const WorkUnit& unit = ctx->plan.units[pending[i]];
     const Result<UnitOutcome>& r = *outcomes[i];
     if (!r.ok()) {
       ++report.units_failed;
       if (report.error.empty()) report.error = fmt::format("unit {}: {}", unit.id, r.status().message());
       continue;
     }
-    const UnitMarker& m = r->marker;
     if (r->state == UnitOutcome::State::kRejectLimit) {
       report.exit_code = ExitCode::kRejectLimit;
       report.error = fmt::format("unit {}: {} rows rejected, over the limit ({}); stopped; see {}", unit.id,
-                                 shared.rejected.load(), DescribeLimit(spec.max_rejected), RejectsDir(spec.output.path));
+                                 shared.rejected.load(), DescribeLimit(spec.max_rejected), RejectsDir(out));
       continue;
     }
-    if (r->state == UnitOutcome::State::kStopped) continue;
+    if (r->state == UnitOutcome::State::kCommitted) markers.push_back(r->marker);
+  }
+  std::sort(markers.begin(), markers.end(),
+            [](const UnitMarker& a, const UnitMarker& b) { return a.unit_id < b.unit_id; });
+  for (const UnitMarker& m : markers) {
     report.rows_rejected += m.rows_rejected;
     report.rows_in += m.rows_in;
     report.rows_out += m.rows_out;
@@ -207,34 +270,36 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     report.rows_sampled_out += m.rows_sampled_out;
     ++report.units_done;
     for (const PartFile& f : m.files) report.parts.push_back(f.path);
-    markers.push_back(m);
   }
+  report.retries = shared.Retries();
   report.model_loads = ctx->models->loads();
   report.model_evictions = ctx->models->evictions();
   report.peak_rss_bytes = PeakRssBytes();
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
 
-  if (report.exit_code == ExitCode::kSuccess) {
-    if (report.units_failed > 0) {
-      report.exit_code = ExitCode::kUnitsFailed;
-    } else if (RejectLimitExceeded(spec.max_rejected, report.rows_rejected, report.rows_in)) {
-      report.exit_code = ExitCode::kRejectLimit;
-      report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", report.rows_rejected,
-                                 report.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(spec.output.path));
-    } else if (options.shard_count <= 1) {
-      RETURN_IF_ERROR(WriteSuccessManifest(env, spec.output.path, markers, report));
-    } else {
-      ASSIGN_OR_RETURN(std::optional<std::vector<UnitMarker>> all, AllMarkers(env, spec, *ctx));
-      if (all) {
-        JobReport totals;
-        for (const UnitMarker& m : *all) {
-          totals.rows_in += m.rows_in;
-          totals.rows_out += m.rows_out;
-          totals.rows_rejected += m.rows_rejected;
-          totals.rows_filtered += m.rows_filtered;
-        }
-        RETURN_IF_ERROR(WriteSuccessManifest(env, spec.output.path, *all, totals));
+  if (report.exit_code != ExitCode::kSuccess) return report;
+  if (shared.interrupted()) {
+    report.exit_code = ExitCode::kInterrupted;
+    report.error = fmt::format("interrupted: {} of {} unit(s) committed; run the same command again to resume",
+                               report.units_done, report.units_total);
+  } else if (report.units_failed > 0) {
+    report.exit_code = ExitCode::kUnitsFailed;
+  } else if (RejectLimitExceeded(spec.max_rejected, report.rows_rejected, report.rows_in)) {
+    report.exit_code = ExitCode::kRejectLimit;
+    report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", report.rows_rejected,
+                               report.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
+  } else {
+    // The run that commits the last unit of the plan (of any shard) writes _SUCCESS.
+    ASSIGN_OR_RETURN(std::optional<std::vector<UnitMarker>> all, AllMarkers(env, spec, *ctx));
+    if (all) {
+      JobReport totals;
+      for (const UnitMarker& m : *all) {
+        totals.rows_in += m.rows_in;
+        totals.rows_out += m.rows_out;
+        totals.rows_rejected += m.rows_rejected;
+        totals.rows_filtered += m.rows_filtered;
       }
+      RETURN_IF_ERROR(WriteSuccessManifest(env, out, *all, totals));
     }
   }
   return report;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/sha256.h"
 #include "plan/planner.h"
@@ -18,15 +19,6 @@ bool IsSluiceTopLevelName(std::string_view name) {
          name.find('=') != std::string_view::npos;  // a partition directory: out/<column>=<value>/
 }
 
-Status RemoveTree(Env* env, const std::string& path) {
-  Result<FileInfo> info = env->Stat(path);
-  if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? Status::OK() : info.status();
-  if (!info->is_dir) return env->RemoveFile(path);
-  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(path));
-  for (const std::string& c : children) RETURN_IF_ERROR(RemoveTree(env, JoinPath(path, c)));
-  return Status::OK();  // empty directories are left; they are harmless
-}
-
 nlohmann::json FingerprintJson(const JobFingerprint& fp) {
   nlohmann::json j;
   j["spec"] = nlohmann::json::parse(fp.spec_json);
@@ -37,6 +29,10 @@ nlohmann::json FingerprintJson(const JobFingerprint& fp) {
     j["inputs"].push_back({{"path", in.path}, {"size", in.size}, {"mtime_ns", in.mtime_ns}});
   }
   j["fingerprint"] = fp.Digest();
+  j["units"] = nlohmann::json::array();
+  for (const PlannedRange& u : fp.units) {
+    j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end}});
+  }
   return j;
 }
 
@@ -68,45 +64,178 @@ std::string UnitMarkerPath(const std::string& out, const std::string& unit_id) {
   return JoinPath(UnitsDir(out), unit_id + ".json");
 }
 
-Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart) {
+namespace {
+
+std::string LockPath(const std::string& out) { return JoinPath(SluiceDir(out), "lock"); }
+std::string ShardLocksDir(const std::string& out) { return JoinPath(SluiceDir(out), "locks"); }
+
+enum class DirState { kFresh, kSameJob, kReplace };
+
+// The refusals of DESIGN.md §4, shared by CheckOutputDir and PrepareOutputDir.
+Result<DirState> InspectOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart) {
+  if (!env->FileExists(out)) return DirState::kFresh;
+  ASSIGN_OR_RETURN(FileInfo info, env->Stat(out));
+  if (!info.is_dir) return Status::FailedPrecondition("output.path '" + out + "' is a file, not a directory");
+  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(out));
+  bool has_output = false;
+  for (const std::string& c : children) {
+    if (!IsSluiceTopLevelName(c)) {
+      return Status::FailedPrecondition("output.path '" + out + "' holds '" + c +
+                                        "', which Sluice did not write; choose an empty or new directory");
+    }
+    has_output = has_output || c != "_sluice";
+  }
   const std::string job_json_path = JoinPath(SluiceDir(out), "job.json");
-  if (env->FileExists(out)) {
-    ASSIGN_OR_RETURN(FileInfo info, env->Stat(out));
-    if (!info.is_dir) return Status::FailedPrecondition("output.path '" + out + "' is a file, not a directory");
+  if (env->FileExists(job_json_path)) {
+    Result<std::string> text = ReadFileToString(env, job_json_path);
+    nlohmann::json old_job;
+    if (text.ok()) old_job = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    const bool same =
+        !old_job.is_discarded() && old_job.is_object() && old_job.value("fingerprint", "") == fp.Digest();
+    if (same) return DirState::kSameJob;
+    if (!restart) {
+      const std::string why = old_job.is_discarded() || !old_job.is_object() ? "its _sluice/job.json is unreadable"
+                                                                               : DescribeChange(old_job, fp);
+      return Status::FailedPrecondition("output.path '" + out + "' holds the output of a different job (" + why +
+                                        "); use --restart to replace it, or another output.path");
+    }
+    return DirState::kReplace;
+  }
+  if (!has_output) return DirState::kFresh;
+  if (!restart) {
+    return Status::FailedPrecondition("output.path '" + out +
+                                      "' holds parts without a _sluice/job.json; use --restart to replace them");
+  }
+  return DirState::kReplace;
+}
+
+// Removes Sluice's files under `path`, except the run locks (held by this run).
+Status RemoveOutputTree(Env* env, const std::string& out, const std::string& path) {
+  if (path == LockPath(out) || path == ShardLocksDir(out)) return Status::OK();
+  Result<FileInfo> info = env->Stat(path);
+  if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? Status::OK() : info.status();
+  if (!info->is_dir) return env->RemoveFile(path);
+  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(path));
+  for (const std::string& c : children) RETURN_IF_ERROR(RemoveOutputTree(env, out, JoinPath(path, c)));
+  return Status::OK();  // empty directories are left; they are harmless
+}
+
+// The unit id a temporary belongs to: ".part-00007.csv.tmp-…" (parts, rejects)
+// or "00007.json.tmp-…" (markers, failure records); empty if none.
+std::string TemporaryUnitId(std::string_view name) {
+  if (name.find(".tmp-") == std::string_view::npos) return "";
+  size_t pos = name.find("part-");
+  pos = pos == std::string_view::npos ? 0 : pos + 5;
+  size_t end = pos;
+  while (end < name.size() && name[end] >= '0' && name[end] <= '9') ++end;
+  return end - pos >= 5 ? std::string(name.substr(pos, end - pos)) : "";
+}
+
+Status RemoveTemporaries(Env* env, const std::string& dir, const std::set<std::string>& unit_ids) {
+  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
+  for (const std::string& c : children) {
+    const std::string path = JoinPath(dir, c);
+    ASSIGN_OR_RETURN(FileInfo info, env->Stat(path));
+    if (info.is_dir) {
+      RETURN_IF_ERROR(RemoveTemporaries(env, path, unit_ids));
+    } else if (unit_ids.count(TemporaryUnitId(c))) {
+      spdlog::info("unit {}: removing '{}' left by an interrupted run", TemporaryUnitId(c), path);
+      RETURN_IF_ERROR(env->RemoveFile(path));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string FailedUnitPath(const std::string& out, const std::string& unit_id) {
+  return JoinPath(JoinPath(SluiceDir(out), "failed"), unit_id + ".json");
+}
+
+Status CheckOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart) {
+  return InspectOutputDir(env, out, fp, restart).status();
+}
+
+Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count) {
+  RETURN_IF_ERROR(env->CreateDirs(SluiceDir(out)));
+  OutputLock lock;
+  const bool sharded = shard_count > 1;
+  Result<std::unique_ptr<FileLock>> dir = env->LockFile(LockPath(out), /*exclusive=*/!sharded);
+  if (!dir.ok()) {
+    if (dir.status().code() != StatusCode::kUnavailable) return dir.status();
+    return Status::FailedPrecondition(fmt::format(
+        "output.path '{}' is in use by another run{} (lock '{}'); wait for it to finish or choose another output.path",
+        out, sharded ? " of the whole job" : "", LockPath(out)));
+  }
+  lock.dir = std::move(*dir);
+  if (sharded) {
+    RETURN_IF_ERROR(env->CreateDirs(ShardLocksDir(out)));
+    const std::string path = JoinPath(ShardLocksDir(out), fmt::format("shard-{}-of-{}", shard_index, shard_count));
+    Result<std::unique_ptr<FileLock>> shard = env->LockFile(path, /*exclusive=*/true);
+    if (!shard.ok()) {
+      if (shard.status().code() != StatusCode::kUnavailable) return shard.status();
+      return Status::FailedPrecondition(fmt::format("shard {}/{} of output.path '{}' is being run already (lock '{}')",
+                                                    shard_index, shard_count, out, path));
+    }
+    lock.shard = std::move(*shard);
+  }
+  return lock;
+}
+
+Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart) {
+  ASSIGN_OR_RETURN(const DirState state, InspectOutputDir(env, out, fp, restart));
+  if (state == DirState::kReplace) {
     ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(out));
-    for (const std::string& c : children) {
-      if (!IsSluiceTopLevelName(c)) {
-        return Status::FailedPrecondition("output.path '" + out + "' holds '" + c +
-                                          "', which Sluice did not write; choose an empty or new directory");
-      }
-    }
-    if (env->FileExists(job_json_path)) {
-      Result<std::string> text = ReadFileToString(env, job_json_path);
-      nlohmann::json old_job;
-      if (text.ok()) old_job = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-      const bool same = !old_job.is_discarded() && old_job.is_object() &&
-                        old_job.value("fingerprint", "") == fp.Digest();
-      if (!same && !restart) {
-        const std::string why = old_job.is_discarded() || !old_job.is_object()
-                                    ? "its _sluice/job.json is unreadable"
-                                    : DescribeChange(old_job, fp);
-        return Status::FailedPrecondition("output.path '" + out + "' holds the output of a different job (" + why +
-                                          "); use --restart to replace it, or another output.path");
-      }
-      if (!same) {
-        for (const std::string& c : children) RETURN_IF_ERROR(RemoveTree(env, JoinPath(out, c)));
-      }
-    } else if (!children.empty()) {
-      if (!restart) {
-        return Status::FailedPrecondition("output.path '" + out +
-                                          "' holds parts without a _sluice/job.json; use --restart to replace them");
-      }
-      for (const std::string& c : children) RETURN_IF_ERROR(RemoveTree(env, JoinPath(out, c)));
-    }
+    for (const std::string& c : children) RETURN_IF_ERROR(RemoveOutputTree(env, out, JoinPath(out, c)));
   }
   RETURN_IF_ERROR(env->CreateDirs(UnitsDir(out)));
   RETURN_IF_ERROR(env->CreateDirs(RejectsDir(out)));
+  RETURN_IF_ERROR(env->CreateDirs(DirName(FailedUnitPath(out, "x"))));
+  const std::string job_json_path = JoinPath(SluiceDir(out), "job.json");
+  if (state == DirState::kSameJob) return Status::OK();  // shards of one job share it; never rewritten
   return WriteFileAtomic(env, job_json_path, FingerprintJson(fp).dump(2) + "\n");
+}
+
+Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids) {
+  if (unit_ids.empty() || !env->FileExists(out)) return Status::OK();
+  return RemoveTemporaries(env, out, unit_ids);
+}
+
+Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out, const std::string& unit_id) {
+  const std::string path = UnitMarkerPath(out, unit_id);
+  if (!env->FileExists(path)) return std::optional<UnitMarker>();
+  Result<UnitMarker> marker = ReadUnitMarker(env, path);
+  bool whole = marker.ok();
+  for (size_t i = 0; whole && i < marker->files.size(); ++i) {
+    Result<FileInfo> info = env->Stat(JoinPath(out, marker->files[i].path));
+    whole = info.ok() && info->size == marker->files[i].bytes;
+  }
+  if (!whole) {
+    spdlog::warn("unit {}: marker '{}' does not match the files on disk; the unit is done again", unit_id, path);
+    RETURN_IF_ERROR(env->RemoveFile(path));
+    return std::optional<UnitMarker>();
+  }
+  return std::optional<UnitMarker>(std::move(*marker));
+}
+
+Status WriteFailedUnit(Env* env, const std::string& out, const FailedUnit& f) {
+  nlohmann::ordered_json j = {{"unit", f.unit_id}, {"input", f.input}, {"begin", f.begin},
+                              {"end", f.end},      {"error", f.error}, {"attempts", f.attempts}};
+  return WriteFileAtomic(env, FailedUnitPath(out, f.unit_id), j.dump(2) + "\n");
+}
+
+Result<FailedUnit> ReadFailedUnit(Env* env, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(env, path));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption("'" + path + "' is not a failure record");
+  FailedUnit f;
+  f.unit_id = j.value("unit", "");
+  f.input = j.value("input", "");
+  f.begin = j.value("begin", uint64_t{0});
+  f.end = j.value("end", uint64_t{0});
+  f.error = j.value("error", "");
+  f.attempts = j.value("attempts", 0);
+  return f;
 }
 
 bool OutputDirHoldsJob(Env* env, const std::string& out, const JobFingerprint& fp) {
@@ -173,6 +302,47 @@ Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<
     }
   }
   return WriteFileAtomic(env, JoinPath(out, "_SUCCESS"), j.dump(2) + "\n");
+}
+
+Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out) {
+  const std::string job_json_path = JoinPath(SluiceDir(out), "job.json");
+  Result<std::string> text = ReadFileToString(env, job_json_path);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("'" + out + "' holds no Sluice output (no _sluice/job.json)");
+    }
+    return text.status();
+  }
+  const nlohmann::json job = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (job.is_discarded() || !job.is_object() || !job.contains("units") || !job["units"].is_array()) {
+    return Status::Corruption("'" + job_json_path + "' is not a Sluice job record");
+  }
+  OutputStatus status;
+  status.fingerprint = job.value("fingerprint", "");
+  status.success = env->FileExists(JoinPath(out, "_SUCCESS"));
+  // A run of the whole job holds the lock exclusively; trying it shared tells (for an instant).
+  if (env->FileExists(LockPath(out))) status.running = !env->LockFile(LockPath(out), /*exclusive=*/false).ok();
+  for (const nlohmann::json& u : job["units"]) {
+    UnitState s;
+    s.id = u.value("id", "");
+    s.path = u.value("path", "");
+    s.begin = u.value("begin", uint64_t{0});
+    s.end = u.value("end", uint64_t{0});
+    if (env->FileExists(UnitMarkerPath(out, s.id))) {
+      ASSIGN_OR_RETURN(UnitMarker m, ReadUnitMarker(env, UnitMarkerPath(out, s.id)));
+      s.state = UnitState::State::kDone;
+      s.rows_in = m.rows_in;
+      s.rows_out = m.rows_out;
+      s.rows_rejected = m.rows_rejected;
+    } else if (env->FileExists(FailedUnitPath(out, s.id))) {
+      ASSIGN_OR_RETURN(FailedUnit f, ReadFailedUnit(env, FailedUnitPath(out, s.id)));
+      s.state = UnitState::State::kFailed;
+      s.error = f.error;
+      s.attempts = f.attempts;
+    }
+    status.units.push_back(std::move(s));
+  }
+  return status;
 }
 
 }  // namespace sluice

@@ -9,6 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,13 @@
 #include "sluice/sink.h"
 
 namespace sluice {
+
+struct PlannedRange {
+  std::string id;
+  std::string path;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
 
 struct JobFingerprint {
   std::string spec_json;    // JobSpec::ToCanonicalJson()
@@ -30,6 +40,9 @@ struct JobFingerprint {
   std::vector<Input> inputs;
   // sha256 over all of the above: equal digests = the same job.
   std::string Digest() const;
+  // The plan, recorded in job.json for `sluice status` (not part of the digest:
+  // it follows from the spec and the inputs).
+  std::vector<PlannedRange> units;
 };
 
 struct UnitMarker {
@@ -49,6 +62,42 @@ std::string UnitsDir(const std::string& out);         // <out>/_sluice/units
 std::string RejectsDir(const std::string& out);       // <out>/_sluice/rejects
 std::string RejectsPath(const std::string& out, int unit_index);
 std::string UnitMarkerPath(const std::string& out, const std::string& unit_id);
+std::string FailedUnitPath(const std::string& out, const std::string& unit_id);  // <out>/_sluice/failed/<id>.json
+
+// Read-only: whether `out` may receive this job's output (the refusals of
+// PrepareOutputDir below). Creates and changes nothing.
+Status CheckOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart);
+
+// The locks of one run on an output directory (DESIGN.md §4): a run of the
+// whole job holds <out>/_sluice/lock exclusively; a --shard I/N run holds it
+// shared (shards run side by side) and <out>/_sluice/locks/shard-I-of-N
+// exclusively. kFailedPrecondition naming the directory when another run holds
+// them. Creates <out>/_sluice if missing; call after CheckOutputDir.
+struct OutputLock {
+  std::unique_ptr<FileLock> dir;
+  std::unique_ptr<FileLock> shard;
+};
+Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count);
+
+// Removes temporaries (names with ".tmp-") that units in `unit_ids` left when
+// a run died: parts (also in partition directories), rejects, markers.
+Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids);
+
+// The unit's marker when it is committed: the marker parses and every file it
+// lists is there with its size. Otherwise nullopt (a stale marker is removed).
+Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out, const std::string& unit_id);
+
+// A unit that failed for good in the last run: for `sluice status`.
+struct FailedUnit {
+  std::string unit_id;
+  std::string input;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  std::string error;
+  int attempts = 0;
+};
+Status WriteFailedUnit(Env* env, const std::string& out, const FailedUnit& failed);
+Result<FailedUnit> ReadFailedUnit(Env* env, const std::string& path);
 
 // Checks that `out` may receive this job's output, and prepares it:
 // - missing or empty: created;

@@ -5,6 +5,7 @@
 #include <tbb/parallel_pipeline.h>
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct Token {
   Batch in;
   std::vector<float> matrix;
   std::vector<uint8_t> row_ok;
+  std::vector<uint8_t> row_ok_copy;  // routing: one attempt's flags
   std::vector<Column> text;  // text features' columns, when the model takes some
   std::vector<const Column*> text_ptrs;
   std::vector<OutputTensor> outputs;
@@ -192,20 +194,52 @@ class UnitRun {
         if (t->text[i].size() > 0) t->text_ptrs[i] = &t->text[i];
       }
     }
+    // Transient failures (and timeouts) of the call are retried here, cheaper than redoing the unit.
+    const RetrySpec& retries = spec_.execution.retries;
     Status st;
-    if (ctx_.router) {
-      const Column& route = t->in.columns[*ctx_.route_column];
-      st = ctx_.router->Predict(route, t->row_ok, t->matrix.data(), width, t->text_ptrs, &t->outputs,
-                                [&](size_t row) { RejectUnrouted(t, row); });
-    } else if (with_text) {
-      st = ctx_.model->PredictWithText(t->matrix.data(), t->n_ok, width, t->text_ptrs, &t->outputs);
-    } else {
-      st = ctx_.model->Predict(t->matrix.data(), t->n_ok, width, &t->outputs);
+    for (int attempt = 1;; ++attempt) {
+      st = PredictOnce(t, width, with_text);
+      if (st.ok() || !st.IsTransient() || attempt >= retries.max_attempts || shared_.interrupted()) break;
+      shared_.CountRetry(st.code());
+      const uint64_t wait = shared_.BackoffMicros(attempt);
+      spdlog::warn("unit {}: predict attempt {} failed ({}); retrying in {} ms", unit_.id, attempt, st.ToString(),
+                   wait / 1000);
+      shared_.env->SleepForMicros(wait);
     }
     if (!st.ok()) {
       Fail(st.WithContext(fmt::format("{}: rows starting at line {}", file_,
                                       t->in.row_lines.empty() ? 0 : t->in.row_lines.front())));
     }
+  }
+
+  Status PredictOnce(Token* t, size_t width, bool with_text) {
+    const uint64_t start = shared_.env->NowMicros();
+    Status st;
+    if (ctx_.router) {
+      // Routing clears row_ok of unrouted rows: start every attempt from the preprocessor's flags.
+      t->row_ok_copy.assign(t->row_ok.begin(), t->row_ok.end());
+      const size_t rejected_before = t->rejects.size();
+      const Column& route = t->in.columns[*ctx_.route_column];
+      st = ctx_.router->Predict(route, t->row_ok_copy, t->matrix.data(), width, t->text_ptrs, &t->outputs,
+                                [&](size_t row) { RejectUnrouted(t, row); });
+      if (st.ok()) {
+        t->row_ok.swap(t->row_ok_copy);
+      } else {
+        t->rejects.resize(rejected_before);
+      }
+    } else if (with_text) {
+      st = ctx_.model->PredictWithText(t->matrix.data(), t->n_ok, width, t->text_ptrs, &t->outputs);
+    } else {
+      st = ctx_.model->Predict(t->matrix.data(), t->n_ok, width, &t->outputs);
+    }
+    const int64_t timeout_ms = spec_.execution.batch_timeout_ms;
+    const uint64_t elapsed = shared_.env->NowMicros() - start;
+    if (st.ok() && timeout_ms > 0 && elapsed > static_cast<uint64_t>(timeout_ms) * 1000) {
+      // Backends that cannot be stopped (all but ONNX Runtime) finish late: the attempt still fails.
+      return Status::Timeout(fmt::format("model '{}': prediction took {} ms, over execution.batch_timeout ({} ms)",
+                                         spec_.model.path, elapsed / 1000, timeout_ms));
+    }
+    return st;
   }
 
   void RejectUnrouted(Token* t, size_t row) {
@@ -233,7 +267,7 @@ class UnitRun {
       shared_.stop = true;
       return;
     }
-    if (shared_.stop) {
+    if (shared_.stop || shared_.interrupted()) {
       SetStop(Stop::kOtherUnit);
       return;
     }
@@ -320,6 +354,24 @@ class UnitRun {
 };
 
 }  // namespace
+
+void UnitShared::CountRetry(StatusCode code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++retries_[std::string(StatusCodeName(code))];
+}
+
+std::map<std::string, int64_t> UnitShared::Retries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return retries_;
+}
+
+uint64_t UnitShared::BackoffMicros(int attempt) {
+  const RetrySpec& r = spec->execution.retries;
+  const double cap = std::min<double>(static_cast<double>(r.max_backoff_ms),
+                                      static_cast<double>(r.initial_backoff_ms) * std::pow(2.0, attempt - 1));
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<uint64_t>(std::uniform_real_distribution<double>(0.0, cap)(rng_) * 1000.0);
+}
 
 Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit) {
   UnitRun run(shared, unit);

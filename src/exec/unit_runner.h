@@ -21,6 +21,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
 
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
@@ -38,13 +42,26 @@ struct UnitShared {
   std::atomic<int64_t> rejected{0};
   // Set when the reject limit is crossed: other units stop at their next batch.
   std::atomic<bool> stop{false};
+  const std::atomic<bool>* interrupt = nullptr;  // RunOptions::interrupt
+
+  // Retried attempts by error code name.
+  void CountRetry(StatusCode code);
+  std::map<std::string, int64_t> Retries() const;
+  // Full-jitter backoff before attempt `attempt + 1` (attempt >= 1), from spec->execution.retries.
+  uint64_t BackoffMicros(int attempt);
+  bool interrupted() const { return interrupt != nullptr && interrupt->load(); }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> retries_;  // guarded by mu_
+  std::mt19937_64 rng_{std::random_device{}()};  // guarded by mu_
 };
 
 struct UnitOutcome {
   enum class State {
     kCommitted,    // part and marker written
     kRejectLimit,  // this unit crossed errors.max_rejected; not committed, its rejects kept
-    kStopped,      // stopped because another unit crossed the limit; nothing kept
+    kStopped,      // stopped because another unit crossed the limit, or interrupted; nothing kept
   };
   State state = State::kCommitted;
   UnitMarker marker;

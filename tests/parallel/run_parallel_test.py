@@ -104,13 +104,14 @@ class Runner:
 
 
 def tree(d):
-    """Every file under d except _sluice/job.json, which records the output path itself."""
+    """Every file under d except _sluice/job.json, which records the output path itself, and the
+    run locks (per shard)."""
     out = {}
     for root, _, files in os.walk(d):
         for name in files:
             p = os.path.join(root, name)
             rel = os.path.relpath(p, d)
-            if rel != os.path.join("_sluice", "job.json"):
+            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
                 out[rel] = p
     return out
 
