@@ -1,5 +1,7 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -380,6 +382,70 @@ TYPED_TEST(EnvConformanceTest, ExpandInputPathsFileDirectoryAndGlobs) {
   EXPECT_TRUE(HasText(empty.status().message(), "empty"));
 }
 
+// ---- LockFile ------------------------------------------------------------------
+
+TYPED_TEST(EnvConformanceTest, ExclusiveLockRefusesEveryOtherLock) {
+  std::string path = this->P("job.lock");
+  auto held = this->env()->LockFile(path, /*exclusive=*/true);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  for (bool exclusive : {true, false}) {
+    auto refused = this->env()->LockFile(path, exclusive);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+    EXPECT_EQ(refused.status().message(), "'" + path + "' is locked by another run");
+  }
+  // Another path is another lock.
+  EXPECT_TRUE(this->env()->LockFile(this->P("other.lock"), true).ok());
+  held->reset();
+  EXPECT_TRUE(this->env()->LockFile(path, true).ok());
+}
+
+TYPED_TEST(EnvConformanceTest, SharedLocksShareAndRefuseExclusive) {
+  std::string path = this->P("job.lock");
+  auto first = this->env()->LockFile(path, /*exclusive=*/false);
+  auto second = this->env()->LockFile(path, /*exclusive=*/false);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(this->env()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  first->reset();
+  EXPECT_EQ(this->env()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  second->reset();
+  auto exclusive = this->env()->LockFile(path, true);
+  ASSERT_TRUE(exclusive.ok());
+  EXPECT_EQ(this->env()->LockFile(path, false).status().code(), StatusCode::kUnavailable);
+}
+
+TYPED_TEST(EnvConformanceTest, LockFileCreatesAMissingFileAndKeepsAnExistingOne) {
+  std::string path = this->P("new.lock");
+  ASSERT_FALSE(this->env()->FileExists(path));
+  {
+    auto lock = this->env()->LockFile(path, true);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    EXPECT_TRUE(this->env()->FileExists(path));
+  }
+  // Released, the file stays; locking an existing file leaves its contents alone.
+  EXPECT_TRUE(this->env()->FileExists(path));
+  this->Write(path, "pid 7");
+  auto again = this->env()->LockFile(path, false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(this->Read(path), "pid 7");
+}
+
+TYPED_TEST(EnvConformanceTest, LockFileUnderAFileOrOnADirectoryIsAnError) {
+  this->Write(this->P("f"), "x");
+  std::string under = this->P("f/job.lock");
+  auto not_dir = this->env()->LockFile(under, true);
+  ASSERT_FALSE(not_dir.ok());
+  EXPECT_EQ(not_dir.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(not_dir.status().message(), "open '" + under + "': Not a directory");
+
+  ASSERT_TRUE(this->env()->CreateDirs(this->P("d")).ok());
+  auto dir = this->env()->LockFile(this->P("d"), true);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().message(), "open '" + this->P("d") + "': Is a directory");
+  EXPECT_TRUE(this->env()->Stat(this->P("d"))->is_dir);
+}
+
 TYPED_TEST(EnvConformanceTest, ClockIsMonotonic) {
   uint64_t a = this->env()->NowMicros();
   this->env()->SleepForMicros(2000);
@@ -418,6 +484,88 @@ TEST(PosixEnvTest, PermissionDeniedIsFailedPrecondition) {
   auto file = Env::Default()->NewSequentialFile(path);
   EXPECT_EQ(file.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(file.status().message(), "open '" + path + "': Permission denied");
+}
+
+TEST(PosixEnvTest, LockFileInAMissingDirectoryIsNotFound) {
+  TempDir dir;
+  std::string path = dir.path() + "/no/such/dir/job.lock";
+  auto lock = Env::Default()->LockFile(path, true);
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(lock.status().message(), "open '" + path + "': No such file or directory");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/no"));
+}
+
+// A child process that takes a lock on `path`, reports on a pipe, and waits to be killed.
+class LockHolder {
+ public:
+  LockHolder(const std::string& path, bool exclusive) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      auto lock = Env::Default()->LockFile(path, exclusive);
+      char taken = lock.ok() ? 'y' : 'n';
+      if (::write(fds[1], &taken, 1) != 1) ::_exit(2);
+      while (true) ::pause();
+    }
+    ::close(fds[1]);
+    char taken = 0;
+    EXPECT_EQ(::read(fds[0], &taken, 1), 1);
+    ::close(fds[0]);
+    taken_ = taken == 'y';
+  }
+  ~LockHolder() { Kill(); }
+
+  bool taken() const { return taken_; }
+  // SIGKILL: the child releases nothing itself.
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool taken_ = false;
+};
+
+TEST(PosixEnvTest, LockOfAKilledProcessIsFreed) {
+  TempDir dir;
+  std::string path = dir.path() + "/job.lock";
+  LockHolder child(path, /*exclusive=*/true);
+  ASSERT_TRUE(child.taken());
+  for (bool exclusive : {true, false}) {
+    auto refused = Env::Default()->LockFile(path, exclusive);
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  }
+  child.Kill();
+  auto lock = Env::Default()->LockFile(path, true);
+  EXPECT_TRUE(lock.ok()) << lock.status().ToString();
+}
+
+TEST(PosixEnvTest, SharedLockAcrossProcesses) {
+  TempDir dir;
+  std::string path = dir.path() + "/job.lock";
+  LockHolder child(path, /*exclusive=*/false);
+  ASSERT_TRUE(child.taken());
+  auto shared = Env::Default()->LockFile(path, false);
+  EXPECT_TRUE(shared.ok()) << shared.status().ToString();
+  EXPECT_EQ(Env::Default()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  shared->reset();
+  EXPECT_EQ(Env::Default()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  child.Kill();
+  EXPECT_TRUE(Env::Default()->LockFile(path, true).ok());
+
+  // And the other way round: this process holds it exclusively, the child is refused.
+  auto exclusive = Env::Default()->LockFile(path, true);
+  ASSERT_TRUE(exclusive.ok());
+  LockHolder refused(path, /*exclusive=*/false);
+  EXPECT_FALSE(refused.taken());
 }
 
 TEST(PosixEnvTest, FileUnderAFileIsNotFound) {
