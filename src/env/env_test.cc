@@ -838,5 +838,131 @@ TEST_F(FaultInjectionTest, CountsAreExactUnderConcurrency) {
   EXPECT_EQ(env_.Calls(FaultOp::kWrite), 0);
 }
 
+// ---- Crash faults -------------------------------------------------------------------
+// A crash rule ends the process with kFaultCrashExitCode; gtest's death tests fork,
+// the child runs the call, and the parent checks the exit code and what is on disk.
+
+class FaultCrashDeathTest : public ::testing::Test {
+ protected:
+  FaultCrashDeathTest() : env_(Env::Default()) {}
+
+  std::string P(std::string_view name) { return JoinPath(dir_.path(), name); }
+  void AddCrash(FaultOp op, std::string path_substring, bool performed, int64_t nth = 1) {
+    FaultRule rule;
+    rule.op = op;
+    rule.path_substring = std::move(path_substring);
+    rule.nth = nth;
+    rule.performed = performed;
+    rule.crash = true;
+    env_.AddRule(std::move(rule));
+  }
+  std::string OnDisk(const std::string& path) {
+    auto data = ReadFileToString(Env::Default(), path);
+    return data.ok() ? *data : "<" + data.status().ToString() + ">";
+  }
+
+  TempDir dir_;
+  FaultInjectionEnv env_;
+};
+
+const auto kCrashed = ::testing::ExitedWithCode(kFaultCrashExitCode);
+
+TEST_F(FaultCrashDeathTest, CrashBeforeRenameLeavesTheSource) {
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  AddCrash(FaultOp::kRename, ".part-", /*performed=*/false);
+  EXPECT_EXIT((void)env_.RenameFile(P(".part-0.tmp"), P("part-0")), kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0.tmp")), "rows");
+  EXPECT_FALSE(Env::Default()->FileExists(P("part-0")));
+}
+
+TEST_F(FaultCrashDeathTest, CrashAfterRenameLeavesTheRenamedFile) {
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  AddCrash(FaultOp::kRename, "part-0", /*performed=*/true);
+  EXPECT_EXIT((void)env_.RenameFile(P(".part-0.tmp"), P("part-0")), kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P(".part-0.tmp")));
+  EXPECT_EQ(OnDisk(P("part-0")), "rows");
+}
+
+TEST_F(FaultCrashDeathTest, CrashAtTheNthMatchingCallOnly) {
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(name), name).ok());
+  AddCrash(FaultOp::kRemove, "", /*performed=*/false, /*nth=*/2);
+  // Runs in the child: the first remove happens, the second crashes before removing.
+  EXPECT_EXIT(
+      {
+        (void)env_.RemoveFile(P("a"));
+        (void)env_.RemoveFile(P("b"));
+        (void)env_.RemoveFile(P("c"));
+      },
+      kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P("a")));
+  EXPECT_EQ(OnDisk(P("b")), "b");
+  EXPECT_EQ(OnDisk(P("c")), "c");
+}
+
+// The POSIX writable file buffers small appends: a crash loses them unless a sync
+// reached the disk first, as it would for a real process.
+TEST_F(FaultCrashDeathTest, CrashBeforeSyncLosesBufferedBytes) {
+  AddCrash(FaultOp::kSync, ".part-", /*performed=*/false);
+  EXPECT_EXIT(
+      {
+        auto file = env_.NewWritableFile(P(".part-0"));
+        (void)(*file)->Append("rows");
+        (void)(*file)->Sync();
+      },
+      kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0")), "");
+}
+
+TEST_F(FaultCrashDeathTest, CrashAfterSyncKeepsTheBytes) {
+  AddCrash(FaultOp::kSync, ".part-", /*performed=*/true);
+  EXPECT_EXIT(
+      {
+        auto file = env_.NewWritableFile(P(".part-0"));
+        (void)(*file)->Append("rows");
+        (void)(*file)->Sync();
+      },
+      kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0")), "rows");
+}
+
+// An append larger than the write buffer goes straight to the file, so a write
+// performed before the crash is on disk; one crashed before is not.
+TEST_F(FaultCrashDeathTest, CrashBeforeOrAfterALargeWrite) {
+  const std::string big(100000, 'x');
+  for (bool performed : {false, true}) {
+    SCOPED_TRACE(performed ? "performed" : "before");
+    env_.ClearRules();
+    AddCrash(FaultOp::kWrite, "data", performed, /*nth=*/2);
+    EXPECT_EXIT(
+        {
+          auto file = env_.NewWritableFile(P("data"));
+          (void)(*file)->Append("head;");
+          (void)(*file)->Sync();
+          (void)(*file)->Append(big);
+        },
+        kCrashed, "");
+    EXPECT_EQ(OnDisk(P("data")), performed ? "head;" + big : "head;");
+  }
+}
+
+TEST_F(FaultCrashDeathTest, CrashBeforeOrAfterCreate) {
+  AddCrash(FaultOp::kCreate, "new", /*performed=*/false);
+  EXPECT_EXIT((void)env_.NewWritableFile(P("new")), kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P("new")));
+  env_.ClearRules();
+  AddCrash(FaultOp::kCreate, "new", /*performed=*/true);
+  EXPECT_EXIT((void)env_.NewAppendableFile(P("new")), kCrashed, "");
+  EXPECT_EQ(OnDisk(P("new")), "");
+}
+
+TEST_F(FaultCrashDeathTest, RuleThatDoesNotFireLetsCallsThrough) {
+  AddCrash(FaultOp::kRename, "part-", /*performed=*/false, /*nth=*/2);
+  ASSERT_TRUE(WriteFileAtomic(&env_, P("state.json"), "{}").ok());  // its rename does not match
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  EXPECT_TRUE(env_.RenameFile(P(".part-0.tmp"), P("part-0")).ok());  // the 1st match
+  EXPECT_EQ(OnDisk(P("part-0")), "rows");
+  EXPECT_EQ(env_.Injected(FaultOp::kRename), 0);
+}
+
 }  // namespace
 }  // namespace sluice
