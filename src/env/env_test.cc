@@ -1,5 +1,7 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -380,6 +382,70 @@ TYPED_TEST(EnvConformanceTest, ExpandInputPathsFileDirectoryAndGlobs) {
   EXPECT_TRUE(HasText(empty.status().message(), "empty"));
 }
 
+// ---- LockFile ------------------------------------------------------------------
+
+TYPED_TEST(EnvConformanceTest, ExclusiveLockRefusesEveryOtherLock) {
+  std::string path = this->P("job.lock");
+  auto held = this->env()->LockFile(path, /*exclusive=*/true);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  for (bool exclusive : {true, false}) {
+    auto refused = this->env()->LockFile(path, exclusive);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+    EXPECT_EQ(refused.status().message(), "'" + path + "' is locked by another run");
+  }
+  // Another path is another lock.
+  EXPECT_TRUE(this->env()->LockFile(this->P("other.lock"), true).ok());
+  held->reset();
+  EXPECT_TRUE(this->env()->LockFile(path, true).ok());
+}
+
+TYPED_TEST(EnvConformanceTest, SharedLocksShareAndRefuseExclusive) {
+  std::string path = this->P("job.lock");
+  auto first = this->env()->LockFile(path, /*exclusive=*/false);
+  auto second = this->env()->LockFile(path, /*exclusive=*/false);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(this->env()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  first->reset();
+  EXPECT_EQ(this->env()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  second->reset();
+  auto exclusive = this->env()->LockFile(path, true);
+  ASSERT_TRUE(exclusive.ok());
+  EXPECT_EQ(this->env()->LockFile(path, false).status().code(), StatusCode::kUnavailable);
+}
+
+TYPED_TEST(EnvConformanceTest, LockFileCreatesAMissingFileAndKeepsAnExistingOne) {
+  std::string path = this->P("new.lock");
+  ASSERT_FALSE(this->env()->FileExists(path));
+  {
+    auto lock = this->env()->LockFile(path, true);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    EXPECT_TRUE(this->env()->FileExists(path));
+  }
+  // Released, the file stays; locking an existing file leaves its contents alone.
+  EXPECT_TRUE(this->env()->FileExists(path));
+  this->Write(path, "pid 7");
+  auto again = this->env()->LockFile(path, false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(this->Read(path), "pid 7");
+}
+
+TYPED_TEST(EnvConformanceTest, LockFileUnderAFileOrOnADirectoryIsAnError) {
+  this->Write(this->P("f"), "x");
+  std::string under = this->P("f/job.lock");
+  auto not_dir = this->env()->LockFile(under, true);
+  ASSERT_FALSE(not_dir.ok());
+  EXPECT_EQ(not_dir.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(not_dir.status().message(), "open '" + under + "': Not a directory");
+
+  ASSERT_TRUE(this->env()->CreateDirs(this->P("d")).ok());
+  auto dir = this->env()->LockFile(this->P("d"), true);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().message(), "open '" + this->P("d") + "': Is a directory");
+  EXPECT_TRUE(this->env()->Stat(this->P("d"))->is_dir);
+}
+
 TYPED_TEST(EnvConformanceTest, ClockIsMonotonic) {
   uint64_t a = this->env()->NowMicros();
   this->env()->SleepForMicros(2000);
@@ -418,6 +484,88 @@ TEST(PosixEnvTest, PermissionDeniedIsFailedPrecondition) {
   auto file = Env::Default()->NewSequentialFile(path);
   EXPECT_EQ(file.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(file.status().message(), "open '" + path + "': Permission denied");
+}
+
+TEST(PosixEnvTest, LockFileInAMissingDirectoryIsNotFound) {
+  TempDir dir;
+  std::string path = dir.path() + "/no/such/dir/job.lock";
+  auto lock = Env::Default()->LockFile(path, true);
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(lock.status().message(), "open '" + path + "': No such file or directory");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/no"));
+}
+
+// A child process that takes a lock on `path`, reports on a pipe, and waits to be killed.
+class LockHolder {
+ public:
+  LockHolder(const std::string& path, bool exclusive) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      auto lock = Env::Default()->LockFile(path, exclusive);
+      char taken = lock.ok() ? 'y' : 'n';
+      if (::write(fds[1], &taken, 1) != 1) ::_exit(2);
+      while (true) ::pause();
+    }
+    ::close(fds[1]);
+    char taken = 0;
+    EXPECT_EQ(::read(fds[0], &taken, 1), 1);
+    ::close(fds[0]);
+    taken_ = taken == 'y';
+  }
+  ~LockHolder() { Kill(); }
+
+  bool taken() const { return taken_; }
+  // SIGKILL: the child releases nothing itself.
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool taken_ = false;
+};
+
+TEST(PosixEnvTest, LockOfAKilledProcessIsFreed) {
+  TempDir dir;
+  std::string path = dir.path() + "/job.lock";
+  LockHolder child(path, /*exclusive=*/true);
+  ASSERT_TRUE(child.taken());
+  for (bool exclusive : {true, false}) {
+    auto refused = Env::Default()->LockFile(path, exclusive);
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  }
+  child.Kill();
+  auto lock = Env::Default()->LockFile(path, true);
+  EXPECT_TRUE(lock.ok()) << lock.status().ToString();
+}
+
+TEST(PosixEnvTest, SharedLockAcrossProcesses) {
+  TempDir dir;
+  std::string path = dir.path() + "/job.lock";
+  LockHolder child(path, /*exclusive=*/false);
+  ASSERT_TRUE(child.taken());
+  auto shared = Env::Default()->LockFile(path, false);
+  EXPECT_TRUE(shared.ok()) << shared.status().ToString();
+  EXPECT_EQ(Env::Default()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  shared->reset();
+  EXPECT_EQ(Env::Default()->LockFile(path, true).status().code(), StatusCode::kUnavailable);
+  child.Kill();
+  EXPECT_TRUE(Env::Default()->LockFile(path, true).ok());
+
+  // And the other way round: this process holds it exclusively, the child is refused.
+  auto exclusive = Env::Default()->LockFile(path, true);
+  ASSERT_TRUE(exclusive.ok());
+  LockHolder refused(path, /*exclusive=*/false);
+  EXPECT_FALSE(refused.taken());
 }
 
 TEST(PosixEnvTest, FileUnderAFileIsNotFound) {
@@ -688,6 +836,132 @@ TEST_F(FaultInjectionTest, CountsAreExactUnderConcurrency) {
   EXPECT_EQ(env_.Calls(FaultOp::kCreate), 4);
   env_.ResetCounters();
   EXPECT_EQ(env_.Calls(FaultOp::kWrite), 0);
+}
+
+// ---- Crash faults -------------------------------------------------------------------
+// A crash rule ends the process with kFaultCrashExitCode; gtest's death tests fork,
+// the child runs the call, and the parent checks the exit code and what is on disk.
+
+class FaultCrashDeathTest : public ::testing::Test {
+ protected:
+  FaultCrashDeathTest() : env_(Env::Default()) {}
+
+  std::string P(std::string_view name) { return JoinPath(dir_.path(), name); }
+  void AddCrash(FaultOp op, std::string path_substring, bool performed, int64_t nth = 1) {
+    FaultRule rule;
+    rule.op = op;
+    rule.path_substring = std::move(path_substring);
+    rule.nth = nth;
+    rule.performed = performed;
+    rule.crash = true;
+    env_.AddRule(std::move(rule));
+  }
+  std::string OnDisk(const std::string& path) {
+    auto data = ReadFileToString(Env::Default(), path);
+    return data.ok() ? *data : "<" + data.status().ToString() + ">";
+  }
+
+  TempDir dir_;
+  FaultInjectionEnv env_;
+};
+
+const auto kCrashed = ::testing::ExitedWithCode(kFaultCrashExitCode);
+
+TEST_F(FaultCrashDeathTest, CrashBeforeRenameLeavesTheSource) {
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  AddCrash(FaultOp::kRename, ".part-", /*performed=*/false);
+  EXPECT_EXIT((void)env_.RenameFile(P(".part-0.tmp"), P("part-0")), kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0.tmp")), "rows");
+  EXPECT_FALSE(Env::Default()->FileExists(P("part-0")));
+}
+
+TEST_F(FaultCrashDeathTest, CrashAfterRenameLeavesTheRenamedFile) {
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  AddCrash(FaultOp::kRename, "part-0", /*performed=*/true);
+  EXPECT_EXIT((void)env_.RenameFile(P(".part-0.tmp"), P("part-0")), kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P(".part-0.tmp")));
+  EXPECT_EQ(OnDisk(P("part-0")), "rows");
+}
+
+TEST_F(FaultCrashDeathTest, CrashAtTheNthMatchingCallOnly) {
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(name), name).ok());
+  AddCrash(FaultOp::kRemove, "", /*performed=*/false, /*nth=*/2);
+  // Runs in the child: the first remove happens, the second crashes before removing.
+  EXPECT_EXIT(
+      {
+        (void)env_.RemoveFile(P("a"));
+        (void)env_.RemoveFile(P("b"));
+        (void)env_.RemoveFile(P("c"));
+      },
+      kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P("a")));
+  EXPECT_EQ(OnDisk(P("b")), "b");
+  EXPECT_EQ(OnDisk(P("c")), "c");
+}
+
+// The POSIX writable file buffers small appends: a crash loses them unless a sync
+// reached the disk first, as it would for a real process.
+TEST_F(FaultCrashDeathTest, CrashBeforeSyncLosesBufferedBytes) {
+  AddCrash(FaultOp::kSync, ".part-", /*performed=*/false);
+  EXPECT_EXIT(
+      {
+        auto file = env_.NewWritableFile(P(".part-0"));
+        (void)(*file)->Append("rows");
+        (void)(*file)->Sync();
+      },
+      kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0")), "");
+}
+
+TEST_F(FaultCrashDeathTest, CrashAfterSyncKeepsTheBytes) {
+  AddCrash(FaultOp::kSync, ".part-", /*performed=*/true);
+  EXPECT_EXIT(
+      {
+        auto file = env_.NewWritableFile(P(".part-0"));
+        (void)(*file)->Append("rows");
+        (void)(*file)->Sync();
+      },
+      kCrashed, "");
+  EXPECT_EQ(OnDisk(P(".part-0")), "rows");
+}
+
+// An append larger than the write buffer goes straight to the file, so a write
+// performed before the crash is on disk; one crashed before is not.
+TEST_F(FaultCrashDeathTest, CrashBeforeOrAfterALargeWrite) {
+  const std::string big(100000, 'x');
+  for (bool performed : {false, true}) {
+    SCOPED_TRACE(performed ? "performed" : "before");
+    env_.ClearRules();
+    AddCrash(FaultOp::kWrite, "data", performed, /*nth=*/2);
+    EXPECT_EXIT(
+        {
+          auto file = env_.NewWritableFile(P("data"));
+          (void)(*file)->Append("head;");
+          (void)(*file)->Sync();
+          (void)(*file)->Append(big);
+        },
+        kCrashed, "");
+    EXPECT_EQ(OnDisk(P("data")), performed ? "head;" + big : "head;");
+  }
+}
+
+TEST_F(FaultCrashDeathTest, CrashBeforeOrAfterCreate) {
+  AddCrash(FaultOp::kCreate, "new", /*performed=*/false);
+  EXPECT_EXIT((void)env_.NewWritableFile(P("new")), kCrashed, "");
+  EXPECT_FALSE(Env::Default()->FileExists(P("new")));
+  env_.ClearRules();
+  AddCrash(FaultOp::kCreate, "new", /*performed=*/true);
+  EXPECT_EXIT((void)env_.NewAppendableFile(P("new")), kCrashed, "");
+  EXPECT_EQ(OnDisk(P("new")), "");
+}
+
+TEST_F(FaultCrashDeathTest, RuleThatDoesNotFireLetsCallsThrough) {
+  AddCrash(FaultOp::kRename, "part-", /*performed=*/false, /*nth=*/2);
+  ASSERT_TRUE(WriteFileAtomic(&env_, P("state.json"), "{}").ok());  // its rename does not match
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), P(".part-0.tmp"), "rows").ok());
+  EXPECT_TRUE(env_.RenameFile(P(".part-0.tmp"), P("part-0")).ok());  // the 1st match
+  EXPECT_EQ(OnDisk(P("part-0")), "rows");
+  EXPECT_EQ(env_.Injected(FaultOp::kRename), 0);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "env/fault_injection_env.h"
 
+#include <unistd.h>
+
 #include <utility>
 
 namespace sluice {
@@ -34,17 +36,27 @@ Status InjectedError(StatusCode code, FaultOp op, std::string_view path, std::st
   return Status(code, std::move(msg));
 }
 
+[[noreturn]] void Crash() { ::_exit(kFaultCrashExitCode); }
+
+// Carries out one call as `decision` says; `perform` makes the call on the
+// target. A performed call that fails on the target reports its own error.
+template <typename Perform>
+auto Carry(FaultInjectionEnv::Decision decision, Perform perform) -> decltype(perform()) {
+  if (decision.fault.ok()) return perform();
+  if (!decision.performed) return decision.fault;
+  auto result = perform();
+  if (decision.crash) Crash();
+  if (!result.ok()) return result;
+  return decision.fault;
+}
+
 class FaultSequentialFile final : public SequentialFile {
  public:
   FaultSequentialFile(FaultInjectionEnv* env, std::string path, std::unique_ptr<SequentialFile> base)
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   Result<size_t> Read(size_t n, char* scratch) override {
-    bool performed = false;
-    Status fault = env_->Check(FaultOp::kRead, path_, {}, &performed);
-    if (fault.ok()) return base_->Read(n, scratch);
-    if (performed) (void)base_->Read(n, scratch);
-    return fault;
+    return Carry(env_->Check(FaultOp::kRead, path_, {}), [&] { return base_->Read(n, scratch); });
   }
   Status Skip(uint64_t n) override { return base_->Skip(n); }
 
@@ -61,11 +73,8 @@ class FaultRandomAccessFile final : public RandomAccessFile {
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   Result<size_t> ReadAt(uint64_t offset, size_t n, char* scratch) const override {
-    bool performed = false;
-    Status fault = env_->Check(FaultOp::kRead, path_, {}, &performed);
-    if (fault.ok()) return base_->ReadAt(offset, n, scratch);
-    if (performed) (void)base_->ReadAt(offset, n, scratch);
-    return fault;
+    return Carry(env_->Check(FaultOp::kRead, path_, {}),
+                 [&] { return base_->ReadAt(offset, n, scratch); });
   }
 
  private:
@@ -80,19 +89,11 @@ class FaultWritableFile final : public WritableFile {
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   Status Append(std::string_view data) override {
-    bool performed = false;
-    Status fault = env_->Check(FaultOp::kWrite, path_, {}, &performed);
-    if (fault.ok()) return base_->Append(data);
-    if (performed) (void)base_->Append(data);
-    return fault;
+    return Carry(env_->Check(FaultOp::kWrite, path_, {}), [&] { return base_->Append(data); });
   }
   Status Flush() override { return base_->Flush(); }
   Status Sync() override {
-    bool performed = false;
-    Status fault = env_->Check(FaultOp::kSync, path_, {}, &performed);
-    if (fault.ok()) return base_->Sync();
-    if (performed) (void)base_->Sync();
-    return fault;
+    return Carry(env_->Check(FaultOp::kSync, path_, {}), [&] { return base_->Sync(); });
   }
   Status Close() override { return base_->Close(); }
 
@@ -174,6 +175,11 @@ uint64_t FaultInjectionEnv::random_seed() const {
   return seed_;
 }
 
+bool FaultInjectionEnv::has_random_faults() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return random_.has_value();
+}
+
 void FaultInjectionEnv::SetFilesystemActive(bool active) {
   std::lock_guard<std::mutex> lock(mu_);
   active_ = active;
@@ -202,20 +208,21 @@ void FaultInjectionEnv::ResetCounters() {
   injected_.fill(0);
 }
 
-Status FaultInjectionEnv::Check(FaultOp op, std::string_view path, std::string_view to_path,
-                                bool* performed) {
-  return CheckCall(op, path, to_path, op != FaultOp::kRead, performed);
+FaultInjectionEnv::Decision FaultInjectionEnv::Check(FaultOp op, std::string_view path,
+                                                     std::string_view to_path) {
+  return CheckCall(op, path, to_path, op != FaultOp::kRead);
 }
 
-Status FaultInjectionEnv::CheckCall(FaultOp op, std::string_view path, std::string_view to_path,
-                                    bool mutates, bool* performed) {
-  *performed = false;
+FaultInjectionEnv::Decision FaultInjectionEnv::CheckCall(FaultOp op, std::string_view path,
+                                                         std::string_view to_path, bool mutates) {
+  Decision decision;
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_[Index(op)];
 
   if (!active_ && mutates) {
     ++injected_[Index(op)];
-    return InjectedError(StatusCode::kIOError, op, path, to_path, "filesystem inactive");
+    decision.fault = InjectedError(StatusCode::kIOError, op, path, to_path, "filesystem inactive");
+    return decision;
   }
 
   // Every matching rule counts the call, so each rule's nth is independent of
@@ -236,81 +243,64 @@ Status FaultInjectionEnv::CheckCall(FaultOp op, std::string_view path, std::stri
     }
   }
   if (fired != nullptr) {
+    if (fired->rule.crash && !fired->rule.performed) Crash();
     ++injected_[Index(op)];
-    *performed = fired->rule.performed;
-    return InjectedError(fired->rule.code, op, path, to_path, "");
+    decision.fault = InjectedError(fired->rule.code, op, path, to_path, "");
+    decision.performed = fired->rule.performed;
+    decision.crash = fired->rule.crash;
+    return decision;
   }
 
   if (random_.has_value() && random_ops_[Index(op)] && random_->rate > 0.0) {
     std::uniform_real_distribution<double> coin(0.0, 1.0);
     if (coin(rng_) < random_->rate) {
       ++injected_[Index(op)];
-      return InjectedError(random_->code, op, path, to_path, "random");
+      decision.fault = InjectedError(random_->code, op, path, to_path, "random");
     }
   }
-  return Status::OK();
+  return decision;
 }
 
 Result<std::unique_ptr<SequentialFile>> FaultInjectionEnv::NewSequentialFile(
     const std::string& path) {
-  bool performed = false;
-  Status fault = CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false, &performed);
-  if (!fault.ok() && !performed) return fault;
-  ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> base, target()->NewSequentialFile(path));
-  if (!fault.ok()) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> base,
+                   Carry(CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false),
+                         [&] { return target()->NewSequentialFile(path); }));
   return std::unique_ptr<SequentialFile>(new FaultSequentialFile(this, path, std::move(base)));
 }
 
 Result<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::NewRandomAccessFile(
     const std::string& path) {
-  bool performed = false;
-  Status fault = CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false, &performed);
-  if (!fault.ok() && !performed) return fault;
-  ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> base, target()->NewRandomAccessFile(path));
-  if (!fault.ok()) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> base,
+                   Carry(CheckCall(FaultOp::kCreate, path, {}, /*mutates=*/false),
+                         [&] { return target()->NewRandomAccessFile(path); }));
   return std::unique_ptr<RandomAccessFile>(new FaultRandomAccessFile(this, path, std::move(base)));
 }
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const std::string& path) {
-  bool performed = false;
-  Status fault = Check(FaultOp::kCreate, path, {}, &performed);
-  if (!fault.ok() && !performed) return fault;
-  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base, target()->NewWritableFile(path));
-  if (!fault.ok()) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base,
+                   Carry(Check(FaultOp::kCreate, path, {}),
+                         [&] { return target()->NewWritableFile(path); }));
   return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
 }
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewAppendableFile(const std::string& path) {
-  bool performed = false;
-  Status fault = Check(FaultOp::kCreate, path, {}, &performed);
-  if (!fault.ok() && !performed) return fault;
-  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base, target()->NewAppendableFile(path));
-  if (!fault.ok()) return fault;
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> base,
+                   Carry(Check(FaultOp::kCreate, path, {}),
+                         [&] { return target()->NewAppendableFile(path); }));
   return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
 }
 
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
-  bool performed = false;
-  Status fault = Check(FaultOp::kRemove, path, {}, &performed);
-  if (fault.ok()) return target()->RemoveFile(path);
-  if (performed) (void)target()->RemoveFile(path);
-  return fault;
+  return Carry(Check(FaultOp::kRemove, path, {}), [&] { return target()->RemoveFile(path); });
 }
 
 Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
-  bool performed = false;
-  Status fault = Check(FaultOp::kRename, from, to, &performed);
-  if (fault.ok()) return target()->RenameFile(from, to);
-  if (performed) RETURN_IF_ERROR(target()->RenameFile(from, to));
-  return fault;
+  return Carry(Check(FaultOp::kRename, from, to), [&] { return target()->RenameFile(from, to); });
 }
 
 Status FaultInjectionEnv::SyncDir(const std::string& dir) {
-  bool performed = false;
-  Status fault = Check(FaultOp::kSyncDir, dir, {}, &performed);
-  if (fault.ok()) return target()->SyncDir(dir);
-  if (performed) (void)target()->SyncDir(dir);
-  return fault;
+  return Carry(Check(FaultOp::kSyncDir, dir, {}), [&] { return target()->SyncDir(dir); });
 }
 
 }  // namespace sluice

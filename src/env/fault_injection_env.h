@@ -3,8 +3,11 @@
 //
 // Faults come from rules ("fail the 3rd Append to a path containing '.part-'
 // once with kIOError"), from a random rate with a seed, and from a switch that
-// makes every mutating call fail (a crashed process writes nothing more). Every
-// call is counted per operation whether or not it fails.
+// makes every mutating call fail (a crashed process writes nothing more). A
+// rule may also end the process at a chosen step (FaultRule::crash), for tests
+// that run a whole job in a child process (tests/crash). Every call is counted
+// per operation whether or not it fails. Rules and random faults can be given
+// as text: env/fault_spec.h.
 //
 // Injected errors carry "injected fault" in the message plus the operation and
 // path: "injected fault: rename 'out/.part-00001.csv.tmp-7' to 'out/part-00001.csv'".
@@ -60,11 +63,14 @@ struct FaultRule {
   StatusCode code = StatusCode::kIOError;
   // true: perform the operation on the target, then report the failure anyway
   // (e.g. a rename that happened but returned an error, a write that reached
-  // the file but was reported lost).
+  // the file but was reported lost). If the operation itself fails on the
+  // target, that error is reported instead.
   bool performed = false;
   // true: instead of reporting an error, end the process at once with
   // _exit(kFaultCrashExitCode), after performing the operation when
-  // `performed`, before it otherwise: a crash at exactly that step.
+  // `performed`, before it otherwise: a crash at exactly that step. Like a real
+  // crash, _exit drops user-space buffers: a write performed into the target
+  // file's buffer is lost, while a performed sync leaves the bytes on disk.
   bool crash = false;
 };
 
@@ -113,11 +119,21 @@ class FaultInjectionEnv : public EnvWrapper {
   int64_t TotalInjected() const;
   void ResetCounters();
 
+  // true once SetRandomFaults was called and until ClearRandomFaults.
+  bool has_random_faults() const;
+
+  // What Check decided for one call.
+  struct Decision {
+    Status fault;            // OK: carry the call out as usual
+    bool performed = false;  // carry it out on the target anyway, then report `fault`
+    bool crash = false;      // after carrying it out, _exit(kFaultCrashExitCode)
+  };
   // Counts a call of `op` on `path` (and `to_path`, for kRename only) and
-  // decides whether it fails. Returns OK to go ahead; otherwise the error to
-  // report, with *performed telling whether the operation must still be carried
-  // out first. Used by the wrapped files; tests call the Env methods instead.
-  Status Check(FaultOp op, std::string_view path, std::string_view to_path, bool* performed);
+  // decides its fate. A crash rule without `performed` ends the process here,
+  // before the call; with it, the caller carries the call out and then ends the
+  // process (Decision::crash). Used by the wrapped files; tests call the Env
+  // methods instead.
+  Decision Check(FaultOp op, std::string_view path, std::string_view to_path);
 
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
@@ -130,8 +146,7 @@ class FaultInjectionEnv : public EnvWrapper {
  private:
   // Check, where `mutates` says whether an inactive filesystem refuses the call
   // (opening a file for reading does not mutate).
-  Status CheckCall(FaultOp op, std::string_view path, std::string_view to_path, bool mutates,
-                   bool* performed);
+  Decision CheckCall(FaultOp op, std::string_view path, std::string_view to_path, bool mutates);
 
   struct RuleState {
     FaultRule rule;

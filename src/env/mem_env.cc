@@ -377,8 +377,13 @@ class MemEnv final : public Env {
     const std::string p = Normalize(path);
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (IsDirLocked(p)) return MemError("open", path, "Is a directory", StatusCode::kIOError);
       RETURN_IF_ERROR(CheckAncestorsLocked(p, path));
-      if (!files_.count(p)) files_[p] = std::make_shared<MemFile>();
+      std::shared_ptr<MemFile>& file = files_[p];
+      if (!file) {
+        file = std::make_shared<MemFile>();
+        file->mtime_ns = WallNanos();
+      }
     }
     std::lock_guard<std::mutex> lock(locks_->mu);
     int& n = locks_->holders[p];
