@@ -9,6 +9,7 @@
 #include <tbb/task_group.h>
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <set>
 
@@ -116,13 +117,28 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
 
 namespace {
 
+// A job-level write (job.json, _SUCCESS), retried on transient failures like units.
+Status WithRetries(UnitShared* shared, const std::string& what, const std::function<Status()>& write) {
+  const int max_attempts = shared->spec->execution.retries.max_attempts;
+  for (int attempt = 1;; ++attempt) {
+    Status st = write();
+    if (st.ok() || !st.IsTransient() || attempt >= max_attempts) return st;
+    shared->CountRetry(st.code());
+    const uint64_t wait = shared->BackoffMicros(attempt);
+    spdlog::warn("{}: attempt {} of {} failed ({}); retrying in {} ms", what, attempt, max_attempts, st.ToString(),
+                 wait / 1000);
+    shared->env->SleepForMicros(wait);
+  }
+}
+
 // One unit, retried on transient failures with full-jitter backoff; a unit that
 // still fails is recorded in _sluice/failed/ with its range and last error.
 Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit) {
   const JobSpec& spec = *shared->spec;
   const int max_attempts = spec.execution.retries.max_attempts;
   for (int attempt = 1;; ++attempt) {
-    Result<UnitOutcome> r = RunUnit(shared, unit);
+    bool retryable = false;
+    Result<UnitOutcome> r = RunUnit(shared, unit, &retryable);
     if (r.ok()) {
       if (r->state == UnitOutcome::State::kCommitted) {
         (void)shared->env->RemoveFile(FailedUnitPath(spec.output.path, unit.id));  // an earlier run's failure
@@ -130,7 +146,7 @@ Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit)
       return r;
     }
     const Status& st = r.status();
-    if (st.IsTransient() && attempt < max_attempts && !shared->interrupted()) {
+    if (retryable && attempt < max_attempts && !shared->interrupted()) {
       shared->CountRetry(st.code());
       const uint64_t wait = shared->BackoffMicros(attempt);
       spdlog::warn("unit {}: attempt {} of {} failed ({}); retrying in {} ms", unit.id, attempt, max_attempts,
@@ -166,7 +182,8 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   const std::string& out = spec.output.path;
   RETURN_IF_ERROR(CheckOutputDir(env, out, fp, options.restart));
   ASSIGN_OR_RETURN(OutputLock lock, LockOutputDir(env, out, options.shard_index, options.shard_count));
-  RETURN_IF_ERROR(PrepareOutputDir(env, out, fp, options.restart));
+  RETURN_IF_ERROR(WithRetries(&shared, "output directory",
+                              [&] { return PrepareOutputDir(env, out, fp, options.restart); }));
 
   // Resume: units committed by an earlier run of this job are kept; what the
   // others left behind (temporaries of a killed run) goes.
@@ -185,7 +202,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
       pending_ids.insert(unit.id);
     }
   }
-  RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids));
+  RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids, /*whole_job=*/options.shard_count <= 1));
 
   report.units_total = static_cast<int64_t>(ctx->run_units.size());
   report.workers = ctx->workers;
@@ -299,7 +316,12 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
         totals.rows_rejected += m.rows_rejected;
         totals.rows_filtered += m.rows_filtered;
       }
-      RETURN_IF_ERROR(WriteSuccessManifest(env, out, *all, totals));
+      Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, *all, totals); });
+      if (!st.ok()) {
+        // Every unit is committed; only the manifest is missing, and the next run writes it.
+        report.exit_code = ExitCode::kUnitsFailed;
+        report.error = "writing _SUCCESS: " + st.ToString();
+      }
     }
   }
   return report;

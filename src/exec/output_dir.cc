@@ -15,7 +15,7 @@ bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.s
 
 // Files Sluice writes at the top of an output directory.
 bool IsSluiceTopLevelName(std::string_view name) {
-  return name == "_sluice" || name == "_SUCCESS" || StartsWith(name, "part-") || StartsWith(name, ".part-") ||
+  return name == "_sluice" || StartsWith(name, "_SUCCESS") || StartsWith(name, "part-") || StartsWith(name, ".part-") ||
          name.find('=') != std::string_view::npos;  // a partition directory: out/<column>=<value>/
 }
 
@@ -196,8 +196,22 @@ Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& 
   return WriteFileAtomic(env, job_json_path, FingerprintJson(fp).dump(2) + "\n");
 }
 
-Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids) {
-  if (unit_ids.empty() || !env->FileExists(out)) return Status::OK();
+Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids,
+                               bool whole_job) {
+  if (!env->FileExists(out)) return Status::OK();
+  if (whole_job) {
+    // Temporaries of the job-wide files (job.json, _SUCCESS): only a run of the
+    // whole job may remove them, as no shard can be writing them meanwhile.
+    for (const std::string& dir : {out, SluiceDir(out)}) {
+      ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
+      for (const std::string& c : children) {
+        if ((StartsWith(c, "_SUCCESS.tmp-") || StartsWith(c, "job.json.tmp-"))) {
+          RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, c)));
+        }
+      }
+    }
+  }
+  if (unit_ids.empty()) return Status::OK();
   return RemoveTemporaries(env, out, unit_ids);
 }
 

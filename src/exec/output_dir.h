@@ -80,8 +80,10 @@ struct OutputLock {
 Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count);
 
 // Removes temporaries (names with ".tmp-") that units in `unit_ids` left when
-// a run died: parts (also in partition directories), rejects, markers.
-Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids);
+// a run died: parts (also in partition directories), rejects, markers; with
+// `whole_job` (a run that holds the directory alone) also those of job.json and _SUCCESS.
+Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids,
+                               bool whole_job);
 
 // The unit's marker when it is committed: the marker parses and every file it
 // lists is there with its size. Otherwise nullopt (a stale marker is removed).

@@ -104,6 +104,9 @@ class UnitRun {
     return outcome;
   }
 
+  // A transient prediction failure already used up execution.retries.
+  bool predict_retried() const { return predict_retried_; }
+
  private:
   enum class Stop { kNone, kRejectLimit, kOtherUnit };
 
@@ -207,6 +210,7 @@ class UnitRun {
       shared_.env->SleepForMicros(wait);
     }
     if (!st.ok()) {
+      if (st.IsTransient()) predict_retried_ = true;
       Fail(st.WithContext(fmt::format("{}: rows starting at line {}", file_,
                                       t->in.row_lines.empty() ? 0 : t->in.row_lines.front())));
     }
@@ -351,6 +355,7 @@ class UnitRun {
   int64_t rows_read_ = 0;
   int64_t reader_rejects_ = 0;
   int64_t rows_filtered_ = 0;
+  bool predict_retried_ = false;  // a transient prediction failure used up its attempts
 };
 
 }  // namespace
@@ -373,9 +378,11 @@ uint64_t UnitShared::BackoffMicros(int attempt) {
   return static_cast<uint64_t>(std::uniform_real_distribution<double>(0.0, cap)(rng_) * 1000.0);
 }
 
-Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit) {
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool* retryable) {
   UnitRun run(shared, unit);
-  return run.Run();
+  Result<UnitOutcome> r = run.Run();
+  *retryable = !r.ok() && r.status().IsTransient() && !run.predict_retried();
+  return r;
 }
 
 }  // namespace sluice

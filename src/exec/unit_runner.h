@@ -68,7 +68,9 @@ struct UnitOutcome {
 };
 
 // Errors: the unit failed (I/O, model, …); the message names the file and the
-// rows or bytes concerned. Nothing of the unit is left visible.
-Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit);
+// rows or bytes concerned. Nothing of the unit is left visible. *retryable
+// tells whether running the unit again may help: the error is transient and
+// was not already retried as a prediction (execution.retries applies once).
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool* retryable);
 
 }  // namespace sluice
