@@ -56,6 +56,17 @@ Bad models for the error tests:
   fixed_batch.onnx           the conformance MLP exported without a dynamic batch axis
                              (input [1, 7]): Sluice scores it one row at a time
 
+A deliberately slow model for execution.batch_timeout:
+
+  slow_chain.onnx            "x" float [N, 256] -> SLOW_CHAIN_LENGTH MatMuls in a row, all by
+                             one 256 x 256 permutation matrix -> "y" float [N, 256]. The cost
+                             grows with the rows: a few rows take tens of ms, 8192 rows about
+                             40 s on one core (each node under 10 ms), and every node is a
+                             point where ONNX Runtime can stop a terminated run. A
+                             permutation keeps the arithmetic exact: row r of y is row r of x
+                             with its columns permuted, y[:, j] = x[:, slow_chain_source[j]]
+  slow_chain.json            {"source": slow_chain_source}, the permutation after the chain
+
 End-to-end (`sluice run`, tests/onnx_e2e/run_onnx_e2e_test.sh):
 
   data.csv, data.jsonl       id, f0..f19, amount, ratio, count (the same rows twice)
@@ -294,6 +305,35 @@ def build_bad_models(out):
     save_model(graph, out("dynamic_width.onnx"))
 
 
+# ---- a slow model ------------------------------------------------------------------------
+
+SLOW_CHAIN_WIDTH = 256
+SLOW_CHAIN_LENGTH = 5000
+
+
+def build_slow_chain(path, rng):
+    """x [N, 256] -> MatMul by one permutation matrix, SLOW_CHAIN_LENGTH times -> y.
+
+    Returns source with y[:, j] = x[:, source[j]]."""
+    perm = rng.permutation(SLOW_CHAIN_WIDTH)
+    w = np.zeros((SLOW_CHAIN_WIDTH, SLOW_CHAIN_WIDTH), dtype=np.float32)
+    w[perm, np.arange(SLOW_CHAIN_WIDTH)] = 1.0  # (x @ w)[:, j] = x[:, perm[j]]
+    nodes = []
+    prev = "x"
+    for i in range(SLOW_CHAIN_LENGTH):
+        name = "y" if i + 1 == SLOW_CHAIN_LENGTH else f"h{i}"
+        nodes.append(helper.make_node("MatMul", [prev, "w"], [name]))
+        prev = name
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", SLOW_CHAIN_WIDTH])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", SLOW_CHAIN_WIDTH])
+    graph = helper.make_graph(nodes, "slow_chain", [x], [y], initializer=[numpy_helper.from_array(w, "w")])
+    save_model(graph, path)
+    source = np.arange(SLOW_CHAIN_WIDTH)
+    for _ in range(SLOW_CHAIN_LENGTH):
+        source = source[perm]
+    return [int(v) for v in source]
+
+
 # ---- a string input ----------------------------------------------------------------------
 
 STRING_CODES = {"grocery": 1.0, "travel": 2.0, "fuel": 3.0}
@@ -529,6 +569,9 @@ def main():
                 "outputs": {"score": f32_list(string_reference(ref_merchant, ref_amount, ref_ratio, str_w, str_b))}},
                out("string_input_reference.json"))
     write_string_e2e(out, ids, e_amount, e_ratio, str_w, str_b)
+    # Its own generator, so that adding it changed none of the models above.
+    slow_rng = np.random.default_rng(args.seed + 1)
+    write_json({"source": build_slow_chain(out("slow_chain.onnx"), slow_rng)}, out("slow_chain.json"))
     print(f"gen_onnx_models: wrote models, references and {args.rows} end-to-end rows to {args.outdir}")
 
 

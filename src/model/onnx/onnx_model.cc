@@ -5,11 +5,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <new>
+#include <system_error>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -231,6 +237,111 @@ bool ConvertValues(const float* src, size_t stride, size_t count, size_t total, 
   return true;
 }
 
+// ---- the batch timeout --------------------------------------------------------
+
+// Stops calls that run past execution.batch_timeout: one thread per model that has a
+// timeout, asleep on a condition variable until the nearest armed deadline, when it sets
+// the terminate flag of that call's RunOptions. A call costs an insertion into a map and a
+// removal under a mutex, and wakes the thread only when its deadline is nearer than the
+// one the thread sleeps until (in practice: when no other call is armed). Thread-safe.
+class Watchdog {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // One call's deadline: armed by the constructor, disarmed by Disarm or the destructor,
+  // which must both come before `options` is destroyed.
+  class Deadline {
+   public:
+    Deadline(Watchdog* watchdog, OrtRunOptions* options) : watchdog_(watchdog), options_(options) {
+      watchdog_->Arm(this);
+    }
+    ~Deadline() { (void)Disarm(); }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+
+    // Takes the deadline back (once); true when it had passed and the run was told to stop.
+    bool Disarm() { return watchdog_->Disarm(this); }
+
+   private:
+    friend class Watchdog;
+    Watchdog* const watchdog_;
+    OrtRunOptions* const options_;
+    std::multimap<Clock::time_point, Deadline*>::iterator at_;  // guarded by mu_ while armed_
+    bool armed_ = false;                                        // guarded by mu_
+    bool fired_ = false;                                        // guarded by mu_
+  };
+
+  explicit Watchdog(std::chrono::milliseconds timeout) : timeout_(timeout), thread_([this] { Watch(); }) {}
+
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+ private:
+  void Arm(Deadline* deadline) {
+    const Clock::time_point at = Clock::now() + timeout_;
+    bool nearer = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      deadline->at_ = armed_.emplace(at, deadline);
+      deadline->armed_ = true;
+      nearer = at < sleeping_until_;
+      if (nearer) sleeping_until_ = at;
+    }
+    if (nearer) wake_.notify_one();
+  }
+
+  bool Disarm(Deadline* deadline) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deadline->armed_) {
+      armed_.erase(deadline->at_);
+      deadline->armed_ = false;
+    }
+    return deadline->fired_;
+  }
+
+  void Watch() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      const Clock::time_point now = Clock::now();
+      while (!armed_.empty() && armed_.begin()->first <= now) {
+        Deadline* deadline = armed_.begin()->second;
+        // Cannot fail for a valid RunOptions; a status would only be released.
+        if (OrtStatus* status = Ort::GetApi().RunOptionsSetTerminate(deadline->options_)) {
+          Ort::GetApi().ReleaseStatus(status);
+        }
+        deadline->fired_ = true;
+        deadline->armed_ = false;
+        armed_.erase(armed_.begin());
+      }
+      // A deadline disarmed early still wakes the thread once, at its time: cheaper than
+      // a wake-up for every call that ends in time.
+      sleeping_until_ = armed_.empty() ? Clock::time_point::max() : armed_.begin()->first;
+      if (armed_.empty()) {
+        wake_.wait(lock);
+      } else {
+        wake_.wait_until(lock, sleeping_until_);
+      }
+    }
+  }
+
+  const Clock::duration timeout_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::multimap<Clock::time_point, Deadline*> armed_;     // guarded by mu_
+  Clock::time_point sleeping_until_ = Clock::time_point::max();  // guarded by mu_
+  bool stop_ = false;                                             // guarded by mu_
+  std::thread thread_;  // last: starts once the fields above exist
+};
+
 // ---- the model ----------------------------------------------------------------
 
 struct InputSlot {
@@ -255,16 +366,32 @@ struct OutputSlot {
 class OnnxModel final : public Model {
  public:
   OnnxModel(std::string path, Ort::Session session, ModelInfo info, std::vector<InputSlot> inputs,
-            std::vector<OutputSlot> outputs, size_t fixed_batch)
+            std::vector<OutputSlot> outputs, size_t fixed_batch, int64_t batch_timeout_ms)
       : path_(std::move(path)),
         session_(std::move(session)),
         info_(std::move(info)),
         inputs_(std::move(inputs)),
         outputs_(std::move(outputs)),
         fixed_batch_(fixed_batch),
+        batch_timeout_ms_(batch_timeout_ms),
         memory_info_(Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeCPU)) {
     for (const InputSlot& slot : inputs_) input_names_.push_back(slot.name.c_str());
     for (const OutputSlot& slot : outputs_) output_names_.push_back(slot.name.c_str());
+  }
+
+  // Starts the watchdog (after the test run at load, which has no deadline).
+  Status StartWatchdog() {
+    if (batch_timeout_ms_ == 0) return Status::OK();
+    // Deadlines are steady-clock nanoseconds: a century keeps now + timeout from overflowing
+    // and is never reached.
+    constexpr int64_t kCenturyMs = int64_t{100} * 365 * 24 * 3600 * 1000;
+    try {
+      watchdog_ = std::make_unique<Watchdog>(std::chrono::milliseconds(std::min(batch_timeout_ms_, kCenturyMs)));
+    } catch (const std::system_error& e) {
+      return Status::ResourceExhausted(PathKey(path_) + ": cannot start the thread that enforces "
+                                       "execution.batch_timeout: " + e.what());
+    }
+    return Status::OK();
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -281,10 +408,31 @@ class OnnxModel final : public Model {
     }
     RETURN_IF_ERROR(CheckText(text, rows));
     PrepareOutputs(rows, outputs);
+    if (!watchdog_) return Score(features, rows, cols, text, Ort::RunOptions{nullptr}, outputs);
+    // Each call its own RunOptions: terminating one call's run leaves the others running.
+    Ort::RunOptions run_options{nullptr};
+    try {
+      run_options = Ort::RunOptions();
+    } catch (const Ort::Exception& e) {
+      return RunError(e.GetOrtErrorCode(), e.what()).WithContext("onnx model '" + path_ + "'");
+    }
+    Watchdog::Deadline deadline(watchdog_.get(), run_options);
+    Status status = Score(features, rows, cols, text, run_options, outputs);
+    if (deadline.Disarm()) {
+      return Status::Timeout("onnx model '" + path_ + "': execution.batch_timeout of " +
+                             std::to_string(batch_timeout_ms_) + " ms exceeded scoring " + std::to_string(rows) +
+                             " rows; the run was stopped");
+    }
+    return status;
+  }
+
+  // Scores the rows, a fixed batch at a time when the model has one, with `run_options`.
+  Status Score(const float* features, size_t rows, size_t cols, const std::vector<const Column*>& text,
+               const Ort::RunOptions& run_options, std::vector<OutputTensor>* outputs) {
     const size_t chunk = fixed_batch_ ? fixed_batch_ : rows;
     for (size_t first = 0; first < rows; first += chunk) {
       const size_t n = std::min(chunk, rows - first);
-      Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first, &text);
+      Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first, &text, run_options);
       if (!values.ok()) return values.status().WithContext("onnx model '" + path_ + "'");
       for (size_t o = 0; o < outputs_.size(); ++o) {
         Status status = CopyOutput(o, (*values)[o], n, first, &(*outputs)[o]);
@@ -299,7 +447,7 @@ class OnnxModel final : public Model {
   Status Probe(const OnnxProtoFacts& facts) {
     const size_t rows = fixed_batch_ ? fixed_batch_ : 2;
     const std::vector<float> zeros(rows * info_.num_features, 0.0f);
-    Result<std::vector<Ort::Value>> values = Run(zeros.data(), rows, 0, nullptr);
+    Result<std::vector<Ort::Value>> values = Run(zeros.data(), rows, 0, nullptr, Ort::RunOptions{nullptr});
     if (!values.ok()) {
       const Status& st = values.status();
       return Status(st.code() == StatusCode::kNotSupported ? st.code() : StatusCode::kCorruption,
@@ -343,7 +491,8 @@ class OnnxModel final : public Model {
   // fixed batch the rows are padded with zeros (empty strings) to fixed_batch_. `text`
   // (checked by CheckText) gives the string inputs; null for the test run, whose string
   // inputs are empty strings.
-  Result<std::vector<Ort::Value>> Run(const float* x, size_t n, size_t first, const std::vector<const Column*>* text) {
+  Result<std::vector<Ort::Value>> Run(const float* x, size_t n, size_t first, const std::vector<const Column*>* text,
+                                      const Ort::RunOptions& run_options) {
     const size_t cols = info_.num_features;
     const size_t run_rows = fixed_batch_ ? fixed_batch_ : n;
     const bool matrix = inputs_.size() == 1 && !inputs_[0].rank1;
@@ -403,7 +552,7 @@ class OnnxModel final : public Model {
                                                     shape, slot.rank1 ? 1 : 2, slot.type));
         }
       }
-      return session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(),
+      return session_.Run(run_options, input_names_.data(), values.data(), values.size(),
                           output_names_.data(), output_names_.size());
     } catch (const Ort::Exception& e) {
       return RunError(e.GetOrtErrorCode(), e.what());
@@ -644,9 +793,11 @@ class OnnxModel final : public Model {
   std::vector<InputSlot> inputs_;
   std::vector<OutputSlot> outputs_;
   const size_t fixed_batch_;  // 0 = dynamic batch dimension
+  const int64_t batch_timeout_ms_;  // 0 = none
   Ort::MemoryInfo memory_info_;
   std::vector<const char*> input_names_;
   std::vector<const char*> output_names_;
+  std::unique_ptr<Watchdog> watchdog_;  // set when batch_timeout_ms_ > 0
 };
 
 DataType InputColumnType(ONNXTensorElementDataType type) {
@@ -794,6 +945,10 @@ Result<std::unique_ptr<Model>> BuildModel(std::string_view bytes, const ModelOpt
   if (options.threads < 1) {
     return Status::InvalidArgument("model.threads: must be at least 1, got " + std::to_string(options.threads));
   }
+  if (options.batch_timeout_ms < 0) {
+    return Status::InvalidArgument("execution.batch_timeout: must not be negative, got " +
+                                   std::to_string(options.batch_timeout_ms) + " ms");
+  }
   const OrtGlobal& global = Global();
   if (!global.status.ok()) return global.status.WithContext(PathKey(path));
 
@@ -826,8 +981,9 @@ Result<std::unique_ptr<Model>> BuildModel(std::string_view bytes, const ModelOpt
   ReadMetadata(session, *facts, fixed_batch, &info);
 
   auto model = std::make_unique<OnnxModel>(path, std::move(session), std::move(info), std::move(inputs),
-                                           std::move(outputs), fixed_batch);
+                                           std::move(outputs), fixed_batch, options.batch_timeout_ms);
   RETURN_IF_ERROR(model->Probe(*facts));
+  RETURN_IF_ERROR(model->StartWatchdog());
   return std::unique_ptr<Model>(std::move(model));
 }
 

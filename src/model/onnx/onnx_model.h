@@ -37,6 +37,22 @@
 // Status). Per model: intra-op threads = ModelOptions::threads (>= 1), inter-op 1,
 // spinning off for both pools, ORT_ENABLE_ALL graph optimizations, sequential execution.
 //
+// Batch timeout (ModelOptions::batch_timeout_ms > 0; 0 = none, negative = kInvalidArgument
+// "execution.batch_timeout: must not be negative, got -5 ms"): a Predict / PredictWithText
+// call still running batch_timeout_ms after it started is stopped through ONNX Runtime's
+// RunOptions::SetTerminate and returns kTimeout (transient), one line naming the model:
+//   "onnx model 'x.onnx': execution.batch_timeout of 50 ms exceeded scoring 8192 rows; the
+//    run was stopped"
+// Its outputs are then unspecified. ORT checks the flag before each node of the graph, so a
+// run stops within one node's time of its deadline (a single node that runs long is not
+// interrupted). Every call with a timeout has its own Ort::RunOptions, so stopping one call
+// leaves concurrent ones running, and the session stays usable: the next call runs as usual.
+// One watchdog thread per model with a timeout (started at load, joined by the destructor)
+// sleeps on a condition variable until the nearest deadline; a call that ends in time costs
+// a map insertion and removal under a mutex and no thread of its own. Deadlines are on the
+// steady clock, not Env's: a timer that interrupts a running call needs real time. The test
+// run at load has no deadline.
+//
 // Thread-safety: one session is shared by all callers (OrtSession::Run is thread-safe);
 // per-call buffers are thread_local. info().concurrent_predict = true.
 #pragma once
@@ -64,7 +80,8 @@ bool DetectOnnxModel(std::string_view path, std::string_view head);
 //   kNotSupported "model.path 'x.onnx': not supported by ONNX Runtime 1.29.0: <ORT>"
 //                 for an unknown operator or opset, and for inputs/outputs outside the
 //                 contract above ("model.path 'x.onnx': model input 'x' ...")
-//   kInvalidArgument for options.threads < 1, or a requested output the model lacks
+//   kInvalidArgument for options.threads < 1, options.batch_timeout_ms < 0, or a requested
+//                 output the model lacks
 //                 ("model.outputs: the model 'x.onnx' has no output 'y' (outputs: a, b)")
 //   kNotSupported when the ONNX Runtime library found at run time is too old for the
 //                 API version this build was compiled against.

@@ -4,6 +4,8 @@
 #include "model/onnx/onnx_model.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -430,6 +432,150 @@ TEST_F(OnnxModelTest, DetectsByExtensionOrContent) {
   Result<std::unique_ptr<Model>> model = registry.Load(env_, "auto", options);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ((*model)->info().backend, "onnx");
+}
+
+// ---- execution.batch_timeout ----------------------------------------------------------
+
+constexpr size_t kSlowWidth = 256;  // slow_chain.onnx: [N, 256] through 5000 MatMuls
+// Rows that keep slow_chain.onnx busy for well over 20 s (5.5 TFLOP: about 40 s on one core
+// here); a few rows take tens of milliseconds.
+constexpr size_t kSlowRows = 8192;
+
+// Rows of distinct values, so that a permutation of the columns shows.
+std::vector<float> SlowInput(size_t rows) {
+  std::vector<float> x(rows * kSlowWidth);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 9973) * 0.25f - 1000.0f;
+  return x;
+}
+
+class OnnxBatchTimeoutTest : public OnnxModelTest {
+ protected:
+  void SetUp() override {
+    const nlohmann::json ref = Reference("slow_chain.json");
+    source_ = ref["source"].get<std::vector<size_t>>();
+    ASSERT_EQ(source_.size(), kSlowWidth);
+  }
+
+  std::unique_ptr<Model> LoadSlow(int64_t batch_timeout_ms) {
+    ModelOptions options;
+    options.batch_timeout_ms = batch_timeout_ms;
+    return MustLoad("slow_chain.onnx", options);
+  }
+
+  // The chain permutes the columns exactly: y[r][j] = x[r][source[j]].
+  void ExpectPermuted(const std::vector<float>& x, size_t rows, const std::vector<OutputTensor>& outputs) {
+    ASSERT_EQ(outputs.size(), 1u);
+    ASSERT_EQ(outputs[0].values.size(), rows * kSlowWidth);
+    const auto y = outputs[0].values.float32s();
+    for (size_t row_idx = 0; row_idx < rows; ++row_idx) {
+      for (size_t col_idx = 0; col_idx < kSlowWidth; ++col_idx) {
+        ASSERT_EQ(y[row_idx * kSlowWidth + col_idx], x[row_idx * kSlowWidth + source_[col_idx]])
+            << "row " << row_idx << ", column " << col_idx;
+      }
+    }
+  }
+
+  // The call times out with a one-line kTimeout naming the model and the timeout.
+  void ExpectTimeout(const Status& status, int64_t batch_timeout_ms) {
+    EXPECT_EQ(status.code(), StatusCode::kTimeout) << status.ToString();
+    EXPECT_EQ(status.message(), "onnx model '" + ModelPath("slow_chain.onnx") + "': execution.batch_timeout of " +
+                                    std::to_string(batch_timeout_ms) + " ms exceeded scoring " +
+                                    std::to_string(kSlowRows) + " rows; the run was stopped");
+  }
+
+  std::vector<size_t> source_;
+};
+
+// The run is stopped, not waited for: without the terminate flag this call takes well over
+// 20 s, and the test would not return before CTest's limit on a loaded machine either way.
+TEST_F(OnnxBatchTimeoutTest, SlowRunIsStoppedAtTheDeadline) {
+  std::unique_ptr<Model> model = LoadSlow(50);
+  ASSERT_TRUE(model);
+  const std::vector<float> x = SlowInput(kSlowRows);
+  std::vector<OutputTensor> outputs;
+  const auto start = std::chrono::steady_clock::now();
+  const Status status = model->Predict(x.data(), kSlowRows, kSlowWidth, &outputs);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  ExpectTimeout(status, 50);
+  RecordProperty("stopped_after_ms", std::to_string(took.count()));
+}
+
+TEST_F(OnnxBatchTimeoutTest, SessionStaysUsableAfterAStoppedRun) {
+  std::unique_ptr<Model> model = LoadSlow(2000);
+  ASSERT_TRUE(model);
+  const std::vector<float> x = SlowInput(kSlowRows);
+  std::vector<OutputTensor> outputs;
+  ExpectTimeout(model->Predict(x.data(), kSlowRows, kSlowWidth, &outputs), 2000);
+  // The next calls, each with its own deadline, run to the end and score right.
+  for (size_t rows : {4u, 1u, 37u}) {
+    const Status status = model->Predict(x.data(), rows, kSlowWidth, &outputs);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    ExpectPermuted(x, rows, outputs);
+  }
+}
+
+// Also the largest timeout there is (which must not overflow the deadline arithmetic).
+TEST_F(OnnxBatchTimeoutTest, FastCallsWithAGenerousTimeoutAreUnaffected) {
+  const nlohmann::json ref = Reference("mlp_reference.json");
+  const std::vector<float> x = Floats(ref["inputs"]["features"]);
+  const std::vector<double> want = Doubles(ref["outputs"]["score"]);
+  for (int64_t timeout_ms : {int64_t{60000}, std::numeric_limits<int64_t>::max()}) {
+    ModelOptions options;
+    options.batch_timeout_ms = timeout_ms;
+    std::unique_ptr<Model> model = MustLoad("mlp.onnx", options);
+    ASSERT_TRUE(model);
+    std::vector<OutputTensor> outputs;
+    for (int round = 0; round < 20; ++round) {
+      const Status status = model->Predict(x.data(), x.size() / 20, 20, &outputs);
+      ASSERT_TRUE(status.ok()) << timeout_ms << " ms: " << status.ToString();
+      ASSERT_LE(MaxAbsDiff(outputs[0], want), kTolerance) << timeout_ms << " ms, round " << round;
+    }
+  }
+}
+
+// Four threads share one model: the one with a large batch is stopped, the three scoring
+// small batches meanwhile (each call its own RunOptions) are not.
+TEST_F(OnnxBatchTimeoutTest, ConcurrentCallsTimeOutAlone) {
+  std::unique_ptr<Model> model = LoadSlow(2000);
+  ASSERT_TRUE(model);
+  ASSERT_TRUE(model->info().concurrent_predict);
+  const std::vector<float> x = SlowInput(kSlowRows);
+  constexpr size_t kSmallRows = 8;
+  std::atomic<bool> slow_done{false};
+  Status slow_status;
+  std::vector<OutputTensor> slow_outputs;
+  std::vector<Status> errors(3);
+  std::vector<std::vector<OutputTensor>> results(3);
+  std::vector<int> rounds(3, 0);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    slow_status = model->Predict(x.data(), kSlowRows, kSlowWidth, &slow_outputs);
+    slow_done = true;
+  });
+  for (size_t t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      while (errors[t].ok() && (rounds[t] < 3 || !slow_done)) {
+        errors[t] = model->Predict(x.data() + t * kSmallRows * kSlowWidth, kSmallRows, kSlowWidth, &results[t]);
+        ++rounds[t];
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  ExpectTimeout(slow_status, 2000);
+  for (size_t t = 0; t < 3; ++t) {
+    ASSERT_TRUE(errors[t].ok()) << "thread " << t << " round " << rounds[t] << ": " << errors[t].ToString();
+    std::vector<float> rows(x.begin() + t * kSmallRows * kSlowWidth, x.begin() + (t + 1) * kSmallRows * kSlowWidth);
+    ExpectPermuted(rows, kSmallRows, results[t]);
+  }
+}
+
+TEST_F(OnnxModelTest, NegativeBatchTimeoutIsInvalid) {
+  ModelOptions options;
+  options.batch_timeout_ms = -5;
+  Result<std::unique_ptr<Model>> model = Load(ModelPath("mlp.onnx"), options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(model.status().message(), "execution.batch_timeout: must not be negative, got -5 ms");
 }
 
 }  // namespace
