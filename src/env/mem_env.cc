@@ -174,9 +174,8 @@ class MemEnv final : public Env {
     return std::unique_ptr<WritableFile>(new MemWritableFile(path, std::move(file)));
   }
 
-  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
-    std::string p = Normalize(path);
-    std::lock_guard<std::mutex> lock(mu_);
+  // The file at normalized path `p` (named `path` in errors), created empty if missing.
+  Result<std::shared_ptr<MemFile>> OpenOrCreateLocked(const std::string& p, const std::string& path) {
     if (IsDirLocked(p)) return MemError("open", path, "Is a directory", StatusCode::kIOError);
     RETURN_IF_ERROR(CheckAncestorsLocked(p, path));
     std::shared_ptr<MemFile>& file = files_[p];
@@ -184,7 +183,14 @@ class MemEnv final : public Env {
       file = std::make_shared<MemFile>();
       file->mtime_ns = WallNanos();
     }
-    return std::unique_ptr<WritableFile>(new MemWritableFile(path, file));
+    return file;
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
+    std::string p = Normalize(path);
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(std::shared_ptr<MemFile> file, OpenOrCreateLocked(p, path));
+    return std::unique_ptr<WritableFile>(new MemWritableFile(path, std::move(file)));
   }
 
   bool FileExists(const std::string& path) override {
@@ -377,13 +383,7 @@ class MemEnv final : public Env {
     const std::string p = Normalize(path);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (IsDirLocked(p)) return MemError("open", path, "Is a directory", StatusCode::kIOError);
-      RETURN_IF_ERROR(CheckAncestorsLocked(p, path));
-      std::shared_ptr<MemFile>& file = files_[p];
-      if (!file) {
-        file = std::make_shared<MemFile>();
-        file->mtime_ns = WallNanos();
-      }
+      RETURN_IF_ERROR(OpenOrCreateLocked(p, path).status());
     }
     std::lock_guard<std::mutex> lock(locks_->mu);
     int& n = locks_->holders[p];
