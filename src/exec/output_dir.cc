@@ -156,11 +156,25 @@ Status CheckOutputDir(Env* env, const std::string& out, const JobFingerprint& fp
   return InspectOutputDir(env, out, fp, restart).status();
 }
 
+namespace {
+
+// LockFile, tried for about a second: `sluice status` takes the lock shared
+// for an instant to tell whether a run is in progress.
+Result<std::unique_ptr<FileLock>> LockPatiently(Env* env, const std::string& path, bool exclusive) {
+  for (int attempt = 0;; ++attempt) {
+    Result<std::unique_ptr<FileLock>> lock = env->LockFile(path, exclusive);
+    if (lock.ok() || lock.status().code() != StatusCode::kUnavailable || attempt == 20) return lock;
+    env->SleepForMicros(50000);
+  }
+}
+
+}  // namespace
+
 Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count) {
   RETURN_IF_ERROR(env->CreateDirs(SluiceDir(out)));
   OutputLock lock;
   const bool sharded = shard_count > 1;
-  Result<std::unique_ptr<FileLock>> dir = env->LockFile(LockPath(out), /*exclusive=*/!sharded);
+  Result<std::unique_ptr<FileLock>> dir = LockPatiently(env, LockPath(out), /*exclusive=*/!sharded);
   if (!dir.ok()) {
     if (dir.status().code() != StatusCode::kUnavailable) return dir.status();
     return Status::FailedPrecondition(fmt::format(
@@ -171,7 +185,7 @@ Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_ind
   if (sharded) {
     RETURN_IF_ERROR(env->CreateDirs(ShardLocksDir(out)));
     const std::string path = JoinPath(ShardLocksDir(out), fmt::format("shard-{}-of-{}", shard_index, shard_count));
-    Result<std::unique_ptr<FileLock>> shard = env->LockFile(path, /*exclusive=*/true);
+    Result<std::unique_ptr<FileLock>> shard = LockPatiently(env, path, /*exclusive=*/true);
     if (!shard.ok()) {
       if (shard.status().code() != StatusCode::kUnavailable) return shard.status();
       return Status::FailedPrecondition(fmt::format("shard {}/{} of output.path '{}' is being run already (lock '{}')",

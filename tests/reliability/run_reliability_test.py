@@ -215,7 +215,15 @@ def main():
     print("== concurrent runs and changes")
     p1 = subprocess.Popen([r.sluice, "run", "slow.yaml", "--set", "output.path=busy"], cwd=work,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(min(0.5, full / 3))
+    # Wait until the first run holds the directory (sluice status sees the lock).
+    deadline = time.time() + 30
+    while time.time() < deadline and p1.poll() is None:
+        s = subprocess.run([r.sluice, "status", "busy", "--json"], cwd=work, capture_output=True, text=True)
+        if s.returncode == 0 and json.loads(s.stdout)["running"]:
+            break
+        time.sleep(0.02)
+    else:
+        fail("the first run never showed as running in `sluice status`")
     p = r.sluice_run("slow.yaml", "busy", expect=2)
     if "in use by another run" not in p.stderr:
         fail(f"second run: {p.stderr}")
