@@ -91,6 +91,15 @@ Schema SelectSourceColumns(JobContext* ctx, std::vector<std::string> columns) {
   return projected;
 }
 
+std::vector<std::pair<std::string, std::string>> ModelFiles(const ModelSpec& model) {
+  std::vector<std::pair<std::string, std::string>> files = {{"model.path", model.path}};
+  if (model.route) {
+    for (const auto& [value, path] : model.route->models) files.emplace_back("model.route.models." + value, path);
+    if (!model.route->default_path.empty()) files.emplace_back("model.route.default", model.route->default_path);
+  }
+  return files;
+}
+
 namespace {
 
 // Units of this run and the thread split: workers x intra-op threads <= cores
@@ -111,16 +120,6 @@ Status PlanThreads(const JobSpec& spec, const RunOptions& options, JobContext* c
   ctx->workers = workers;
   ctx->model_threads = spec.model.threads > 0 ? spec.model.threads : std::max(1, cores / workers);
   return Status::OK();
-}
-
-// Every model file of the job, for the checks a lazy load still does at preflight.
-std::vector<std::pair<std::string, std::string>> ModelFiles(const ModelSpec& model) {
-  std::vector<std::pair<std::string, std::string>> files = {{"model.path", model.path}};
-  if (model.route) {
-    for (const auto& [value, path] : model.route->models) files.emplace_back("model.route.models." + value, path);
-    if (!model.route->default_path.empty()) files.emplace_back("model.route.default", model.route->default_path);
-  }
-  return files;
 }
 
 Status CheckColumn(const JobContext& ctx, const std::string& column, const std::string& key) {

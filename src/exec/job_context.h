@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/model_cache.h"
@@ -57,6 +58,10 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 // every routed model) and binds the stages to it. Idempotent.
 // Precondition: ctx comes from PrepareJob (its model cache is set).
 Status BindModels(const JobSpec& spec, JobContext* ctx);
+
+// Every model file of the job as (config key, path): model.path, then
+// model.route.models.<value> and model.route.default.
+std::vector<std::pair<std::string, std::string>> ModelFiles(const ModelSpec& model);
 
 // Plan, schema and source options only (no model): what fit-stats and plan need.
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx);

@@ -73,12 +73,8 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   if (spec.model.lazy) {
     // Not loaded yet: reserve the files' size for the models the cache may hold.
     uint64_t largest = 0;
-    std::vector<std::string> paths = {spec.model.path};
-    if (spec.model.route) {
-      for (const auto& [value, path] : spec.model.route->models) paths.push_back(path);
-    }
-    for (const std::string& p : paths) {
-      if (Result<FileInfo> info = env->Stat(p); info.ok()) largest = std::max(largest, info->size);
+    for (const auto& [key, path] : ModelFiles(spec.model)) {
+      if (Result<FileInfo> info = env->Stat(path); info.ok()) largest = std::max(largest, info->size);
     }
     reserved += largest * (spec.model.route ? static_cast<uint64_t>(spec.model.route->cache_size) : 1);
   }
@@ -94,6 +90,17 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   spdlog::info("memory: limit {}, held at start {}, {} batch slot(s) of up to {} each", Mib(limit), Mib(reserved),
                slots, Mib(shared->token_bytes));
   return Status::OK();
+}
+
+// Adds a committed unit to the run's totals.
+void AddUnitTotals(const UnitMarker& m, JobReport* report) {
+  report->rows_rejected += m.rows_rejected;
+  report->rows_in += m.rows_in;
+  report->rows_out += m.rows_out;
+  report->rows_filtered += m.rows_filtered;
+  report->rows_sampled_out += m.rows_sampled_out;
+  ++report->units_done;
+  for (const PartFile& f : m.files) report->parts.push_back(f.path);
 }
 
 // Every unit's marker, when every unit of the plan is committed.
@@ -279,15 +286,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   }
   std::sort(markers.begin(), markers.end(),
             [](const UnitMarker& a, const UnitMarker& b) { return a.unit_id < b.unit_id; });
-  for (const UnitMarker& m : markers) {
-    report.rows_rejected += m.rows_rejected;
-    report.rows_in += m.rows_in;
-    report.rows_out += m.rows_out;
-    report.rows_filtered += m.rows_filtered;
-    report.rows_sampled_out += m.rows_sampled_out;
-    ++report.units_done;
-    for (const PartFile& f : m.files) report.parts.push_back(f.path);
-  }
+  for (const UnitMarker& m : markers) AddUnitTotals(m, &report);
   report.retries = shared.Retries();
   report.model_loads = ctx->models->loads();
   report.model_evictions = ctx->models->evictions();
@@ -306,16 +305,17 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", report.rows_rejected,
                                report.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
   } else {
-    // The run that commits the last unit of the plan (of any shard) writes _SUCCESS.
-    ASSIGN_OR_RETURN(std::optional<std::vector<UnitMarker>> all, AllMarkers(env, spec, *ctx));
+    // The run that commits the last unit of the plan (of any shard) writes _SUCCESS;
+    // a run of the whole job has every marker at hand already.
+    std::optional<std::vector<UnitMarker>> all;
+    if (markers.size() == ctx->plan.units.size()) {
+      all = std::move(markers);
+    } else {
+      ASSIGN_OR_RETURN(all, AllMarkers(env, spec, *ctx));
+    }
     if (all) {
       JobReport totals;
-      for (const UnitMarker& m : *all) {
-        totals.rows_in += m.rows_in;
-        totals.rows_out += m.rows_out;
-        totals.rows_rejected += m.rows_rejected;
-        totals.rows_filtered += m.rows_filtered;
-      }
+      for (const UnitMarker& m : *all) AddUnitTotals(m, &totals);
       Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, *all, totals); });
       if (!st.ok()) {
         // Every unit is committed; only the manifest is missing, and the next run writes it.

@@ -76,16 +76,7 @@ void Append(const ReadOutput& out, Rows* rows) {
 }
 
 ReadOutput ReadRange(Env* env, const FileRange& range, const Schema& schema, const SourceOptions& options) {
-  ReadOutput out;
-  CollectRejects rejects;
-  Result<std::unique_ptr<Source>> source = OpenSource(env, range, schema, options, &rejects);
-  if (!source.ok()) {
-    out.status = source.status();
-    return out;
-  }
-  DrainSource(source->get(), &out);
-  out.rejects = std::move(rejects.rejects);
-  return out;
+  return ReadAll([&](RejectSink* rejects) { return OpenSource(env, range, schema, options, rejects); });
 }
 
 // First line of any record a read saw (row or reject).

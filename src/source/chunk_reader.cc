@@ -73,4 +73,12 @@ Result<int64_t> CountNewlines(const RandomAccessFile* file, const std::string& p
   return newlines;
 }
 
+Result<int64_t> LineAt(const RandomAccessFile* file, const std::string& path, uint64_t offset, int64_t known_line,
+                       size_t chunk_bytes) {
+  if (offset == 0) return int64_t{1};
+  if (known_line > 0) return known_line;
+  ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file, path, offset, chunk_bytes));
+  return newlines + 1;
+}
+
 }  // namespace sluice

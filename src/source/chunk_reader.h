@@ -75,4 +75,9 @@ class ChunkReader {
 Result<int64_t> CountNewlines(const RandomAccessFile* file, const std::string& path, uint64_t end,
                               size_t chunk_bytes = kDefaultChunkBytes);
 
+// The 1-based line of the record at byte `offset`: 1 at the file start,
+// `known_line` when the planner gave one (> 0), else counted (CountNewlines).
+Result<int64_t> LineAt(const RandomAccessFile* file, const std::string& path, uint64_t offset, int64_t known_line,
+                       size_t chunk_bytes = kDefaultChunkBytes);
+
 }  // namespace sluice

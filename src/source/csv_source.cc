@@ -318,12 +318,7 @@ class CsvSource final : public Source {
       for (const Field& field : file_schema.fields()) names_.push_back(field.name);
     }
     if (!parser_) {
-      if (start > 0 && range.first_line > 0) {
-        start_line = range.first_line;
-      } else if (start > 0) {
-        ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, start, tuning.chunk_bytes));
-        start_line = newlines + 1;
-      }
+      ASSIGN_OR_RETURN(start_line, LineAt(file_.get(), path_, start, range.first_line, tuning.chunk_bytes));
       parser_ = std::make_unique<CsvParser>(file_.get(), path_, options_.csv, start, start_line, tuning);
     }
     range_begin_ = range.begin;

@@ -144,13 +144,8 @@ class JsonlSource final : public Source {
     for (size_t col_idx = 0; col_idx < schema_.num_fields(); ++col_idx) {
       column_of_key_.emplace(std::string_view(schema_.field(col_idx).name), col_idx);
     }
-    int64_t start_line = 1;
-    if (range.begin > 0 && range.first_line > 0) {
-      start_line = range.first_line;
-    } else if (range.begin > 0) {
-      ASSIGN_OR_RETURN(const int64_t newlines, CountNewlines(file_.get(), path_, range.begin, tuning.chunk_bytes));
-      start_line = newlines + 1;
-    }
+    ASSIGN_OR_RETURN(const int64_t start_line,
+                     LineAt(file_.get(), path_, range.begin, range.first_line, tuning.chunk_bytes));
     lines_ = std::make_unique<LineReader>(file_.get(), path_, range.begin, start_line, tuning);
     range_begin_ = range.begin;
     range_end_ = range.end;

@@ -126,18 +126,13 @@ inline std::vector<size_t> BatchSizes(Source* source, size_t change_at = SIZE_MA
   return sizes;
 }
 
-// Infers the schema of range.path with `infer` and reads `range` with `open`
-// (InferCsvSchema/OpenCsvSource or the JSON Lines pair, with a tuning bound in).
-template <typename InferFn, typename OpenFn>
-ReadOutput InferAndRead(const FileRange& range, InferFn infer, OpenFn open) {
+// Everything the source `open(RejectSink*)` opens gives: rows, lines, rejects,
+// or the error of opening it.
+template <typename OpenFn>
+ReadOutput ReadAll(OpenFn open) {
   ReadOutput out;
-  Result<Schema> file_schema = infer(range.path);
-  if (!file_schema.ok()) {
-    out.status = file_schema.status();
-    return out;
-  }
   CollectRejects rejects;
-  Result<std::unique_ptr<Source>> source = open(range, *file_schema, &rejects);
+  Result<std::unique_ptr<Source>> source = open(&rejects);
   if (!source.ok()) {
     out.status = source.status();
     return out;
@@ -145,6 +140,19 @@ ReadOutput InferAndRead(const FileRange& range, InferFn infer, OpenFn open) {
   DrainSource(source->get(), &out);
   out.rejects = std::move(rejects.rejects);
   return out;
+}
+
+// Infers the schema of range.path with `infer` and reads `range` with `open`
+// (InferCsvSchema/OpenCsvSource or the JSON Lines pair, with a tuning bound in).
+template <typename InferFn, typename OpenFn>
+ReadOutput InferAndRead(const FileRange& range, InferFn infer, OpenFn open) {
+  Result<Schema> file_schema = infer(range.path);
+  if (!file_schema.ok()) {
+    ReadOutput out;
+    out.status = file_schema.status();
+    return out;
+  }
+  return ReadAll([&](RejectSink* rejects) { return open(range, *file_schema, rejects); });
 }
 
 }  // namespace sluice
