@@ -63,8 +63,16 @@ struct FeatureSpec {
 // ---- the spec --------------------------------------------------------------
 
 struct InputSpec {
-  std::string path;  // file, directory or glob
-  // Unset: from the extension of the path, or else of the first matching file.
+  std::string path;  // file, directory or glob (Parquet: also hive-partitioned directories)
+  // Databases instead of files: `database` is a SQLite file (resolved like
+  // paths) or a PostgreSQL connection string (postgresql://user@host:port/db
+  // or "host=… dbname=…"; the password from PGPASSWORD or ~/.pgpass), with
+  // exactly one of `table` and `query`. Exactly one of path and database is set.
+  std::string database;
+  std::string table;
+  std::string query;
+  // Unset: from the extension of the path (or the first matching file), or
+  // for a database from its form (postgres URL or key=value string -> postgres, else sqlite).
   std::optional<InputFormat> format;
   CsvOptions csv;
   std::map<std::string, DataType> schema;  // declared column types
@@ -108,7 +116,22 @@ struct FilterSpec {
   std::string text;              // string comparison when number is absent
 };
 
-enum class OutputFormat { kCsv, kJsonl };
+enum class OutputFormat { kCsv, kJsonl, kParquet, kSqlite, kPostgres };
+// "csv", "jsonl", "parquet", "sqlite", "postgres".
+std::string_view OutputFormatName(OutputFormat format);
+// SQLite and PostgreSQL sinks write into output.table, not part files.
+inline bool IsDatabase(OutputFormat format) {
+  return format == OutputFormat::kSqlite || format == OutputFormat::kPostgres;
+}
+
+// output.mode for database sinks: what happens to rows already in output.table.
+enum class OutputMode {
+  kAppend,     // rows are added
+  kOverwrite,  // the table is emptied when the job starts (not when it resumes)
+  kUpsert,     // a row whose output.keys exist already replaces it (needs keys; a unique index on them is created)
+};
+
+enum class ParquetCompression { kZstd, kSnappy };
 
 // Time buckets for output layout and time partitions.
 enum class TimeWindow { kHour, kDay, kWeek, kMonth };
@@ -164,8 +187,17 @@ struct ExecutionSpec {
 };
 
 struct OutputSpec {
+  // The output directory: part files, and for every format the run's own
+  // files (_sluice/job.json, unit markers, rejects, report).
   std::string path = "out";
+  // Unset in YAML: csv, or from `database` when that is given.
   OutputFormat format = OutputFormat::kCsv;
+  // Database sinks: a SQLite file (resolved like paths) or a PostgreSQL
+  // connection string, and the table written (created if missing).
+  std::string database;
+  std::string table;
+  OutputMode mode = OutputMode::kAppend;
+  ParquetCompression compression = ParquetCompression::kZstd;  // format: parquet
   std::vector<std::string> keys;
   std::vector<std::string> columns;  // empty: keys, then prediction columns, then labels
   std::optional<ThresholdSpec> threshold;
@@ -277,9 +309,10 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
 // `sluice plan`: the work units of a job and which of them are done.
 struct PlannedUnit {
   std::string id;
-  std::string path;
-  uint64_t begin = 0;  // byte range [begin, end) of the file
+  std::string path;    // file, or database (redacted)
+  uint64_t begin = 0;  // byte range [begin, end) of the file (Parquet: rows)
   uint64_t end = 0;
+  std::string label;   // InputRange::label
   uint64_t est_bytes = 0;
   int64_t est_rows = 0;
   bool rows_exact = false;  // counted, not estimated
@@ -288,7 +321,7 @@ struct PlannedUnit {
 };
 
 struct PlanSummary {
-  std::string format;  // csv | jsonl
+  std::string format;  // InputFormatName
   std::vector<PlannedUnit> units;
   bool output_is_this_job = false;  // output.path holds this job's earlier output
 };
@@ -299,9 +332,10 @@ Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& opt
 // `sluice status OUT_DIR`: the state of every unit of the job that wrote OUT_DIR.
 struct UnitState {
   std::string id;
-  std::string path;  // input file
+  std::string path;  // input file, or database (redacted)
   uint64_t begin = 0;
   uint64_t end = 0;
+  std::string label;  // InputRange::label
   enum class State { kDone, kFailed, kPending } state = State::kPending;
   int64_t rows_in = 0;  // done units
   int64_t rows_out = 0;

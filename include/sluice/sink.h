@@ -69,12 +69,76 @@ struct PartOptions {
   size_t max_open_files = 64;
 };
 
-// Opens the writer for part `part_index`. kInvalidArgument, naming
+// Opens the writer for part `part_index` (formats csv, jsonl, parquet).
+// Parquet parts are written by DuckDB straight to the temporary file (not
+// through Env, which DuckDB cannot use); syncing and the rename go through Env. kInvalidArgument, naming
 // output.partition_by[i], when a partition column is missing from the schema or
 // a time window is asked of a column that is not a timestamp.
 Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options);
 
 // The file name of part `part_index` in `format`: "part-00007.csv".
 std::string PartFileName(OutputFormat format, int part_index);
+
+// ---- database sinks (output.format sqlite | postgres) -----------------------
+//
+// The unit's rows and its progress row in `sluice_units` are committed in one
+// transaction (DESIGN.md §4), so a unit is in the table entirely or not at all.
+// sluice_units (created if missing, in the same database/schema as the table):
+//   job         text     the job fingerprint (JobFingerprint::Digest)
+//   unit        text     unit id ("00007")
+//   tbl         text     output.table
+//   marker      text     the unit marker as JSON (rows, rejects)
+//   committed_at         commit time
+//   PRIMARY KEY (job, unit)
+// The primary key makes a second commit of the same unit fail; the writer
+// then rolls back and reports the unit as committed already ("first commit
+// wins"): retries after a lost connection (COMMIT sent, answer lost) and
+// duplicate attempts never duplicate rows.
+
+// One unit's writer. Used by one thread.
+class TableUnitWriter {
+ public:
+  virtual ~TableUnitWriter() = default;
+  // Stages the rows of `batch` (the schema given to OpenTableSink).
+  virtual Status Write(const Batch& batch) = 0;
+  // One transaction: the staged rows into output.table (append, or upsert on
+  // output.keys) and the progress row (job, unit, marker_json). Returns true
+  // when this call committed, false when the progress row existed already (an
+  // earlier attempt committed; this attempt's rows are discarded).
+  // Transient failures (connection lost, busy beyond the timeout) are kUnavailable/kIOError.
+  virtual Result<bool> Commit(const std::string& marker_json) = 0;
+  // Drops the staged rows. Safe to call more than once.
+  virtual void Abort() = 0;
+  virtual int64_t rows_written() const = 0;
+};
+
+// One job's database sink. Thread-safe: every method may be called
+// concurrently (each unit writer has its own connection).
+class TableSink {
+ public:
+  virtual ~TableSink() = default;
+  // The marker JSON of `unit_id` when this job (fingerprint) committed it, else nullopt.
+  virtual Result<std::optional<std::string>> CommittedMarker(const std::string& unit_id) = 0;
+  // Creates output.table (the columns of `schema`) when missing, and for
+  // upsert the unique index on output.keys; errors name the column when an
+  // existing table does not fit `schema`. For overwrite, empties the table
+  // when the job has not started before: in one transaction that serializes
+  // concurrent runs (shards), it checks for a progress row (job, unit '') and,
+  // when there is none, deletes the table's rows and inserts that row. A
+  // resumed run or a second shard therefore never deletes committed units.
+  // Call once before OpenUnit.
+  virtual Status PrepareTable(const Schema& schema) = 0;
+  virtual Result<std::unique_ptr<TableUnitWriter>> OpenUnit(const std::string& unit_id) = 0;
+};
+
+// Read-only preflight: the database is reachable, and output.table, if it
+// exists, has a column of a compatible type for every field of `schema`
+// (for upsert, the output.keys columns among them). Errors name the table and
+// the column; connection strings are redacted.
+Status CheckTableSink(const OutputSpec& output, const Schema& schema);
+
+// Connects and creates sluice_units when missing. `fingerprint` is the job's
+// (JobFingerprint::Digest): progress rows are keyed on it.
+Result<std::unique_ptr<TableSink>> OpenTableSink(const OutputSpec& output, const std::string& fingerprint);
 
 }  // namespace sluice

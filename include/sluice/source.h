@@ -1,4 +1,5 @@
-// Sources read the rows of one work unit (a file, or a byte range of one) into
+// Sources read the rows of one work unit (a file, a byte range of one, row
+// groups of a Parquet file, or a slice of a database table or query) into
 // Batches. Bad rows go to a RejectSink with their location; the source goes on.
 // A Source latches its first hard error (I/O, corruption of the whole stream):
 // once Next returns an error it keeps returning it.
@@ -12,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "sluice/batch.h"
@@ -22,7 +25,14 @@
 
 namespace sluice {
 
-enum class InputFormat { kCsv, kJsonl };
+enum class InputFormat { kCsv, kJsonl, kParquet, kSqlite, kPostgres };
+
+// "csv", "jsonl", "parquet", "sqlite", "postgres".
+std::string_view InputFormatName(InputFormat format);
+// SQLite and PostgreSQL: the input is a database, not files.
+inline bool IsDatabase(InputFormat format) {
+  return format == InputFormat::kSqlite || format == InputFormat::kPostgres;
+}
 
 struct CsvOptions {
   char delimiter = ',';
@@ -46,6 +56,10 @@ struct SourceOptions {
   size_t max_batch_bytes = 0;
   // Rows read to infer types of undeclared columns.
   size_t infer_rows = 1000;
+  // Databases: input.table (quoted as an identifier) or input.query (any
+  // SELECT, used as a subquery); exactly one is set.
+  std::string table;
+  std::string query;
   // partition.sample: a row is kept iff SampleKeep(hash, sample), where hash is
   // MixHash of the HashKey* hashes (core/hash.h) of the typed values of
   // `sample_keys` in order (selected columns, by name; another name is
@@ -57,17 +71,47 @@ struct SourceOptions {
   std::vector<std::string> sample_keys;
 };
 
-// A unit's share of one file: bytes [begin, end) — record starting in the
-// range belong to the unit. Whole file by default.
-// `begin` is 0 or the first byte of a record (the planner finds record
-// boundaries); a record starting before `end` is read whole even if it runs past it.
-struct FileRange {
+// A value bound to a placeholder of InputRange::filter. Values are always
+// bound as parameters, never spliced into SQL text.
+using SqlParam = std::variant<std::monostate, int64_t, double, std::string>;  // monostate = NULL
+
+// What one work unit reads.
+//  - CSV / JSON Lines: bytes [begin, end) of `path` — records starting in the
+//    range belong to the unit. Whole file by default. `begin` is 0 or the
+//    first byte of a record (the planner finds record boundaries); a record
+//    starting before `end` is read whole even if it runs past it.
+//  - Parquet: rows [begin, end) of `path` in file order (row-group aligned
+//    by the planner; end = max: to the end), plus `hive` values and `filter`.
+//  - SQLite / PostgreSQL: `path` is the database (SQLite file, or PostgreSQL
+//    connection string); the rows of the input table/query that satisfy
+//    `filter` (empty = all rows). begin/end are unused.
+struct InputRange {
+  InputRange() = default;
+  // A file, or bytes [begin, end) of it (CSV/JSONL).
+  explicit InputRange(std::string path, uint64_t begin = 0, uint64_t end = std::numeric_limits<uint64_t>::max(),
+                      int64_t first_line = 0)
+      : path(std::move(path)), begin(begin), end(end), first_line(first_line) {}
+
   std::string path;
   uint64_t begin = 0;
   uint64_t end = std::numeric_limits<uint64_t>::max();
-  // 1-based physical line of the record at `begin` when the planner knows it
-  // (0 = unknown: the source counts newlines before `begin`).
+  // CSV/JSONL: 1-based physical line of the record at `begin` when the planner
+  // knows it (0 = unknown: the source counts newlines before `begin`).
   int64_t first_line = 0;
+  // Parquet: values of the file's hive partition directories
+  // (".../date=2024-01-01/region=eu/x.parquet" -> {date, 2024-01-01}, {region, eu}),
+  // outermost first; they are columns of the input like any other.
+  std::vector<std::pair<std::string, std::string>> hive;
+  // Parquet and databases: a SQL predicate over the input's columns with
+  // positional placeholders written `?` (the source renumbers them for
+  // PostgreSQL), and the values bound to them, in order. Built by the planner
+  // from partition.by time / column / hash.
+  std::string filter;
+  std::vector<SqlParam> params;
+  // Human-readable description of the unit's slice for plans, errors and
+  // reports: "rows 0-122879", "rowid 1-50000", "ts in [2024-01-01, 2024-01-02)".
+  // Never holds a password.
+  std::string label;
 };
 
 class Source {
@@ -88,12 +132,15 @@ class Source {
 };
 
 // Reads the header and first rows of `path` and returns the file's schema
-// (declared types win; others inferred: int64, float64, bool, timestamp, else string).
+// (declared types win; others inferred: int64, float64, bool, timestamp, else
+// string). Parquet: the file's own column types (plus hive columns, strings
+// unless declared). Databases: `path` is the database; the columns of the
+// table or query and their SQL types mapped to Sluice types.
 Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOptions& options);
 
 // Opens a reader over `range`. `file_schema` is from InferSchema on the same
 // file (or the first file of the input). `rejects` is borrowed, must outlive the Source.
-Result<std::unique_ptr<Source>> OpenSource(Env* env, const FileRange& range,
+Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range,
                                            const Schema& file_schema,
                                            const SourceOptions& options, RejectSink* rejects);
 

@@ -168,7 +168,7 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
     j["output_is_this_job"] = plan->output_is_this_job;
     j["units"] = nlohmann::ordered_json::array();
     for (const PlannedUnit& u : plan->units) {
-      j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end},
+      j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end}, {"label", u.label},
                             {"est_bytes", u.est_bytes}, {"est_rows", u.est_rows}, {"rows_exact", u.rows_exact},
                             {"in_shard", u.in_shard}, {"done", u.done}});
     }
@@ -190,7 +190,7 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
     exact = exact && u.rows_exact;
     std::printf("%-7s %-8s %-10s %12s  %-27s %s\n", u.id.c_str(), u.done ? "done" : "pending", Bytes(u.est_bytes).c_str(),
                 ((u.rows_exact ? "" : "~") + std::to_string(u.est_rows)).c_str(),
-                fmt::format("[{}, {})", u.begin, u.end).c_str(), u.path.c_str());
+                (u.label.empty() ? fmt::format("[{}, {})", u.begin, u.end) : u.label).c_str(), u.path.c_str());
   }
   std::printf("%zu unit(s)%s, %s, %s%lld rows (%s input); %zu done, %zu pending; output %s\n", taken,
               args.shard.empty() ? "" : (" in shard " + args.shard + " of " + std::to_string(plan->units.size())).c_str(),
@@ -219,7 +219,7 @@ int CmdStatus(Env* env, const std::string& out, bool json) {
     j["units"] = nlohmann::ordered_json::array();
     for (const UnitState& u : status->units) {
       j["units"].push_back({{"id", u.id}, {"state", kStates[static_cast<int>(u.state)]}, {"path", u.path},
-                            {"begin", u.begin}, {"end", u.end}, {"rows_in", u.rows_in}, {"rows_out", u.rows_out},
+                            {"begin", u.begin}, {"end", u.end}, {"label", u.label}, {"rows_in", u.rows_in}, {"rows_out", u.rows_out},
                             {"rows_rejected", u.rows_rejected}, {"error", u.error}, {"attempts", u.attempts}});
     }
     std::printf("%s\n", j.dump(2).c_str());
@@ -227,8 +227,8 @@ int CmdStatus(Env* env, const std::string& out, bool json) {
   }
   for (const UnitState& u : status->units) {
     if (u.state == UnitState::State::kDone) continue;
-    std::printf("%-7s %-8s %s bytes [%llu, %llu)%s\n", u.id.c_str(), kStates[static_cast<int>(u.state)],
-                u.path.c_str(), static_cast<unsigned long long>(u.begin), static_cast<unsigned long long>(u.end),
+    std::printf("%-7s %-8s %s %s%s\n", u.id.c_str(), kStates[static_cast<int>(u.state)], u.path.c_str(),
+                (u.label.empty() ? fmt::format("bytes [{}, {})", u.begin, u.end) : u.label).c_str(),
                 u.error.empty() ? "" : fmt::format(": {} (after {} attempt(s))", u.error, u.attempts).c_str());
   }
   std::printf("%s: %zu unit(s): %zu done, %zu failed, %zu pending; rows in %lld, out %lld, rejected %lld%s%s\n",

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "config/yaml_util.h"
+#include "core/strings.h"
 #include "sluice/job.h"
 
 namespace sluice {
@@ -40,30 +41,73 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
+std::string_view OutputFormatName(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kCsv: return "csv";
+    case OutputFormat::kJsonl: return "jsonl";
+    case OutputFormat::kParquet: return "parquet";
+    case OutputFormat::kSqlite: return "sqlite";
+    case OutputFormat::kPostgres: return "postgres";
+  }
+  return "unknown";
+}
+
 std::optional<InputFormat> InputFormatFromPath(std::string_view path) {
   if (EndsWith(path, ".csv") || EndsWith(path, ".tsv") || EndsWith(path, ".txt")) return InputFormat::kCsv;
   if (EndsWith(path, ".jsonl") || EndsWith(path, ".ndjson") || EndsWith(path, ".json")) return InputFormat::kJsonl;
+  if (EndsWith(path, ".parquet") || EndsWith(path, ".pq")) return InputFormat::kParquet;
   return std::nullopt;
 }
 
 namespace {
 
-Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec* in) {
-  RETURN_IF_ERROR(CheckMap(node, "input", {"path", "format", "csv", "schema"}, {"table", "query"},
-                           "database inputs come in a later version"));
-  if (!node["path"]) return KeyError("input.path", "required");
-  ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "input.path"));
-  if (path.empty()) return KeyError("input.path", "must not be empty");
-  in->path = Resolve(base_dir, path);
+// A PostgreSQL connection string: a postgres(ql):// URL or a libpq key=value string.
+bool IsPostgresConnection(std::string_view conn) {
+  return conn.starts_with("postgresql://") || conn.starts_with("postgres://") || conn.find('=') != std::string_view::npos;
+}
 
-  std::string format;
-  if (node["format"]) {
-    ASSIGN_OR_RETURN(format, ReadEnum(node["format"], "input.format",
-                                      {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
-    if (format != "csv" && format != "jsonl") {
-      return KeyError("input.format", "'" + format + "' is not supported yet (supported: csv, jsonl)");
+// SQLite files are resolved like paths; PostgreSQL connection strings are kept as written.
+std::string ResolveDatabase(const std::string& base_dir, const std::string& database) {
+  return IsPostgresConnection(database) ? database : Resolve(base_dir, database);
+}
+
+Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec* in) {
+  RETURN_IF_ERROR(CheckMap(node, "input", {"path", "database", "table", "query", "format", "csv", "schema"}));
+  if (node["path"] && node["database"]) return KeyError("input", "give either path (files) or database, not both");
+  if (!node["path"] && !node["database"]) return KeyError("input.path", "required (or input.database)");
+  std::string path;
+  if (node["path"]) {
+    ASSIGN_OR_RETURN(path, ReadString(node["path"], "input.path"));
+    if (path.empty()) return KeyError("input.path", "must not be empty");
+    in->path = Resolve(base_dir, path);
+    for (const char* key : {"table", "query"}) {
+      if (node[key]) return KeyError(std::string("input.") + key, "only applies with input.database");
     }
-    in->format = format == "csv" ? InputFormat::kCsv : InputFormat::kJsonl;
+  } else {
+    ASSIGN_OR_RETURN(std::string database, ReadString(node["database"], "input.database"));
+    if (database.empty()) return KeyError("input.database", "must not be empty");
+    in->database = ResolveDatabase(base_dir, database);
+    if (node["table"]) { ASSIGN_OR_RETURN(in->table, ReadString(node["table"], "input.table")); }
+    if (node["query"]) { ASSIGN_OR_RETURN(in->query, ReadString(node["query"], "input.query")); }
+    if (in->table.empty() == in->query.empty()) {
+      return KeyError("input.table", "give exactly one of input.table and input.query with input.database");
+    }
+  }
+
+  if (node["format"]) {
+    ASSIGN_OR_RETURN(std::string format, ReadEnum(node["format"], "input.format",
+                                                  {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
+    for (InputFormat f : {InputFormat::kCsv, InputFormat::kJsonl, InputFormat::kParquet, InputFormat::kSqlite,
+                          InputFormat::kPostgres}) {
+      if (format == InputFormatName(f)) in->format = f;
+    }
+    if (IsDatabase(*in->format) != !in->database.empty()) {
+      return KeyError("input.format", IsDatabase(*in->format)
+                                          ? "'" + format + "' reads input.database, not input.path"
+                                          : "'" + format + "' reads files (input.path), not input.database");
+    }
+  } else if (!in->database.empty()) {
+    in->format = IsPostgresConnection(in->database) ? InputFormat::kPostgres : InputFormat::kSqlite;
   } else {
     in->format = InputFormatFromPath(path);  // a directory: decided from its files at plan time
   }
@@ -334,29 +378,63 @@ Status ParseExecution(const YAML::Node& node, ExecutionSpec* e) {
 
 Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSpec* o) {
   RETURN_IF_ERROR(CheckMap(node, "output",
-                           {"path", "format", "keys", "columns", "threshold", "labels", "label_column", "filter",
-                            "partition_by"},
-                           {"mode"}, "comes with database sinks"));
+                           {"path", "format", "database", "table", "mode", "compression", "keys", "columns",
+                            "threshold", "labels", "label_column", "filter", "partition_by"}));
   if (node["path"]) {
     ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "output.path"));
     if (path.empty()) return KeyError("output.path", "must not be empty");
     o->path = path;
   }
   o->path = Resolve(base_dir, o->path);
+  if (node["database"]) {
+    ASSIGN_OR_RETURN(o->database, ReadString(node["database"], "output.database"));
+    if (o->database.empty()) return KeyError("output.database", "must not be empty");
+    o->database = ResolveDatabase(base_dir, o->database);
+    o->format = IsPostgresConnection(o->database) ? OutputFormat::kPostgres : OutputFormat::kSqlite;
+  }
   if (node["format"]) {
     ASSIGN_OR_RETURN(std::string f, ReadEnum(node["format"], "output.format",
                                              {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
-    if (f != "csv" && f != "jsonl") {
-      return KeyError("output.format", "'" + f + "' is not supported yet (supported: csv, jsonl)");
+    for (OutputFormat of : {OutputFormat::kCsv, OutputFormat::kJsonl, OutputFormat::kParquet, OutputFormat::kSqlite,
+                            OutputFormat::kPostgres}) {
+      if (f == OutputFormatName(of)) o->format = of;
     }
-    o->format = f == "csv" ? OutputFormat::kCsv : OutputFormat::kJsonl;
+  }
+  if (IsDatabase(o->format)) {
+    if (o->database.empty()) return KeyError("output.database", "required with output.format " + std::string(OutputFormatName(o->format)));
+    if (!node["table"]) return KeyError("output.table", "required with output.database");
+    ASSIGN_OR_RETURN(o->table, ReadString(node["table"], "output.table"));
+    if (o->table.empty()) return KeyError("output.table", "must not be empty");
+    if (node["mode"]) {
+      ASSIGN_OR_RETURN(std::string mode, ReadEnum(node["mode"], "output.mode", {"append", "overwrite", "upsert"}));
+      o->mode = mode == "append" ? OutputMode::kAppend : mode == "overwrite" ? OutputMode::kOverwrite : OutputMode::kUpsert;
+    }
+  } else {
+    if (!o->database.empty()) {
+      return KeyError("output.database", "only applies with output.format sqlite or postgres, not " +
+                                             std::string(OutputFormatName(o->format)));
+    }
+    for (const char* key : {"table", "mode"}) {
+      if (node[key]) return KeyError(std::string("output.") + key, "only applies with output.database");
+    }
+  }
+  if (node["compression"]) {
+    if (o->format != OutputFormat::kParquet) return KeyError("output.compression", "only applies with output.format parquet");
+    ASSIGN_OR_RETURN(std::string c, ReadEnum(node["compression"], "output.compression", {"zstd", "snappy"}));
+    o->compression = c == "zstd" ? ParquetCompression::kZstd : ParquetCompression::kSnappy;
   }
   if (node["keys"]) { ASSIGN_OR_RETURN(o->keys, ReadStringList(node["keys"], "output.keys")); }
+  if (o->mode == OutputMode::kUpsert && o->keys.empty()) {
+    return KeyError("output.mode", "upsert needs output.keys (the columns that identify a row)");
+  }
   if (node["partition_by"] && !node["partition_by"].IsNull()) {
     ASSIGN_OR_RETURN(std::vector<std::string> keys, ReadStringList(node["partition_by"], "output.partition_by"));
     for (size_t i = 0; i < keys.size(); ++i) {
       ASSIGN_OR_RETURN(PartitionKey key, ParsePartitionKey(keys[i], IndexPath("output.partition_by", i)));
       o->partition_by.push_back(std::move(key));
+    }
+    if (IsDatabase(o->format) && !o->partition_by.empty()) {
+      return KeyError("output.partition_by", "only applies to file outputs (csv, jsonl, parquet), not a database table");
     }
   }
   if (node["columns"]) { ASSIGN_OR_RETURN(o->columns, ReadStringList(node["columns"], "output.columns")); }
@@ -603,7 +681,10 @@ Result<JobSpec> LoadJobSpec(Env* env, const std::string& path, const std::vector
 std::string JobSpec::ToCanonicalJson() const {
   nlohmann::ordered_json j;
   j["input"]["path"] = input.path;
-  j["input"]["format"] = !input.format ? "auto" : *input.format == InputFormat::kCsv ? "csv" : "jsonl";
+  j["input"]["database"] = RedactConnection(input.database);
+  j["input"]["table"] = input.table;
+  j["input"]["query"] = input.query;
+  j["input"]["format"] = !input.format ? "auto" : InputFormatName(*input.format);
   j["input"]["csv"] = {{"delimiter", std::string(1, input.csv.delimiter)},
                        {"header", input.csv.header},
                        {"quote", std::string(1, input.csv.quote)},
@@ -658,8 +739,13 @@ std::string JobSpec::ToCanonicalJson() const {
   } else {
     j["errors"]["max_rejected"] = max_rejected.count.value_or(0);
   }
+  static constexpr const char* kModes[] = {"append", "overwrite", "upsert"};
   j["output"] = {{"path", output.path},
-                 {"format", output.format == OutputFormat::kCsv ? "csv" : "jsonl"},
+                 {"format", OutputFormatName(output.format)},
+                 {"database", RedactConnection(output.database)},
+                 {"table", output.table},
+                 {"mode", kModes[static_cast<int>(output.mode)]},
+                 {"compression", output.compression == ParquetCompression::kZstd ? "zstd" : "snappy"},
                  {"keys", output.keys},
                  {"columns", output.columns},
                  {"labels", output.labels},

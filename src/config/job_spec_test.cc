@@ -103,6 +103,44 @@ monitoring: {log_format: json}
   EXPECT_EQ(r->log_format, LogFormat::kJson);
 }
 
+TEST(JobSpecTest, DatabaseInputsAndOutputs) {
+  const std::string features = "features: [{name: x}]\nmodel: {path: m.json}\n";
+  Result<JobSpec> sqlite = Parse("input: {database: in.db, table: tx}\n" + features +
+                                 "output: {database: out.db, table: scores, mode: overwrite}\n");
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
+  EXPECT_EQ(sqlite->input.format, InputFormat::kSqlite);
+  EXPECT_EQ(sqlite->input.database, "/jobs/in.db");
+  EXPECT_EQ(sqlite->input.table, "tx");
+  EXPECT_EQ(sqlite->output.format, OutputFormat::kSqlite);
+  EXPECT_EQ(sqlite->output.database, "/jobs/out.db");
+  EXPECT_EQ(sqlite->output.mode, OutputMode::kOverwrite);
+
+  Result<JobSpec> pg = Parse("input: {database: 'postgresql://ann:pw@127.0.0.1:5433/x', query: 'SELECT * FROM t'}\n" +
+                             features + "output: {database: 'host=/tmp dbname=x', table: s, keys: [id], mode: upsert}\n");
+  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+  EXPECT_EQ(pg->input.format, InputFormat::kPostgres);
+  EXPECT_EQ(pg->input.database, "postgresql://ann:pw@127.0.0.1:5433/x");
+  EXPECT_EQ(pg->output.format, OutputFormat::kPostgres);
+  EXPECT_EQ(pg->output.mode, OutputMode::kUpsert);
+  // The password never reaches job.json (nor, therefore, the fingerprint).
+  EXPECT_EQ(pg->ToCanonicalJson().find("pw@"), std::string::npos);
+  EXPECT_NE(pg->ToCanonicalJson().find("postgresql://ann:***@127.0.0.1:5433/x"), std::string::npos);
+
+  Result<JobSpec> parquet = Parse("input: {path: data/*.parquet}\n" + features + "output: {format: parquet, compression: snappy}\n");
+  ASSERT_TRUE(parquet.ok()) << parquet.status().ToString();
+  EXPECT_EQ(parquet->input.format, InputFormat::kParquet);
+  EXPECT_EQ(parquet->output.format, OutputFormat::kParquet);
+  EXPECT_EQ(parquet->output.compression, ParquetCompression::kSnappy);
+
+  EXPECT_EQ(ErrorOf("input: {database: in.db}\n" + features), "input.table: give exactly one of input.table and input.query with input.database");
+  EXPECT_EQ(ErrorOf("input: {database: in.db, table: t, query: q}\n" + features),
+            "input.table: give exactly one of input.table and input.query with input.database");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv, database: in.db}\n" + features), "input: give either path (files) or database, not both");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv, table: t}\n" + features), "input.table: only applies with input.database");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv, format: sqlite}\n" + features),
+            "input.format: 'sqlite' reads input.database, not input.path");
+}
+
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "bogus: 1\n"),
             "bogus: unknown key (expected one of: input, partition, features, stats, model, batch, execution, errors, "
@@ -111,8 +149,16 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected an integer, got 'many'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: xml}\n"),
             "output.format: unknown value 'xml' (expected csv, jsonl, parquet, sqlite, postgres)");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: parquet}\n"),
-            "output.format: 'parquet' is not supported yet (supported: csv, jsonl)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: sqlite}\n"),
+            "output.database: required with output.format sqlite");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: out.db}\n"), "output.table: required with output.database");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {table: t}\n"), "output.table: only applies with output.database");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: out.db, table: t, mode: upsert}\n"),
+            "output.mode: upsert needs output.keys (the columns that identify a row)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {compression: zstd}\n"),
+            "output.compression: only applies with output.format parquet");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: o.db, table: t, partition_by: [a]}\n"),
+            "output.partition_by: only applies to file outputs (csv, jsonl, parquet), not a database table");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "errors: {max_rejected: lots}\n"),
             "errors.max_rejected: expected a count (e.g. 100) or a percentage (e.g. 0.5%), got 'lots'");
   EXPECT_EQ(ErrorOf("input: {path: a.csv}\nfeatures: [{name: x, impute: avg}]\nmodel: {path: m.json}\n"),

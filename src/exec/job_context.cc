@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "sluice/sink.h"
 
 namespace sluice {
 namespace {
@@ -138,10 +139,16 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
   RETURN_IF_ERROR(PlanThreads(spec, options, ctx.get()));
-  if (std::optional<PartitionKey> key = spec.partition.OutputKey()) ctx->partition_by.push_back(*key);
-  ctx->partition_by.insert(ctx->partition_by.end(), spec.output.partition_by.begin(), spec.output.partition_by.end());
+  // CSV and JSON Lines cannot be read by time or value: such partitions become
+  // the first output level instead (Parquet and databases make them units).
+  const bool key_is_layout = ctx->plan.format == InputFormat::kCsv || ctx->plan.format == InputFormat::kJsonl;
+  const std::optional<PartitionKey> input_key = spec.partition.OutputKey();
+  if (input_key) RETURN_IF_ERROR(CheckColumn(*ctx, spec.partition.column, "partition.column"));
+  if (!IsDatabase(spec.output.format)) {  // a table has no directory layout
+    if (input_key && key_is_layout) ctx->partition_by.push_back(*input_key);
+    ctx->partition_by.insert(ctx->partition_by.end(), spec.output.partition_by.begin(), spec.output.partition_by.end());
+  }
   if (spec.model.route) RETURN_IF_ERROR(CheckColumn(*ctx, spec.model.route->column, "model.route.by"));
-  if (spec.partition.OutputKey()) RETURN_IF_ERROR(CheckColumn(*ctx, spec.partition.column, "partition.column"));
 
   ModelOptions mo;
   mo.threads = ctx->model_threads;
@@ -241,6 +248,7 @@ Status BindModels(const JobSpec& spec, JobContext* ctx) {
   ctx->source_options.sample_keys = spec.output.keys;
   ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected, text_features));
   ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(output, spec.model, ctx->model_info, projected));
+  if (IsDatabase(spec.output.format)) RETURN_IF_ERROR(CheckTableSink(spec.output, ctx->postprocessor->output_schema()));
   ctx->bound = true;
   return Status::OK();
 }

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "core/tsan_annotations.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
@@ -103,6 +104,30 @@ void AddUnitTotals(const UnitMarker& m, JobReport* report) {
   for (const PartFile& f : m.files) report->parts.push_back(f.path);
 }
 
+// The unit's input for messages and records: "data/x.csv bytes [0, 4096)",
+// "data/x.parquet rows 0-122879", "postgresql://ann:***@db/x rowid 1-50000".
+std::string DescribeUnit(const WorkUnit& unit) {
+  if (!unit.range.label.empty()) return RedactConnection(unit.range.path) + " " + unit.range.label;
+  return fmt::format("{} bytes [{}, {})", unit.range.path, unit.range.begin, std::min(unit.range.end, unit.file_size));
+}
+
+// Whether `unit_id` is committed. Files: its marker (CommittedUnit). Database
+// sinks: its progress row, the commit point; the marker file is a copy, written
+// again when a run died between the two and removed when it has no progress row.
+Result<std::optional<UnitMarker>> CommittedMarker(Env* env, const std::string& out, TableSink* table_sink,
+                                                  const std::string& unit_id) {
+  if (table_sink == nullptr) return CommittedUnit(env, out, unit_id);
+  ASSIGN_OR_RETURN(std::optional<std::string> text, table_sink->CommittedMarker(unit_id));
+  const std::string path = UnitMarkerPath(out, unit_id);
+  if (!text) {
+    if (env->FileExists(path)) RETURN_IF_ERROR(env->RemoveFile(path));
+    return std::optional<UnitMarker>();
+  }
+  ASSIGN_OR_RETURN(UnitMarker marker, ParseUnitMarker(*text, "sluice_units row of unit " + unit_id));
+  if (!env->FileExists(path)) RETURN_IF_ERROR(WriteUnitMarker(env, out, marker));
+  return std::optional<UnitMarker>(std::move(marker));
+}
+
 // Every unit's marker, when every unit of the plan is committed.
 Result<std::optional<std::vector<UnitMarker>>> AllMarkers(Env* env, const JobSpec& spec, const JobContext& ctx) {
   std::vector<UnitMarker> markers;
@@ -162,10 +187,10 @@ Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit)
       continue;
     }
     const uint64_t end = std::min(unit.range.end, unit.file_size);
-    Status failed = st.WithContext(fmt::format("{} bytes [{}, {}), after {} attempt(s)", unit.range.path,
-                                               unit.range.begin, end, attempt));
+    Status failed = st.WithContext(fmt::format("{}, after {} attempt(s)", DescribeUnit(unit), attempt));
     Status recorded = WriteFailedUnit(shared->env, spec.output.path,
-                                      FailedUnit{unit.id, unit.range.path, unit.range.begin, end, st.ToString(), attempt});
+                                      FailedUnit{unit.id, RedactConnection(unit.range.path), unit.range.begin, end,
+                                                 st.ToString(), attempt});
     if (!recorded.ok()) spdlog::warn("unit {}: cannot record the failure: {}", unit.id, recorded.ToString());
     return failed;
   }
@@ -178,7 +203,8 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
   ASSIGN_OR_RETURN(JobFingerprint fp, Fingerprint(spec, env, *ctx));
   for (const WorkUnit& u : ctx->plan.units) {
-    fp.units.push_back({u.id, u.range.path, u.range.begin, std::min(u.range.end, u.file_size)});
+    fp.units.push_back(
+        {u.id, RedactConnection(u.range.path), u.range.begin, std::min(u.range.end, u.file_size), u.range.label});
   }
   UnitShared shared;
   shared.spec = &spec;
@@ -191,6 +217,13 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   ASSIGN_OR_RETURN(OutputLock lock, LockOutputDir(env, out, options.shard_index, options.shard_count));
   RETURN_IF_ERROR(WithRetries(&shared, "output directory",
                               [&] { return PrepareOutputDir(env, out, fp, options.restart); }));
+  std::unique_ptr<TableSink> table_sink;
+  if (IsDatabase(spec.output.format)) {
+    RETURN_IF_ERROR(WithRetries(&shared, "output.database", [&]() -> Status {
+      ASSIGN_OR_RETURN(table_sink, OpenTableSink(spec.output, fp.Digest()));
+      return Status::OK();
+    }));
+  }
 
   // Resume: units committed by an earlier run of this job are kept; what the
   // others left behind (temporaries of a killed run) goes.
@@ -200,7 +233,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   std::set<std::string> pending_ids;
   for (size_t i : ctx->run_units) {
     const WorkUnit& unit = ctx->plan.units[i];
-    ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedUnit(env, out, unit.id));
+    ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedMarker(env, out, table_sink.get(), unit.id));
     if (committed) {
       ++report.units_skipped;
       markers.push_back(std::move(*committed));
@@ -220,11 +253,16 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
                                                      ctx->plan.units.size())
                                        : "",
                report.units_skipped > 0 ? fmt::format(", {} already committed", report.units_skipped) : "",
-               spec.input.path, ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync", out);
+               spec.input.database.empty() ? spec.input.path : RedactConnection(spec.input.database), ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync", out);
 
   // model.load: lazy binds here, when the first unit starts; a failure then fails the units.
   Status bind = pending.empty() ? Status::OK() : BindModels(spec, ctx.get());
-  if (!bind.ok()) spdlog::error("model: {}", bind.ToString());
+  if (bind.ok() && table_sink && !pending.empty()) {
+    bind = WithRetries(&shared, "output.table",
+                       [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+    shared.table_sink = table_sink.get();
+  }
+  if (!bind.ok()) spdlog::error("{}", bind.ToString());
 
   const size_t n = pending.size();
   std::vector<std::optional<Result<UnitOutcome>>> outcomes(n);
@@ -331,14 +369,15 @@ Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& opt
   JobContext ctx;
   RETURN_IF_ERROR(PrepareInput(spec, env, &ctx));
   PlanSummary summary;
-  summary.format = ctx.plan.format == InputFormat::kCsv ? "csv" : "jsonl";
+  summary.format = std::string(InputFormatName(ctx.plan.format));
   if (Result<JobFingerprint> fp = Fingerprint(spec, env, ctx); fp.ok()) {
     summary.output_is_this_job = OutputDirHoldsJob(env, spec.output.path, *fp);
   }
   for (const WorkUnit& u : ctx.plan.units) {
     PlannedUnit p;
     p.id = u.id;
-    p.path = u.range.path;
+    p.path = RedactConnection(u.range.path);
+    p.label = u.range.label;
     p.begin = u.range.begin;
     p.end = std::min<uint64_t>(u.range.end, u.file_size);
     p.est_bytes = u.est_bytes;

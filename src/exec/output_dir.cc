@@ -31,7 +31,7 @@ nlohmann::json FingerprintJson(const JobFingerprint& fp) {
   j["fingerprint"] = fp.Digest();
   j["units"] = nlohmann::json::array();
   for (const PlannedRange& u : fp.units) {
-    j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end}});
+    j["units"].push_back({{"id", u.id}, {"path", u.path}, {"begin", u.begin}, {"end", u.end}, {"label", u.label}});
   }
   return j;
 }
@@ -273,7 +273,7 @@ bool OutputDirHoldsJob(Env* env, const std::string& out, const JobFingerprint& f
   return !j.is_discarded() && j.is_object() && j.value("fingerprint", "") == fp.Digest();
 }
 
-Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
+std::string UnitMarkerJson(const UnitMarker& m) {
   nlohmann::ordered_json j;
   j["unit"] = m.unit_id;
   j["input"] = m.input;
@@ -287,14 +287,22 @@ Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
     j["files"].push_back({{"path", f.path}, {"rows", f.rows}, {"bytes", f.bytes}, {"sha256", f.sha256}});
   }
   j["rejects"] = m.rejects.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.rejects);
-  return WriteFileAtomic(env, UnitMarkerPath(out, m.unit_id), j.dump(2) + "\n");
+  return j.dump(2) + "\n";
+}
+
+Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& m) {
+  return WriteFileAtomic(env, UnitMarkerPath(out, m.unit_id), UnitMarkerJson(m));
 }
 
 Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(env, path));
+  return ParseUnitMarker(text, "unit marker '" + path + "'");
+}
+
+Result<UnitMarker> ParseUnitMarker(std::string_view text, const std::string& what) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("unit") || !j.contains("files")) {
-    return Status::Corruption("unit marker '" + path + "' is not a Sluice unit marker");
+    return Status::Corruption(what + " is not a Sluice unit marker");
   }
   try {
     UnitMarker m;
@@ -312,7 +320,7 @@ Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path) {
     if (j.contains("rejects") && j["rejects"].is_string()) m.rejects = j["rejects"].get<std::string>();
     return m;
   } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption("unit marker '" + path + "': " + e.what());
+    return Status::Corruption(what + ": " + e.what());
   }
 }
 
@@ -356,6 +364,7 @@ Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out) {
     s.path = u.value("path", "");
     s.begin = u.value("begin", uint64_t{0});
     s.end = u.value("end", uint64_t{0});
+    s.label = u.value("label", "");
     if (env->FileExists(UnitMarkerPath(out, s.id))) {
       ASSIGN_OR_RETURN(UnitMarker m, ReadUnitMarker(env, UnitMarkerPath(out, s.id)));
       s.state = UnitState::State::kDone;

@@ -26,6 +26,7 @@ struct PlannedRange {
   std::string path;
   uint64_t begin = 0;
   uint64_t end = 0;
+  std::string label;
 };
 
 struct JobFingerprint {
@@ -117,6 +118,10 @@ bool OutputDirHoldsJob(Env* env, const std::string& out, const JobFingerprint& f
 Status WriteUnitMarker(Env* env, const std::string& out, const UnitMarker& marker);
 // Reads a marker written by WriteUnitMarker; kCorruption naming the file if it does not parse.
 Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path);
+// The marker's JSON text (the file's contents; a database sink's sluice_units.marker),
+// and back; `what` names the source in errors ("unit marker 'out/_sluice/units/00001.json'").
+std::string UnitMarkerJson(const UnitMarker& marker);
+Result<UnitMarker> ParseUnitMarker(std::string_view text, const std::string& what);
 // Writes <out>/_SUCCESS listing the parts of `markers` with rows and checksums.
 Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<UnitMarker>& markers,
                             const JobReport& report);

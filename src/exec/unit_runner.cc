@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/strings.h"
 #include "core/tsan_annotations.h"
 #include "sink/rejects_writer.h"
 #include "sluice/sink.h"
@@ -60,20 +61,24 @@ class TokenRejectSink final : public RejectSink {
 class UnitRun {
  public:
   UnitRun(UnitShared* shared, const WorkUnit& unit)
-      : shared_(*shared), spec_(*shared->spec), ctx_(*shared->ctx), unit_(unit), file_(unit.range.path) {}
+      : shared_(*shared), spec_(*shared->spec), ctx_(*shared->ctx), unit_(unit), file_(RedactConnection(unit.range.path)) {}
 
   Result<UnitOutcome> Run() {
     const std::string& out = spec_.output.path;
     ASSIGN_OR_RETURN(rejects_, RejectsWriter::Open(shared_.env, RejectsPath(out, unit_.index)));
     ASSIGN_OR_RETURN(source_, OpenSource(shared_.env, unit_.range, ctx_.file_schema, ctx_.source_options, &sink_));
-    PartOptions part_options;
-    part_options.format = spec_.output.format;
-    part_options.dir = out;
-    part_options.part_index = unit_.index;
-    part_options.schema = ctx_.postprocessor->output_schema();
-    part_options.partition_by = ctx_.partition_by;
-    part_options.layout_only_columns = ctx_.layout_only_columns;
-    ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
+    if (shared_.table_sink != nullptr) {
+      ASSIGN_OR_RETURN(table_, shared_.table_sink->OpenUnit(unit_.id));
+    } else {
+      PartOptions part_options;
+      part_options.format = spec_.output.format;
+      part_options.dir = out;
+      part_options.part_index = unit_.index;
+      part_options.schema = ctx_.postprocessor->output_schema();
+      part_options.partition_by = ctx_.partition_by;
+      part_options.layout_only_columns = ctx_.layout_only_columns;
+      ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
+    }
     tokens_.resize(shared_.tokens);
 
     if (shared_.tokens <= 1) {
@@ -82,13 +87,13 @@ class UnitRun {
       RunAsync();
     }
     if (!status_.ok()) {
-      part_->Abort();
+      AbortOutput();
       rejects_->Abort();
       return status_;
     }
     UnitOutcome outcome;
     if (stop_ != Stop::kNone) {
-      part_->Abort();
+      AbortOutput();
       if (stop_ == Stop::kRejectLimit) {
         // Not committed, so its rows count nowhere; its rejects are kept for inspection.
         outcome.state = UnitOutcome::State::kRejectLimit;
@@ -277,7 +282,7 @@ class UnitRun {
     }
     if (t->in.num_rows() == 0) return;
     Status st = ctx_.postprocessor->Apply(t->in, t->row_ok, t->outputs, &t->out, &rows_filtered_);
-    if (st.ok()) st = part_->Write(t->out);
+    if (st.ok()) st = table_ ? table_->Write(t->out) : part_->Write(t->out);
     if (!st.ok()) {
       Fail(st);
       return;
@@ -299,16 +304,24 @@ class UnitRun {
     return std::max<size_t>(static_cast<size_t>(cap), 1);
   }
 
+  void AbortOutput() {
+    if (table_) table_->Abort();
+    if (part_) part_->Abort();
+  }
+
+  // Files: the part's files, then the marker (the commit point). Database
+  // sinks: the rows and the progress row in one transaction (the commit
+  // point), then the marker file, a copy for `sluice status` and _SUCCESS.
   Status Commit(UnitMarker* m) {
-    RETURN_IF_ERROR(part_->Commit());
+    if (part_) RETURN_IF_ERROR(part_->Commit());
     m->unit_id = unit_.id;
     m->input = file_;
     m->rows_rejected = rejects_->count();
     m->rows_in = rows_read_ + reader_rejects_;
-    m->rows_out = part_->rows_written();
+    m->rows_out = part_ ? part_->rows_written() : table_->rows_written();
     m->rows_filtered = rows_filtered_;
     m->rows_sampled_out = source_->rows_sampled_out();
-    m->files = part_->files();
+    if (part_) m->files = part_->files();
     if (m->rows_rejected > 0) {
       RETURN_IF_ERROR(rejects_->Commit());
       m->rejects = "_sluice/rejects/" + fmt::format("part-{:05d}.jsonl", unit_.index);
@@ -318,6 +331,17 @@ class UnitRun {
     if (m->rows_in != m->rows_out + m->rows_rejected + m->rows_filtered) {
       return Status::Internal(fmt::format("row accounting broken for unit {}: in {} != out {} + rejected {} + filtered {}",
                                           unit_.id, m->rows_in, m->rows_out, m->rows_rejected, m->rows_filtered));
+    }
+    if (table_) {
+      ASSIGN_OR_RETURN(const bool committed, table_->Commit(UnitMarkerJson(*m)));
+      if (!committed) {
+        // An earlier attempt committed (its answer was lost): its rows stand, this attempt's are gone.
+        spdlog::warn("unit {}: already committed to {} by an earlier attempt; this attempt's rows are discarded",
+                     unit_.id, spec_.output.table);
+        ASSIGN_OR_RETURN(std::optional<std::string> marker, shared_.table_sink->CommittedMarker(unit_.id));
+        if (!marker) return Status::Internal("unit " + unit_.id + ": the progress row vanished after a duplicate commit");
+        ASSIGN_OR_RETURN(*m, ParseUnitMarker(*marker, "sluice_units row of unit " + unit_.id));
+      }
     }
     return WriteUnitMarker(shared_.env, spec_.output.path, *m);
   }
@@ -339,11 +363,12 @@ class UnitRun {
   const JobSpec& spec_;
   const JobContext& ctx_;
   const WorkUnit& unit_;
-  const std::string& file_;
+  const std::string file_;  // the input as named in messages and rejects (a database: redacted)
   std::unique_ptr<RejectsWriter> rejects_;
   TokenRejectSink sink_;
   std::unique_ptr<Source> source_;
-  std::unique_ptr<PartWriter> part_;
+  std::unique_ptr<PartWriter> part_;        // file outputs
+  std::unique_ptr<TableUnitWriter> table_;  // database sinks
   std::vector<Token> tokens_;
 
   std::mutex mu_;

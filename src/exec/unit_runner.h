@@ -29,6 +29,7 @@
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "sluice/job.h"
+#include "sluice/sink.h"
 
 namespace sluice {
 
@@ -43,6 +44,9 @@ struct UnitShared {
   // Set when the reject limit is crossed: other units stop at their next batch.
   std::atomic<bool> stop{false};
   const std::atomic<bool>* interrupt = nullptr;  // RunOptions::interrupt
+  // Database sinks (output.format sqlite | postgres): the job's table sink,
+  // prepared (PrepareTable) before units run. Null for file outputs.
+  TableSink* table_sink = nullptr;
 
   // Retried attempts by error code name.
   void CountRetry(StatusCode code);
@@ -59,7 +63,7 @@ struct UnitShared {
 
 struct UnitOutcome {
   enum class State {
-    kCommitted,    // part and marker written
+    kCommitted,    // part and marker written (database sinks: rows and progress row, then the marker file)
     kRejectLimit,  // this unit crossed errors.max_rejected; not committed, its rejects kept
     kStopped,      // stopped because another unit crossed the limit, or interrupted; nothing kept
   };

@@ -41,7 +41,10 @@ void AddUnit(const InputFile& file, uint64_t begin, uint64_t end, int64_t first_
   WorkUnit unit;
   unit.index = static_cast<int>(plan->units.size());
   unit.id = UnitId(unit.index);
-  unit.range = FileRange{file.path, begin, end, first_line};
+  unit.range.path = file.path;
+  unit.range.begin = begin;
+  unit.range.end = end;
+  unit.range.first_line = first_line;
   unit.file_size = file.size;
   unit.mtime_ns = file.mtime_ns;
   unit.est_bytes = end - begin;
@@ -53,6 +56,8 @@ void AddUnit(const InputFile& file, uint64_t begin, uint64_t end, int64_t first_
 std::string UnitId(int index) { return fmt::format("{:05d}", index); }
 
 Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition) {
+  if (!input.database.empty()) return PlanDatabaseUnits(input, partition);
+  if (input.format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition);
   Result<std::vector<std::string>> paths = ExpandInputPaths(env, input.path);
   if (!paths.ok()) return paths.status().WithContext("input.path");
   Plan plan;
@@ -70,8 +75,9 @@ Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& pa
     std::optional<InputFormat> format = InputFormatFromPath(first);
     if (!format) {
       return Status::InvalidArgument("input.format: cannot tell the format of '" + first +
-                                     "' from its name; set it (csv, jsonl)");
+                                     "' from its name; set it (csv, jsonl, parquet)");
     }
+    if (*format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition);
     plan.format = *format;
   }
 

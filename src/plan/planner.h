@@ -48,16 +48,17 @@ struct InputFile {
 struct WorkUnit {
   int index = 0;
   std::string id;   // UnitId(index)
-  FileRange range;  // the file, or a byte range of it, with first_line set when known
+  InputRange range;  // the file, or a byte range of it, with first_line set when known
   uint64_t file_size = 0;
   int64_t mtime_ns = 0;
   uint64_t est_bytes = 0;  // bytes of the range (rest of file for the last range)
-  int64_t est_rows = 0;    // records in the range: counted when the file was scanned, else estimated
+  int64_t est_rows = 0;    // records in the range: counted when the file was scanned (or
+                           // Parquet footer, database count), else estimated
   bool rows_exact = false;
 };
 
 struct Plan {
-  InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name
+  InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name or the database
   std::vector<InputFile> files;            // every input file, sorted (for fingerprints)
   std::vector<WorkUnit> units;             // in plan order
 };
@@ -66,6 +67,33 @@ struct Plan {
 // "input.format: cannot tell the format of 'x.dat' from its name; set it (csv,
 // jsonl)"; I/O errors name the file and byte offset.
 Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+
+// Parquet (plan/parquet_plan.cc). Files as above, plus hive-partitioned
+// directories (searched recursively; "key=value" directory names become
+// InputRange::hive). A unit is a run of consecutive row groups of one file,
+// grouped toward target_bytes (compressed size in the footer); a larger row
+// group is a unit alone. partition.by files: one unit per file. time / column /
+// hash: one unit per (file, window | value | bucket), with InputRange::filter
+// selecting its rows; for time and column, row groups whose footer statistics
+// (min/max of the column) cannot hold the window or value are left out of the
+// unit's row range, and a file with none is no unit. Empty files, bad magic,
+// truncated footers and schemas that differ between files are errors naming
+// the file (and the column).
+Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+
+// SQLite and PostgreSQL (plan/database_plan.cc). plan.files is empty: a
+// database input is identified by its connection, table/query and the units'
+// filters, not by its contents. by size (default): a SQLite table is cut into
+// rowid ranges, a PostgreSQL table or any query into ranges of
+// partition.column (an integer, timestamp or date column; required for
+// PostgreSQL and for queries) holding about target_bytes each (from the
+// table's size and row count estimates); no column and a query: one unit.
+// files: one unit. time: one unit per window between min and max of the column
+// that holds rows. column: one unit per distinct value. hash: one unit per
+// bucket of a stable hash of the column. A missing table, failing query or
+// unreachable server is an error naming the table or query and the database
+// (redacted).
+Result<Plan> PlanDatabaseUnits(const InputSpec& input, const PartitionSpec& partition);
 
 // "00007".
 std::string UnitId(int index);

@@ -75,7 +75,7 @@ void Append(const ReadOutput& out, Rows* rows) {
   }
 }
 
-ReadOutput ReadRange(Env* env, const FileRange& range, const Schema& schema, const SourceOptions& options) {
+ReadOutput ReadRange(Env* env, const InputRange& range, const Schema& schema, const SourceOptions& options) {
   return ReadAll([&](RejectSink* rejects) { return OpenSource(env, range, schema, options, rejects); });
 }
 
@@ -98,7 +98,7 @@ void ExpectUnitsReadLikeWholeFile(Env* env, const Plan& plan, const SourceOption
     Result<Schema> schema = InferSchema(env, file.path, options);
     ASSERT_TRUE(schema.ok()) << schema.status().ToString();
     Rows whole;
-    Append(ReadRange(env, FileRange{file.path}, *schema, options), &whole);
+    Append(ReadRange(env, InputRange{file.path}, *schema, options), &whole);
     ASSERT_TRUE(whole.status.ok()) << whole.status.ToString();
 
     Rows by_units;
@@ -122,7 +122,7 @@ void ExpectUnitsReadLikeWholeFile(Env* env, const Plan& plan, const SourceOption
       if (unit.range.begin > 0) {
         EXPECT_EQ(FirstRecordLine(part), unit.range.first_line);
         // Without first_line the source counts newlines: the same lines.
-        FileRange unnumbered = unit.range;
+        InputRange unnumbered = unit.range;
         unnumbered.first_line = 0;
         EXPECT_EQ(ReadRange(env, unnumbered, *schema, options).lines, part.lines);
       }
@@ -387,7 +387,7 @@ TEST(PlannerTest, FormatFromTheFileName) {
   Result<Plan> unknown = PlanUnits(env.get(), input, BySize(1));
   EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(unknown.status().message(),
-            "input.format: cannot tell the format of 'in.dat' from its name; set it (csv, jsonl)");
+            "input.format: cannot tell the format of 'in.dat' from its name; set it (csv, jsonl, parquet)");
 
   input.path = "missing/*.csv";
   EXPECT_EQ(PlanUnits(env.get(), input, BySize(1)).status().code(), StatusCode::kNotFound);

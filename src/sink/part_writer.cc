@@ -32,6 +32,9 @@ std::string_view Extension(OutputFormat format) {
   switch (format) {
     case OutputFormat::kCsv: return "csv";
     case OutputFormat::kJsonl: return "jsonl";
+    case OutputFormat::kParquet: return "parquet";
+    case OutputFormat::kSqlite:
+    case OutputFormat::kPostgres: break;
   }
   return "out";
 }
@@ -350,6 +353,10 @@ Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& 
     return Status::InvalidArgument("part index " + std::to_string(options.part_index) + " is negative");
   }
   if (options.max_open_files == 0) return Status::InvalidArgument("part writer: max_open_files must be at least 1");
+  if (options.format != OutputFormat::kCsv && options.format != OutputFormat::kJsonl) {
+    return Status::NotSupported("output.format: '" + std::string(OutputFormatName(options.format)) +
+                                "' is not supported yet");
+  }
   ASSIGN_OR_RETURN(PartitionLayout layout, PartitionLayout::Make(options.schema, options.partition_by, options.layout_only_columns));
   RETURN_IF_ERROR(env->CreateDirs(options.dir));
   auto writer = std::make_unique<TextPartWriter>(env, options, std::move(layout));

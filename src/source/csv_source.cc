@@ -291,7 +291,7 @@ class CsvSource final : public Source {
   CsvSource(std::string path, const SourceOptions& options, RejectSink* rejects)
       : path_(std::move(path)), options_(options), rejects_(rejects) {}
 
-  Status Open(Env* env, const FileRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
+  Status Open(Env* env, const InputRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
     RETURN_IF_ERROR(CheckCsvOptions(options_.csv));
     ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
     range_end_ = range.end;
@@ -497,7 +497,7 @@ Result<Schema> InferCsvSchema(Env* env, const std::string& path, const SourceOpt
   return schema;
 }
 
-Result<std::unique_ptr<Source>> OpenCsvSource(Env* env, const FileRange& range, const Schema& file_schema,
+Result<std::unique_ptr<Source>> OpenCsvSource(Env* env, const InputRange& range, const Schema& file_schema,
                                               const SourceOptions& options, RejectSink* rejects,
                                               const TextReadTuning& tuning) {
   auto source = std::make_unique<CsvSource>(range.path, options, rejects);

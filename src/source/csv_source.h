@@ -32,7 +32,7 @@
 // rejected (bad_value) with a message that suggests declaring the column under
 // input.schema.
 //
-// Ranges: a FileRange's rows are the records that start in [begin, end).
+// Ranges: a InputRange's rows are the records that start in [begin, end).
 // Precondition: begin is 0 or the offset of a record start (the planner only
 // gives such offsets); a record that starts before `end` is read to its end, even
 // past `end`. The header is always read from offset 0 for the column names; a
@@ -70,7 +70,7 @@ Result<Schema> InferCsvSchema(Env* env, const std::string& path, const SourceOpt
                               const TextReadTuning& tuning = {});
 
 // OpenSource for CSV files. `rejects` is borrowed and must outlive the Source.
-Result<std::unique_ptr<Source>> OpenCsvSource(Env* env, const FileRange& range, const Schema& file_schema,
+Result<std::unique_ptr<Source>> OpenCsvSource(Env* env, const InputRange& range, const Schema& file_schema,
                                               const SourceOptions& options, RejectSink* rejects,
                                               const TextReadTuning& tuning = {});
 

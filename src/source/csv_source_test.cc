@@ -14,11 +14,11 @@
 namespace sluice {
 namespace {
 
-ReadOutput ReadCsv(Env* env, const FileRange& range, const SourceOptions& options,
+ReadOutput ReadCsv(Env* env, const InputRange& range, const SourceOptions& options,
                    const TextReadTuning& tuning = {}) {
   return InferAndRead(
       range, [&](const std::string& path) { return InferCsvSchema(env, path, options, tuning); },
-      [&](const FileRange& r, const Schema& schema, RejectSink* rejects) {
+      [&](const InputRange& r, const Schema& schema, RejectSink* rejects) {
         return OpenCsvSource(env, r, schema, options, rejects, tuning);
       });
 }
@@ -128,7 +128,7 @@ TEST_P(CsvConformanceTest, ParsesExactly) {
     options.batch_rows = 2;
     TextReadTuning tuning;
     tuning.chunk_bytes = chunk_bytes;
-    ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options, tuning);
+    ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options, tuning);
     ASSERT_TRUE(out.status.ok()) << out.status.ToString();
     EXPECT_EQ(out.rows, c.rows);
     EXPECT_EQ(out.lines, c.lines);
@@ -162,7 +162,7 @@ TEST(CsvSourceTest, NoHeaderNamesColumnsByPosition) {
   ASSERT_TRUE(schema.ok()) << schema.status().ToString();
   EXPECT_EQ(*schema, Schema({{"c0", DataType::kInt64}, {"c1", DataType::kString}, {"c2", DataType::kFloat64}}));
   options.columns = {"c2", "c0"};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_EQ(out.rows, (std::vector<std::string>{"2.5|1", "3|2"}));
   EXPECT_EQ(out.lines, (std::vector<int64_t>{1, 2}));
@@ -173,7 +173,7 @@ TEST(CsvSourceTest, SelectsColumnsInRequestedOrder) {
   WriteFile(env.get(), "in.csv", "a,b,c\n1,x,true\n2,y,false\n");
   SourceOptions options;
   options.columns = {"c", "a"};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_EQ(out.schema, Schema({{"c", DataType::kBool}, {"a", DataType::kInt64}}));
   EXPECT_EQ(out.rows, (std::vector<std::string>{"true|1", "false|2"}));
@@ -184,7 +184,7 @@ TEST(CsvSourceTest, MissingColumnIsAnErrorAtOpen) {
   WriteFile(env.get(), "x.csv", "a,b,c\n1,2,3\n");
   SourceOptions options;
   options.columns = {"a", "foo"};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"x.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"x.csv"}, options);
   EXPECT_EQ(out.status.code(), StatusCode::kNotFound);
   EXPECT_EQ(out.status.message(), "input 'x.csv': no column 'foo' (columns: a, b, c)");
 }
@@ -196,7 +196,7 @@ TEST(CsvSourceTest, ColumnMissingFromThisFilesHeader) {
   CollectRejects rejects;
   SourceOptions options;
   const Schema file_schema({{"a", DataType::kInt64}, {"b", DataType::kInt64}});
-  auto source = OpenSource(env.get(), FileRange{"second.csv"}, file_schema, options, &rejects);
+  auto source = OpenSource(env.get(), InputRange{"second.csv"}, file_schema, options, &rejects);
   ASSERT_FALSE(source.ok());
   EXPECT_EQ(source.status().message(), "input 'second.csv': no column 'b' (columns: a, c)");
 }
@@ -207,7 +207,7 @@ TEST(CsvSourceTest, LaterFileWithColumnsInAnotherOrder) {
   CollectRejects rejects;
   SourceOptions options;
   const Schema file_schema({{"a", DataType::kInt64}, {"b", DataType::kInt64}});
-  auto source = OpenSource(env.get(), FileRange{"second.csv"}, file_schema, options, &rejects);
+  auto source = OpenSource(env.get(), InputRange{"second.csv"}, file_schema, options, &rejects);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   Batch batch;
   ASSERT_TRUE(*(*source)->Next(&batch));
@@ -229,7 +229,7 @@ TEST(CsvSourceTest, EmptyFileHasNoHeader) {
   EXPECT_EQ(schema.status().message(), "input 'empty.csv': file is empty (no header row)");
   // A later empty file of the same input simply has no rows.
   CollectRejects rejects;
-  auto source = OpenSource(env.get(), FileRange{"empty.csv"}, Schema({{"a", DataType::kInt64}}), SourceOptions{},
+  auto source = OpenSource(env.get(), InputRange{"empty.csv"}, Schema({{"a", DataType::kInt64}}), SourceOptions{},
                            &rejects);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   Batch batch;
@@ -258,7 +258,7 @@ TEST(CsvSourceTest, RejectDetails) {
   WriteFile(env.get(), "tx.csv", input);
   SourceOptions options;
   options.declared_types = {{"amount", DataType::kFloat64}};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"tx.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"tx.csv"}, options);
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows, (std::vector<std::string>{"1|2.5"}));
   ASSERT_EQ(out.rejects.size(), 3u);
@@ -289,7 +289,7 @@ TEST(CsvSourceTest, InvalidUtf8RejectNamesColumnAndByte) {
   auto env = NewMemEnv();
   const std::string input = "name,city\nok,Z\xc3\xbcrich\nbad,Par\xe9s\n";
   WriteFile(env.get(), "in.csv", input);
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, SourceOptions{});
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, SourceOptions{});
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows, (std::vector<std::string>{"ok|Z\xc3\xbcrich"}));
   ASSERT_EQ(out.rejects.size(), 1u);
@@ -322,7 +322,7 @@ TEST(CsvSourceTest, RecordSpanningChunkBoundary) {
     SCOPED_TRACE(chunk_bytes);
     TextReadTuning tuning;
     tuning.chunk_bytes = chunk_bytes;
-    ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, SourceOptions{}, tuning);
+    ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, SourceOptions{}, tuning);
     ASSERT_TRUE(out.status.ok()) << out.status.ToString();
     EXPECT_EQ(out.rows, (std::vector<std::string>{"1|" + quoted, "2|short"}));
     EXPECT_EQ(out.lines, (std::vector<int64_t>{2, 4}));
@@ -338,7 +338,7 @@ TEST(CsvSourceTest, RecordLargerThanLimitIsCorruption) {
   TextReadTuning tuning;
   tuning.chunk_bytes = 64;
   tuning.max_record_bytes = 1024;
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options, tuning);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options, tuning);
   EXPECT_EQ(out.status.code(), StatusCode::kCorruption);
   EXPECT_EQ(out.status.message(),
             "input 'in.csv' line 3: record larger than 1024 bytes (is a quote never closed?)");
@@ -364,7 +364,7 @@ TEST(CsvSourceTest, FileRangeStartingMidFile) {
   SourceOptions options;
   options.columns = {"id"};
   // Rows whose record starts in [offset of row 5, offset of row 9).
-  ReadOutput middle = ReadCsv(env.get(), FileRange{"in.csv", offsets[4], offsets[8]}, options);
+  ReadOutput middle = ReadCsv(env.get(), InputRange{"in.csv", offsets[4], offsets[8]}, options);
   ASSERT_TRUE(middle.status.ok()) << middle.status.ToString();
   EXPECT_EQ(middle.rows, (std::vector<std::string>{"5", "6", "7", "8"}));
   // Row 4 spans lines 5-6, so row 5 is on line 7 and row 8 spans lines 10-11.
@@ -372,14 +372,14 @@ TEST(CsvSourceTest, FileRangeStartingMidFile) {
   EXPECT_EQ(middle.bytes_read, offsets[8] - offsets[4]);
 
   // An end inside a record: the record that starts before it is read whole.
-  ReadOutput inside = ReadCsv(env.get(), FileRange{"in.csv", offsets[7], offsets[7] + 3}, options);
+  ReadOutput inside = ReadCsv(env.get(), InputRange{"in.csv", offsets[7], offsets[7] + 3}, options);
   ASSERT_TRUE(inside.status.ok());
   EXPECT_EQ(inside.rows, (std::vector<std::string>{"8"}));
   EXPECT_EQ(inside.lines, (std::vector<int64_t>{10}));
 
   // Ranges that cut the file at record starts, read one after the other, give
   // every row exactly once — for any cut points, with tiny chunks too.
-  ReadOutput whole = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput whole = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   for (const size_t chunk_bytes : {kDefaultChunkBytes, size_t{3}}) {
     TextReadTuning tuning;
     tuning.chunk_bytes = chunk_bytes;
@@ -387,7 +387,7 @@ TEST(CsvSourceTest, FileRangeStartingMidFile) {
     std::vector<int64_t> lines;
     const std::vector<uint64_t> cuts = {0, offsets[2], offsets[3], offsets[10], UINT64_MAX};
     for (size_t cut_idx = 0; cut_idx + 1 < cuts.size(); ++cut_idx) {
-      ReadOutput part = ReadCsv(env.get(), FileRange{"in.csv", cuts[cut_idx], cuts[cut_idx + 1]}, options, tuning);
+      ReadOutput part = ReadCsv(env.get(), InputRange{"in.csv", cuts[cut_idx], cuts[cut_idx + 1]}, options, tuning);
       ASSERT_TRUE(part.status.ok());
       rows.insert(rows.end(), part.rows.begin(), part.rows.end());
       lines.insert(lines.end(), part.lines.begin(), part.lines.end());
@@ -401,9 +401,9 @@ TEST(CsvSourceTest, FileRangeStartingMidFile) {
 TEST(CsvSourceTest, RangeStartingInsideTheHeaderStartsAfterIt) {
   auto env = NewMemEnv();
   WriteFile(env.get(), "in.csv", "\xEF\xBB\xBF" "a,b\n1,x\n");
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv", 0, 5}, SourceOptions{});
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv", 0, 5}, SourceOptions{});
   EXPECT_TRUE(out.rows.empty());  // the first record starts at byte 7
-  ReadOutput rest = ReadCsv(env.get(), FileRange{"in.csv", 0, 8}, SourceOptions{});
+  ReadOutput rest = ReadCsv(env.get(), InputRange{"in.csv", 0, 8}, SourceOptions{});
   EXPECT_EQ(rest.rows, (std::vector<std::string>{"1|x"}));
 }
 
@@ -415,7 +415,7 @@ TEST(CsvSourceTest, BatchRowsSplitsAndReusesTheBatch) {
   CollectRejects rejects;
   auto schema = InferSchema(env.get(), "in.csv", options);
   ASSERT_TRUE(schema.ok());
-  auto source = OpenSource(env.get(), FileRange{"in.csv"}, *schema, options, &rejects);
+  auto source = OpenSource(env.get(), InputRange{"in.csv"}, *schema, options, &rejects);
   ASSERT_TRUE(source.ok());
   Batch batch;
   std::vector<size_t> sizes;
@@ -449,7 +449,7 @@ TEST(CsvSourceTest, BatchesEndOnceTheirRecordsSpanMaxBatchBytes) {
   auto schema = InferSchema(env.get(), "in.csv", options);
   ASSERT_TRUE(schema.ok());
   auto open = [&] {
-    auto source = OpenSource(env.get(), FileRange{"in.csv"}, *schema, options, nullptr);
+    auto source = OpenSource(env.get(), InputRange{"in.csv"}, *schema, options, nullptr);
     EXPECT_TRUE(source.ok());
     return std::move(*source);
   };
@@ -467,11 +467,11 @@ TEST(CsvSourceTest, LinesNumberedFromTheRangesFirstLine) {
   auto env = NewMemEnv();
   WriteFile(env.get(), "in.csv", NumberedCsv(12, &offsets));
   // first_line is taken as given (the planner counted it), not recounted.
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv", offsets[4], offsets[8], 1000}, SourceOptions{});
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv", offsets[4], offsets[8], 1000}, SourceOptions{});
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows.size(), 4u);
   EXPECT_EQ(out.lines, (std::vector<int64_t>{1000, 1001, 1002, 1003}));
-  ReadOutput counted = ReadCsv(env.get(), FileRange{"in.csv", offsets[4], offsets[8], 0}, SourceOptions{});
+  ReadOutput counted = ReadCsv(env.get(), InputRange{"in.csv", offsets[4], offsets[8], 0}, SourceOptions{});
   EXPECT_EQ(counted.lines, (std::vector<int64_t>{7, 8, 9, 10}));
 }
 
@@ -499,7 +499,7 @@ TEST(CsvSourceTest, StreamsLargeFileInBoundedMemory) {
   CollectRejects rejects;
   TextReadTuning tuning;
   tuning.chunk_bytes = 64 * 1024;
-  auto source = OpenCsvSource(env.get(), FileRange{"big.csv"}, *schema, options, &rejects, tuning);
+  auto source = OpenCsvSource(env.get(), InputRange{"big.csv"}, *schema, options, &rejects, tuning);
   ASSERT_TRUE(source.ok());
   Batch batch;
   int64_t rows = 0;
@@ -575,7 +575,7 @@ TEST(CsvSourceTest, DeclaredTypesWin) {
   WriteFile(env.get(), "in.csv", "zip,score\n01234,1\n99999,0\n");
   SourceOptions options;
   options.declared_types = {{"zip", DataType::kString}, {"score", DataType::kBool}};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.schema, Schema({{"zip", DataType::kString}, {"score", DataType::kBool}}));
   EXPECT_EQ(out.rows, (std::vector<std::string>{"01234|true", "99999|false"}));
@@ -586,7 +586,7 @@ TEST(CsvSourceTest, LateValueThatDoesNotFitInferredTypeSuggestsDeclaring) {
   WriteFile(env.get(), "in.csv", "id,v\n1,10\n2,20\n3,2.5\n4,40\n");
   SourceOptions options;
   options.infer_rows = 2;
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.schema.field(1).type, DataType::kInt64);
   EXPECT_EQ(out.rows, (std::vector<std::string>{"1|10", "2|20", "4|40"}));
@@ -602,7 +602,7 @@ TEST(CsvSourceTest, TimestampsWithOffsets) {
   auto env = NewMemEnv();
   WriteFile(env.get(), "in.csv",
             "ts\n2024-01-05\n2024-01-05T10:11:12Z\n2024-01-05 12:11:12+02:00\n2024-01-05T04:41:12.5-0530\n");
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, SourceOptions{});
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, SourceOptions{});
   ASSERT_TRUE(out.status.ok());
   ASSERT_EQ(out.schema.field(0).type, DataType::kTimestamp);
   const int64_t midnight = int64_t{1704412800} * 1000000;
@@ -617,7 +617,7 @@ TEST(CsvSourceTest, Float32Column) {
   WriteFile(env.get(), "in.csv", "x\n0.5\n-2\n");
   SourceOptions options;
   options.declared_types = {{"x", DataType::kFloat32}};
-  ReadOutput out = ReadCsv(env.get(), FileRange{"in.csv"}, options);
+  ReadOutput out = ReadCsv(env.get(), InputRange{"in.csv"}, options);
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows, (std::vector<std::string>{"0.5", "-2"}));
 }
@@ -653,7 +653,7 @@ TEST(CsvSourceTest, IoErrorIsLatched) {
   auto schema = InferCsvSchema(mem.get(), "in.csv", options, tuning);
   ASSERT_TRUE(schema.ok());
   CollectRejects rejects;
-  auto source = OpenCsvSource(&env, FileRange{"in.csv"}, *schema, options, &rejects, tuning);
+  auto source = OpenCsvSource(&env, InputRange{"in.csv"}, *schema, options, &rejects, tuning);
   ASSERT_TRUE(source.ok());
   Batch batch;
   auto first = (*source)->Next(&batch);

@@ -136,7 +136,7 @@ class JsonlSource final : public Source {
   JsonlSource(std::string path, const SourceOptions& options, RejectSink* rejects)
       : path_(std::move(path)), options_(options), rejects_(rejects) {}
 
-  Status Open(Env* env, const FileRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
+  Status Open(Env* env, const InputRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
     ASSIGN_OR_RETURN(file_, env->NewRandomAccessFile(path_));
     ASSIGN_OR_RETURN(schema_, SelectColumns(path_, file_schema, options_, /*allow_declared_only=*/true));
     RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
@@ -398,7 +398,7 @@ Result<Schema> InferJsonlSchema(Env* env, const std::string& path, const SourceO
   return schema;
 }
 
-Result<std::unique_ptr<Source>> OpenJsonlSource(Env* env, const FileRange& range, const Schema& file_schema,
+Result<std::unique_ptr<Source>> OpenJsonlSource(Env* env, const InputRange& range, const Schema& file_schema,
                                                 const SourceOptions& options, RejectSink* rejects,
                                                 const TextReadTuning& tuning) {
   auto source = std::make_unique<JsonlSource>(range.path, options, rejects);

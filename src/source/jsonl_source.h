@@ -32,7 +32,7 @@
 // type is rejected (bad_value) with a message that suggests declaring the column
 // under input.schema.
 //
-// Ranges: the rows of a FileRange are the lines that start in [begin, end).
+// Ranges: the rows of a InputRange are the lines that start in [begin, end).
 // Precondition: begin is 0 or the offset of a line start. Lines are numbered
 // from range.first_line when set, else by counting the newlines before begin.
 //
@@ -61,7 +61,7 @@ Result<Schema> InferJsonlSchema(Env* env, const std::string& path, const SourceO
                                 const TextReadTuning& tuning = {});
 
 // OpenSource for JSON Lines files. `rejects` is borrowed and must outlive the Source.
-Result<std::unique_ptr<Source>> OpenJsonlSource(Env* env, const FileRange& range, const Schema& file_schema,
+Result<std::unique_ptr<Source>> OpenJsonlSource(Env* env, const InputRange& range, const Schema& file_schema,
                                                 const SourceOptions& options, RejectSink* rejects,
                                                 const TextReadTuning& tuning = {});
 

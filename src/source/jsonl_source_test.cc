@@ -14,11 +14,11 @@
 namespace sluice {
 namespace {
 
-ReadOutput ReadJsonl(Env* env, const FileRange& range, SourceOptions options, const TextReadTuning& tuning = {}) {
+ReadOutput ReadJsonl(Env* env, const InputRange& range, SourceOptions options, const TextReadTuning& tuning = {}) {
   options.format = InputFormat::kJsonl;
   return InferAndRead(
       range, [&](const std::string& path) { return InferJsonlSchema(env, path, options, tuning); },
-      [&](const FileRange& r, const Schema& schema, RejectSink* rejects) {
+      [&](const InputRange& r, const Schema& schema, RejectSink* rejects) {
         return OpenJsonlSource(env, r, schema, options, rejects, tuning);
       });
 }
@@ -137,7 +137,7 @@ TEST_P(JsonlConformanceTest, ParsesExactly) {
     options.batch_rows = 2;
     TextReadTuning tuning;
     tuning.chunk_bytes = chunk_bytes;
-    ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl"}, options, tuning);
+    ReadOutput out = ReadJsonl(env.get(), InputRange{"in.jsonl"}, options, tuning);
     ASSERT_TRUE(out.status.ok()) << out.status.ToString();
     EXPECT_EQ(out.rows, c.rows);
     EXPECT_EQ(out.lines, c.lines);
@@ -218,7 +218,7 @@ TEST(JsonlSourceTest, KeyOnlyDeclaredCanBeSelected) {
   options.infer_rows = 1;
   options.declared_types = {{"late", DataType::kInt64}};
   options.columns = {"late", "a"};
-  ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl"}, options);
+  ReadOutput out = ReadJsonl(env.get(), InputRange{"in.jsonl"}, options);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_EQ(out.rows, (std::vector<std::string>{"<null>|1", "7|2"}));
 }
@@ -228,7 +228,7 @@ TEST(JsonlSourceTest, MissingColumnIsAnErrorAtOpen) {
   WriteFile(env.get(), "x.jsonl", "{\"a\":1,\"b\":2}\n");
   SourceOptions options;
   options.columns = {"foo"};
-  ReadOutput out = ReadJsonl(env.get(), FileRange{"x.jsonl"}, options);
+  ReadOutput out = ReadJsonl(env.get(), InputRange{"x.jsonl"}, options);
   EXPECT_EQ(out.status.code(), StatusCode::kNotFound);
   EXPECT_EQ(out.status.message(), "input 'x.jsonl': no column 'foo' (columns: a, b)");
 }
@@ -250,7 +250,7 @@ TEST(JsonlSourceTest, RejectMessages) {
   WriteFile(env.get(), "in.jsonl", input);
   SourceOptions options;
   options.infer_rows = 1;
-  ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl"}, options);
+  ReadOutput out = ReadJsonl(env.get(), InputRange{"in.jsonl"}, options);
   ASSERT_TRUE(out.status.ok());
   ASSERT_EQ(out.rejects.size(), 3u);
   EXPECT_EQ(out.rejects[0].message,
@@ -276,7 +276,7 @@ TEST(JsonlSourceTest, FileRangeStartingMidFile) {
   }
   auto env = NewMemEnv();
   WriteFile(env.get(), "in.jsonl", input);
-  ReadOutput middle = ReadJsonl(env.get(), FileRange{"in.jsonl", offsets[4], offsets[7]}, SourceOptions{});
+  ReadOutput middle = ReadJsonl(env.get(), InputRange{"in.jsonl", offsets[4], offsets[7]}, SourceOptions{});
   ASSERT_TRUE(middle.status.ok());
   EXPECT_EQ(middle.rows, (std::vector<std::string>{"5", "6", "7"}));
   EXPECT_EQ(middle.lines, (std::vector<int64_t>{6, 7, 8}));
@@ -285,7 +285,7 @@ TEST(JsonlSourceTest, FileRangeStartingMidFile) {
   std::vector<std::string> rows;
   for (const auto& [begin, end] : std::vector<std::pair<uint64_t, uint64_t>>{
            {0, offsets[2]}, {offsets[2], offsets[9]}, {offsets[9], UINT64_MAX}}) {
-    ReadOutput part = ReadJsonl(env.get(), FileRange{"in.jsonl", begin, end}, SourceOptions{});
+    ReadOutput part = ReadJsonl(env.get(), InputRange{"in.jsonl", begin, end}, SourceOptions{});
     ASSERT_TRUE(part.status.ok());
     rows.insert(rows.end(), part.rows.begin(), part.rows.end());
   }
@@ -303,7 +303,7 @@ TEST(JsonlSourceTest, LinesNumberedFromTheRangesFirstLineAndBatchBytes) {
   }
   auto env = NewMemEnv();
   WriteFile(env.get(), "in.jsonl", input);
-  ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl", offsets[3], offsets[5], 500}, SourceOptions{});
+  ReadOutput out = ReadJsonl(env.get(), InputRange{"in.jsonl", offsets[3], offsets[5], 500}, SourceOptions{});
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows, (std::vector<std::string>{"13", "14"}));
   EXPECT_EQ(out.lines, (std::vector<int64_t>{500, 501}));
@@ -313,7 +313,7 @@ TEST(JsonlSourceTest, LinesNumberedFromTheRangesFirstLineAndBatchBytes) {
   options.max_batch_bytes = 25;
   auto schema = InferSchema(env.get(), "in.jsonl", options);
   ASSERT_TRUE(schema.ok());
-  auto source = OpenSource(env.get(), FileRange{"in.jsonl"}, *schema, options, nullptr);
+  auto source = OpenSource(env.get(), InputRange{"in.jsonl"}, *schema, options, nullptr);
   ASSERT_TRUE(source.ok());
   EXPECT_EQ(BatchSizes(source->get(), 3, 4096, 50), (std::vector<size_t>{3, 3, 3, 5, 5, 1}));
 }
@@ -325,14 +325,14 @@ TEST(JsonlSourceTest, LineSpanningChunksAndLineLimit) {
   WriteFile(env.get(), "in.jsonl", input);
   TextReadTuning tuning;
   tuning.chunk_bytes = 64;
-  ReadOutput out = ReadJsonl(env.get(), FileRange{"in.jsonl"}, SourceOptions{}, tuning);
+  ReadOutput out = ReadJsonl(env.get(), InputRange{"in.jsonl"}, SourceOptions{}, tuning);
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.rows, (std::vector<std::string>{"a", long_value, "b"}));
 
   tuning.max_record_bytes = 1000;
   SourceOptions options;
   options.infer_rows = 1;
-  ReadOutput limited = ReadJsonl(env.get(), FileRange{"in.jsonl"}, options, tuning);
+  ReadOutput limited = ReadJsonl(env.get(), InputRange{"in.jsonl"}, options, tuning);
   EXPECT_EQ(limited.status.code(), StatusCode::kCorruption);
   EXPECT_EQ(limited.status.message(), "input 'in.jsonl' line 2: line larger than 1000 bytes");
 }
@@ -352,7 +352,7 @@ TEST(JsonlSourceTest, StreamsManyRowsInBatches) {
   auto schema = InferSchema(env.get(), "big.jsonl", options);
   ASSERT_TRUE(schema.ok());
   CollectRejects rejects;
-  auto source = OpenSource(env.get(), FileRange{"big.jsonl"}, *schema, options, &rejects);
+  auto source = OpenSource(env.get(), InputRange{"big.jsonl"}, *schema, options, &rejects);
   ASSERT_TRUE(source.ok());
   Batch batch;
   int64_t rows = 0;

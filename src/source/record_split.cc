@@ -184,6 +184,10 @@ Result<std::vector<RecordRange>> SplitAtRecords(Env* env, const std::string& pat
   switch (format) {
     case InputFormat::kCsv: RETURN_IF_ERROR(ScanCsv(&reader, csv, &ranges)); break;
     case InputFormat::kJsonl: RETURN_IF_ERROR(ScanJsonl(&reader, &ranges)); break;
+    case InputFormat::kParquet:
+    case InputFormat::kSqlite:
+    case InputFormat::kPostgres:
+      return Status::InvalidArgument("input '" + path + "': only CSV and JSON Lines are split at records");
   }
   return ranges.Finish();
 }

@@ -20,7 +20,7 @@ struct SampledRead {
   int64_t sampled_out = 0;
 };
 
-SampledRead ReadSampled(Env* env, const FileRange& range, const SourceOptions& options) {
+SampledRead ReadSampled(Env* env, const InputRange& range, const SourceOptions& options) {
   SampledRead read;
   Result<Schema> schema = InferSchema(env, range.path, options);
   if (!schema.ok()) {
@@ -77,7 +77,7 @@ TEST(SampleTest, FractionIsWithinBinomialBounds) {
   for (const double fraction : {0.01, 0.1, 0.5, 0.9}) {
     for (const auto& keys : {std::vector<std::string>{"name"}, std::vector<std::string>{}}) {
       SCOPED_TRACE(std::to_string(fraction) + (keys.empty() ? " by location" : " by name"));
-      const SampledRead read = ReadSampled(env.get(), FileRange{"t.csv"}, Sampled(InputFormat::kCsv, fraction, keys));
+      const SampledRead read = ReadSampled(env.get(), InputRange{"t.csv"}, Sampled(InputFormat::kCsv, fraction, keys));
       ASSERT_TRUE(read.out.status.ok()) << read.out.status.ToString();
       const double kept = static_cast<double>(read.out.rows.size());
       const double sd = std::sqrt(kRows * fraction * (1 - fraction));
@@ -98,8 +98,8 @@ TEST(SampleTest, CsvAndJsonlKeepTheSameRows) {
     SourceOptions csv_options = Sampled(InputFormat::kCsv, 0.3, keys);
     SourceOptions jsonl_options = Sampled(InputFormat::kJsonl, 0.3, keys);
     jsonl_options.declared_types = {{"id", DataType::kInt64}};
-    const SampledRead csv = ReadSampled(env.get(), FileRange{"t.csv"}, csv_options);
-    const SampledRead jsonl = ReadSampled(env.get(), FileRange{"t.jsonl"}, jsonl_options);
+    const SampledRead csv = ReadSampled(env.get(), InputRange{"t.csv"}, csv_options);
+    const SampledRead jsonl = ReadSampled(env.get(), InputRange{"t.jsonl"}, jsonl_options);
     ASSERT_TRUE(csv.out.status.ok()) << csv.out.status.ToString();
     ASSERT_TRUE(jsonl.out.status.ok()) << jsonl.out.status.ToString();
     EXPECT_EQ(csv.out.schema.field(0).type, DataType::kFloat64);
@@ -119,7 +119,7 @@ TEST(SampleTest, KeyedDecisionIsTheStableHashOfTheValues) {
   WriteTables(env.get());
   SourceOptions options = Sampled(InputFormat::kCsv, 0.2, {"name"});
   options.columns = {"name"};
-  const SampledRead read = ReadSampled(env.get(), FileRange{"t.csv"}, options);
+  const SampledRead read = ReadSampled(env.get(), InputRange{"t.csv"}, options);
   ASSERT_TRUE(read.out.status.ok());
   std::vector<std::string> expected;
   for (int row = 0; row < kRows; ++row) {
@@ -135,8 +135,8 @@ TEST(SampleTest, WithoutKeysRowsAreSampledByFileAndLine) {
   ASSERT_TRUE(env->RenameFile("t.csv", "u.csv").ok());
   WriteTables(env.get());  // t.csv again: the same bytes under another name
   const SourceOptions options = Sampled(InputFormat::kCsv, 0.25, {});
-  const SampledRead t = ReadSampled(env.get(), FileRange{"t.csv"}, options);
-  const SampledRead u = ReadSampled(env.get(), FileRange{"u.csv"}, options);
+  const SampledRead t = ReadSampled(env.get(), InputRange{"t.csv"}, options);
+  const SampledRead u = ReadSampled(env.get(), InputRange{"u.csv"}, options);
   ASSERT_TRUE(t.out.status.ok());
   std::vector<int64_t> expected;
   for (int64_t line = 2; line <= kRows + 1; ++line) {
@@ -147,7 +147,7 @@ TEST(SampleTest, WithoutKeysRowsAreSampledByFileAndLine) {
 
   // A range that starts mid-file decides by the same lines as the whole-file read.
   const uint64_t begin = std::string("id,name,score\n0,n0,0.5\n1,n1,1.5\n").size();
-  const SampledRead rest = ReadSampled(env.get(), FileRange{"t.csv", begin, UINT64_MAX, 4}, options);
+  const SampledRead rest = ReadSampled(env.get(), InputRange{"t.csv", begin, UINT64_MAX, 4}, options);
   ASSERT_TRUE(rest.out.status.ok());
   std::vector<int64_t> expected_rest;
   for (const int64_t line : expected) {
@@ -156,7 +156,7 @@ TEST(SampleTest, WithoutKeysRowsAreSampledByFileAndLine) {
   EXPECT_EQ(rest.out.lines, expected_rest);
 
   WriteFile(env.get(), "t.jsonl", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":5}\n{\"a\":6}\n");
-  const SampledRead jsonl = ReadSampled(env.get(), FileRange{"t.jsonl"}, Sampled(InputFormat::kJsonl, 0.5, {}));
+  const SampledRead jsonl = ReadSampled(env.get(), InputRange{"t.jsonl"}, Sampled(InputFormat::kJsonl, 0.5, {}));
   ASSERT_TRUE(jsonl.out.status.ok());
   std::vector<int64_t> expected_jsonl;
   for (int64_t line = 1; line <= 6; ++line) {
@@ -182,7 +182,7 @@ TEST(SampleTest, RejectsComeBeforeSampling) {
     SCOPED_TRACE(path);
     SourceOptions options = Sampled(format, 0.5, {"id"});
     options.declared_types = {{"v", DataType::kInt64}};
-    const SampledRead read = ReadSampled(env.get(), FileRange{path}, options);
+    const SampledRead read = ReadSampled(env.get(), InputRange{path}, options);
     ASSERT_TRUE(read.out.status.ok()) << read.out.status.ToString();
     // Every bad row is rejected, whether or not its id would be sampled.
     EXPECT_EQ(read.out.rejects.size(), 20u);
@@ -200,7 +200,7 @@ TEST(SampleTest, KeyThatIsNotReadIsAnError) {
                                      std::pair<std::string, InputFormat>{"t.jsonl", InputFormat::kJsonl}}) {
     SourceOptions options = Sampled(format, 0.5, {"name"});
     options.columns = {"id", "score"};
-    const SampledRead read = ReadSampled(env.get(), FileRange{path}, options);
+    const SampledRead read = ReadSampled(env.get(), InputRange{path}, options);
     EXPECT_EQ(read.out.status.code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(read.out.status.message(),
               "input '" + path + "': sample key 'name' is not among the columns read (id, score)");
@@ -210,7 +210,7 @@ TEST(SampleTest, KeyThatIsNotReadIsAnError) {
 TEST(SampleTest, FullSampleKeepsEverything) {
   auto env = NewMemEnv();
   WriteTables(env.get());
-  const SampledRead read = ReadSampled(env.get(), FileRange{"t.jsonl"}, Sampled(InputFormat::kJsonl, 1.0, {"id"}));
+  const SampledRead read = ReadSampled(env.get(), InputRange{"t.jsonl"}, Sampled(InputFormat::kJsonl, 1.0, {"id"}));
   ASSERT_TRUE(read.out.status.ok());
   EXPECT_EQ(read.out.rows.size(), static_cast<size_t>(kRows));
   EXPECT_EQ(read.sampled_out, 0);

@@ -6,21 +6,38 @@
 
 namespace sluice {
 
+std::string_view InputFormatName(InputFormat format) {
+  switch (format) {
+    case InputFormat::kCsv: return "csv";
+    case InputFormat::kJsonl: return "jsonl";
+    case InputFormat::kParquet: return "parquet";
+    case InputFormat::kSqlite: return "sqlite";
+    case InputFormat::kPostgres: return "postgres";
+  }
+  return "unknown";
+}
+
 Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOptions& options) {
   switch (options.format) {
     case InputFormat::kCsv: return InferCsvSchema(env, path, options);
     case InputFormat::kJsonl: return InferJsonlSchema(env, path, options);
+    case InputFormat::kParquet:
+    case InputFormat::kSqlite:
+    case InputFormat::kPostgres: break;
   }
-  return Status::NotSupported("input '" + path + "': unknown input.format");
+  return Status::NotSupported("input '" + path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }
 
-Result<std::unique_ptr<Source>> OpenSource(Env* env, const FileRange& range, const Schema& file_schema,
+Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, const Schema& file_schema,
                                            const SourceOptions& options, RejectSink* rejects) {
   switch (options.format) {
     case InputFormat::kCsv: return OpenCsvSource(env, range, file_schema, options, rejects);
     case InputFormat::kJsonl: return OpenJsonlSource(env, range, file_schema, options, rejects);
+    case InputFormat::kParquet:
+    case InputFormat::kSqlite:
+    case InputFormat::kPostgres: break;
   }
-  return Status::NotSupported("input '" + range.path + "': unknown input.format");
+  return Status::NotSupported("input '" + range.path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }
 
 }  // namespace sluice

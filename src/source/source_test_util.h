@@ -145,7 +145,7 @@ ReadOutput ReadAll(OpenFn open) {
 // Infers the schema of range.path with `infer` and reads `range` with `open`
 // (InferCsvSchema/OpenCsvSource or the JSON Lines pair, with a tuning bound in).
 template <typename InferFn, typename OpenFn>
-ReadOutput InferAndRead(const FileRange& range, InferFn infer, OpenFn open) {
+ReadOutput InferAndRead(const InputRange& range, InferFn infer, OpenFn open) {
   Result<Schema> file_schema = infer(range.path);
   if (!file_schema.ok()) {
     ReadOutput out;
