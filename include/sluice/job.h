@@ -63,16 +63,17 @@ struct FeatureSpec {
 // ---- the spec --------------------------------------------------------------
 
 struct InputSpec {
-  std::string path;  // file, directory or glob (Parquet: also hive-partitioned directories)
-  // Databases instead of files: `database` is a SQLite file (resolved like
-  // paths) or a PostgreSQL connection string (postgresql://user@host:port/db
-  // or "host=… dbname=…"; the password from PGPASSWORD or ~/.pgpass), with
-  // exactly one of `table` and `query`. Exactly one of path and database is set.
+  // input.path in YAML is a file, directory or glob (Parquet: also
+  // hive-partitioned directories), or a database URL: postgresql://user@host:port/db
+  // (the password from PGPASSWORD or ~/.pgpass), sqlite:///relative.db,
+  // sqlite:////absolute.db, or a .db/.sqlite/.sqlite3 file.
+  std::string path;  // files: the path, resolved; empty for databases
+  // Databases: the SQLite file (resolved) or the PostgreSQL URL, with exactly
+  // one of `table` and `query`.
   std::string database;
   std::string table;
   std::string query;
-  // Unset: from the extension of the path (or the first matching file), or
-  // for a database from its form (postgres URL or key=value string -> postgres, else sqlite).
+  // Unset: from the extension of the path (or the first matching file), or the URL.
   std::optional<InputFormat> format;
   CsvOptions csv;
   std::map<std::string, DataType> schema;  // declared column types
@@ -188,12 +189,14 @@ struct ExecutionSpec {
 
 struct OutputSpec {
   // The output directory: part files, and for every format the run's own
-  // files (_sluice/job.json, unit markers, rejects, report).
+  // files (_sluice/job.json, unit markers, rejects, report). In YAML,
+  // output.path, or for database outputs output.state_dir (default out).
   std::string path = "out";
-  // Unset in YAML: csv, or from `database` when that is given.
+  // Unset in YAML: csv, or from the URL / file name in output.path.
   OutputFormat format = OutputFormat::kCsv;
-  // Database sinks: a SQLite file (resolved like paths) or a PostgreSQL
-  // connection string, and the table written (created if missing).
+  // Database sinks: output.path in YAML is a database URL (as input.path) or
+  // a .db/.sqlite/.sqlite3 file; `database` is the SQLite file (resolved) or
+  // the PostgreSQL URL, and `table` the table written (created if missing).
   std::string database;
   std::string table;
   OutputMode mode = OutputMode::kAppend;

@@ -61,55 +61,62 @@ std::optional<InputFormat> InputFormatFromPath(std::string_view path) {
 
 namespace {
 
-// A PostgreSQL connection string: a postgres(ql):// URL or a libpq key=value string.
-bool IsPostgresConnection(std::string_view conn) {
-  return conn.starts_with("postgresql://") || conn.starts_with("postgres://") || conn.find('=') != std::string_view::npos;
+bool IsPostgresUrl(std::string_view url) { return url.starts_with("postgresql://") || url.starts_with("postgres://"); }
+
+// A database URL in input.path / output.path: postgresql://… (kept as written)
+// or sqlite:///relative/x.db, sqlite:////absolute/x.db (the file, resolved
+// like paths). nullopt when `path` is not a URL.
+std::optional<std::pair<std::string, bool>> ParseDatabaseUrl(const std::string& base_dir, const std::string& path) {
+  if (IsPostgresUrl(path)) return std::make_pair(path, true);
+  constexpr std::string_view kSqlite = "sqlite:///";
+  if (path.starts_with(kSqlite)) return std::make_pair(Resolve(base_dir, path.substr(kSqlite.size())), false);
+  return std::nullopt;
 }
 
-// SQLite files are resolved like paths; PostgreSQL connection strings are kept as written.
-std::string ResolveDatabase(const std::string& base_dir, const std::string& database) {
-  return IsPostgresConnection(database) ? database : Resolve(base_dir, database);
+bool IsSqliteFileName(std::string_view path) {
+  return EndsWith(path, ".db") || EndsWith(path, ".sqlite") || EndsWith(path, ".sqlite3");
 }
 
 Status ParseInput(const YAML::Node& node, const std::string& base_dir, InputSpec* in) {
-  RETURN_IF_ERROR(CheckMap(node, "input", {"path", "database", "table", "query", "format", "csv", "schema"}));
-  if (node["path"] && node["database"]) return KeyError("input", "give either path (files) or database, not both");
-  if (!node["path"] && !node["database"]) return KeyError("input.path", "required (or input.database)");
-  std::string path;
-  if (node["path"]) {
-    ASSIGN_OR_RETURN(path, ReadString(node["path"], "input.path"));
-    if (path.empty()) return KeyError("input.path", "must not be empty");
-    in->path = Resolve(base_dir, path);
-    for (const char* key : {"table", "query"}) {
-      if (node[key]) return KeyError(std::string("input.") + key, "only applies with input.database");
-    }
-  } else {
-    ASSIGN_OR_RETURN(std::string database, ReadString(node["database"], "input.database"));
-    if (database.empty()) return KeyError("input.database", "must not be empty");
-    in->database = ResolveDatabase(base_dir, database);
-    if (node["table"]) { ASSIGN_OR_RETURN(in->table, ReadString(node["table"], "input.table")); }
-    if (node["query"]) { ASSIGN_OR_RETURN(in->query, ReadString(node["query"], "input.query")); }
-    if (in->table.empty() == in->query.empty()) {
-      return KeyError("input.table", "give exactly one of input.table and input.query with input.database");
-    }
-  }
-
+  RETURN_IF_ERROR(CheckMap(node, "input", {"path", "format", "table", "query", "csv", "schema"}));
+  if (!node["path"]) return KeyError("input.path", "required");
+  ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "input.path"));
+  if (path.empty()) return KeyError("input.path", "must not be empty");
+  std::optional<InputFormat> format;
   if (node["format"]) {
-    ASSIGN_OR_RETURN(std::string format, ReadEnum(node["format"], "input.format",
-                                                  {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
+    ASSIGN_OR_RETURN(std::string name, ReadEnum(node["format"], "input.format",
+                                                {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
     for (InputFormat f : {InputFormat::kCsv, InputFormat::kJsonl, InputFormat::kParquet, InputFormat::kSqlite,
                           InputFormat::kPostgres}) {
-      if (format == InputFormatName(f)) in->format = f;
+      if (name == InputFormatName(f)) format = f;
     }
-    if (IsDatabase(*in->format) != !in->database.empty()) {
-      return KeyError("input.format", IsDatabase(*in->format)
-                                          ? "'" + format + "' reads input.database, not input.path"
-                                          : "'" + format + "' reads files (input.path), not input.database");
+  }
+  if (const auto url = ParseDatabaseUrl(base_dir, path)) {
+    in->database = url->first;
+    in->format = url->second ? InputFormat::kPostgres : InputFormat::kSqlite;
+    if (format && *format != *in->format) {
+      return KeyError("input.format", "'" + std::string(InputFormatName(*format)) + "' does not match the " +
+                                          std::string(InputFormatName(*in->format)) + " URL in input.path");
     }
-  } else if (!in->database.empty()) {
-    in->format = IsPostgresConnection(in->database) ? InputFormat::kPostgres : InputFormat::kSqlite;
+  } else if (format == InputFormat::kSqlite || (!format && IsSqliteFileName(path))) {
+    in->database = Resolve(base_dir, path);
+    in->format = InputFormat::kSqlite;
+  } else if (format == InputFormat::kPostgres) {
+    return KeyError("input.path", "format postgres needs a postgresql:// URL");
   } else {
-    in->format = InputFormatFromPath(path);  // a directory: decided from its files at plan time
+    in->path = Resolve(base_dir, path);
+    in->format = format ? format : InputFormatFromPath(path);  // a directory: decided from its files at plan time
+  }
+  if (!in->database.empty()) {
+    if (node["table"]) { ASSIGN_OR_RETURN(in->table, ReadString(node["table"], "input.table")); }
+    if (node["query"] && !node["query"].IsNull()) { ASSIGN_OR_RETURN(in->query, ReadString(node["query"], "input.query")); }
+    if (in->table.empty() == in->query.empty()) {
+      return KeyError("input.table", "a database input needs exactly one of input.table and input.query");
+    }
+  } else {
+    for (const char* key : {"table", "query"}) {
+      if (node[key] && !node[key].IsNull()) return KeyError(std::string("input.") + key, "only applies to database inputs");
+    }
   }
   if (EndsWith(path, ".tsv") && !node["csv"]) in->csv.delimiter = '\t';
 
@@ -378,31 +385,45 @@ Status ParseExecution(const YAML::Node& node, ExecutionSpec* e) {
 
 Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSpec* o) {
   RETURN_IF_ERROR(CheckMap(node, "output",
-                           {"path", "format", "database", "table", "mode", "compression", "keys", "columns",
+                           {"path", "format", "table", "mode", "state_dir", "compression", "keys", "columns",
                             "threshold", "labels", "label_column", "filter", "partition_by"}));
+  std::string path = o->path;
   if (node["path"]) {
-    ASSIGN_OR_RETURN(std::string path, ReadString(node["path"], "output.path"));
+    ASSIGN_OR_RETURN(path, ReadString(node["path"], "output.path"));
     if (path.empty()) return KeyError("output.path", "must not be empty");
-    o->path = path;
   }
-  o->path = Resolve(base_dir, o->path);
-  if (node["database"]) {
-    ASSIGN_OR_RETURN(o->database, ReadString(node["database"], "output.database"));
-    if (o->database.empty()) return KeyError("output.database", "must not be empty");
-    o->database = ResolveDatabase(base_dir, o->database);
-    o->format = IsPostgresConnection(o->database) ? OutputFormat::kPostgres : OutputFormat::kSqlite;
-  }
+  std::optional<OutputFormat> format;
   if (node["format"]) {
-    ASSIGN_OR_RETURN(std::string f, ReadEnum(node["format"], "output.format",
-                                             {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
-    for (OutputFormat of : {OutputFormat::kCsv, OutputFormat::kJsonl, OutputFormat::kParquet, OutputFormat::kSqlite,
-                            OutputFormat::kPostgres}) {
-      if (f == OutputFormatName(of)) o->format = of;
+    ASSIGN_OR_RETURN(std::string name, ReadEnum(node["format"], "output.format",
+                                                {"csv", "jsonl", "parquet", "sqlite", "postgres"}));
+    for (OutputFormat f : {OutputFormat::kCsv, OutputFormat::kJsonl, OutputFormat::kParquet, OutputFormat::kSqlite,
+                           OutputFormat::kPostgres}) {
+      if (name == OutputFormatName(f)) format = f;
     }
   }
+  if (const auto url = ParseDatabaseUrl(base_dir, path)) {
+    o->database = url->first;
+    o->format = url->second ? OutputFormat::kPostgres : OutputFormat::kSqlite;
+    if (format && *format != o->format) {
+      return KeyError("output.format", "'" + std::string(OutputFormatName(*format)) + "' does not match the " +
+                                           std::string(OutputFormatName(o->format)) + " URL in output.path");
+    }
+  } else if (format == OutputFormat::kSqlite || (!format && IsSqliteFileName(path))) {
+    o->database = Resolve(base_dir, path);
+    o->format = OutputFormat::kSqlite;
+  } else if (format == OutputFormat::kPostgres) {
+    return KeyError("output.path", "format postgres needs a postgresql:// URL");
+  } else {
+    o->format = format.value_or(OutputFormat::kCsv);
+  }
   if (IsDatabase(o->format)) {
-    if (o->database.empty()) return KeyError("output.database", "required with output.format " + std::string(OutputFormatName(o->format)));
-    if (!node["table"]) return KeyError("output.table", "required with output.database");
+    // The run's own files (job.json, markers, rejects, report) need a directory.
+    o->path = "out";
+    if (node["state_dir"]) {
+      ASSIGN_OR_RETURN(o->path, ReadString(node["state_dir"], "output.state_dir"));
+      if (o->path.empty()) return KeyError("output.state_dir", "must not be empty");
+    }
+    if (!node["table"]) return KeyError("output.table", "required for a database output");
     ASSIGN_OR_RETURN(o->table, ReadString(node["table"], "output.table"));
     if (o->table.empty()) return KeyError("output.table", "must not be empty");
     if (node["mode"]) {
@@ -410,14 +431,12 @@ Status ParseOutput(const YAML::Node& node, const std::string& base_dir, OutputSp
       o->mode = mode == "append" ? OutputMode::kAppend : mode == "overwrite" ? OutputMode::kOverwrite : OutputMode::kUpsert;
     }
   } else {
-    if (!o->database.empty()) {
-      return KeyError("output.database", "only applies with output.format sqlite or postgres, not " +
-                                             std::string(OutputFormatName(o->format)));
-    }
-    for (const char* key : {"table", "mode"}) {
-      if (node[key]) return KeyError(std::string("output.") + key, "only applies with output.database");
+    o->path = path;
+    for (const char* key : {"table", "mode", "state_dir"}) {
+      if (node[key]) return KeyError(std::string("output.") + key, "only applies to database outputs");
     }
   }
+  o->path = Resolve(base_dir, o->path);
   if (node["compression"]) {
     if (o->format != OutputFormat::kParquet) return KeyError("output.compression", "only applies with output.format parquet");
     ASSIGN_OR_RETURN(std::string c, ReadEnum(node["compression"], "output.compression", {"zstd", "snappy"}));
@@ -680,8 +699,7 @@ Result<JobSpec> LoadJobSpec(Env* env, const std::string& path, const std::vector
 
 std::string JobSpec::ToCanonicalJson() const {
   nlohmann::ordered_json j;
-  j["input"]["path"] = input.path;
-  j["input"]["database"] = RedactConnection(input.database);
+  j["input"]["path"] = input.database.empty() ? input.path : RedactConnection(input.database);
   j["input"]["table"] = input.table;
   j["input"]["query"] = input.query;
   j["input"]["format"] = !input.format ? "auto" : InputFormatName(*input.format);
@@ -740,9 +758,9 @@ std::string JobSpec::ToCanonicalJson() const {
     j["errors"]["max_rejected"] = max_rejected.count.value_or(0);
   }
   static constexpr const char* kModes[] = {"append", "overwrite", "upsert"};
-  j["output"] = {{"path", output.path},
+  j["output"] = {{"path", output.database.empty() ? output.path : RedactConnection(output.database)},
+                 {"state_dir", output.path},
                  {"format", OutputFormatName(output.format)},
-                 {"database", RedactConnection(output.database)},
                  {"table", output.table},
                  {"mode", kModes[static_cast<int>(output.mode)]},
                  {"compression", output.compression == ParquetCompression::kZstd ? "zstd" : "snappy"},

@@ -105,18 +105,27 @@ monitoring: {log_format: json}
 
 TEST(JobSpecTest, DatabaseInputsAndOutputs) {
   const std::string features = "features: [{name: x}]\nmodel: {path: m.json}\n";
-  Result<JobSpec> sqlite = Parse("input: {database: in.db, table: tx}\n" + features +
-                                 "output: {database: out.db, table: scores, mode: overwrite}\n");
+  Result<JobSpec> sqlite = Parse("input: {path: 'sqlite:///data/in.db', table: tx}\n" + features +
+                                 "output: {path: 'sqlite:////var/out.db', table: scores, mode: overwrite}\n");
   ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
   EXPECT_EQ(sqlite->input.format, InputFormat::kSqlite);
-  EXPECT_EQ(sqlite->input.database, "/jobs/in.db");
+  EXPECT_EQ(sqlite->input.database, "/jobs/data/in.db");
+  EXPECT_EQ(sqlite->input.path, "");
   EXPECT_EQ(sqlite->input.table, "tx");
   EXPECT_EQ(sqlite->output.format, OutputFormat::kSqlite);
-  EXPECT_EQ(sqlite->output.database, "/jobs/out.db");
+  EXPECT_EQ(sqlite->output.database, "/var/out.db");
+  EXPECT_EQ(sqlite->output.path, "/jobs/out");  // state_dir default
   EXPECT_EQ(sqlite->output.mode, OutputMode::kOverwrite);
 
-  Result<JobSpec> pg = Parse("input: {database: 'postgresql://ann:pw@127.0.0.1:5433/x', query: 'SELECT * FROM t'}\n" +
-                             features + "output: {database: 'host=/tmp dbname=x', table: s, keys: [id], mode: upsert}\n");
+  Result<JobSpec> file = Parse("input: {path: in.sqlite, query: 'SELECT 1 AS x'}\n" + features +
+                               "output: {path: preds.db, table: t, state_dir: state}\n");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->input.database, "/jobs/in.sqlite");
+  EXPECT_EQ(file->output.database, "/jobs/preds.db");
+  EXPECT_EQ(file->output.path, "/jobs/state");
+
+  Result<JobSpec> pg = Parse("input: {path: 'postgresql://ann:pw@127.0.0.1:5433/x', query: 'SELECT * FROM t'}\n" +
+                             features + "output: {path: 'postgres://127.0.0.1/x', table: s, keys: [id], mode: upsert}\n");
   ASSERT_TRUE(pg.ok()) << pg.status().ToString();
   EXPECT_EQ(pg->input.format, InputFormat::kPostgres);
   EXPECT_EQ(pg->input.database, "postgresql://ann:pw@127.0.0.1:5433/x");
@@ -132,13 +141,13 @@ TEST(JobSpecTest, DatabaseInputsAndOutputs) {
   EXPECT_EQ(parquet->output.format, OutputFormat::kParquet);
   EXPECT_EQ(parquet->output.compression, ParquetCompression::kSnappy);
 
-  EXPECT_EQ(ErrorOf("input: {database: in.db}\n" + features), "input.table: give exactly one of input.table and input.query with input.database");
-  EXPECT_EQ(ErrorOf("input: {database: in.db, table: t, query: q}\n" + features),
-            "input.table: give exactly one of input.table and input.query with input.database");
-  EXPECT_EQ(ErrorOf("input: {path: a.csv, database: in.db}\n" + features), "input: give either path (files) or database, not both");
-  EXPECT_EQ(ErrorOf("input: {path: a.csv, table: t}\n" + features), "input.table: only applies with input.database");
-  EXPECT_EQ(ErrorOf("input: {path: a.csv, format: sqlite}\n" + features),
-            "input.format: 'sqlite' reads input.database, not input.path");
+  EXPECT_EQ(ErrorOf("input: {path: in.db}\n" + features), "input.table: a database input needs exactly one of input.table and input.query");
+  EXPECT_EQ(ErrorOf("input: {path: in.db, table: t, query: q}\n" + features),
+            "input.table: a database input needs exactly one of input.table and input.query");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv, table: t}\n" + features), "input.table: only applies to database inputs");
+  EXPECT_EQ(ErrorOf("input: {path: 'postgresql://h/x', table: t, format: sqlite}\n" + features),
+            "input.format: 'sqlite' does not match the postgres URL in input.path");
+  EXPECT_EQ(ErrorOf("input: {path: x, format: postgres}\n" + features), "input.path: format postgres needs a postgresql:// URL");
 }
 
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {
@@ -149,15 +158,13 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected an integer, got 'many'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: xml}\n"),
             "output.format: unknown value 'xml' (expected csv, jsonl, parquet, sqlite, postgres)");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: sqlite}\n"),
-            "output.database: required with output.format sqlite");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: out.db}\n"), "output.table: required with output.database");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {table: t}\n"), "output.table: only applies with output.database");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: out.db, table: t, mode: upsert}\n"),
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {path: out.db}\n"), "output.table: required for a database output");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {table: t}\n"), "output.table: only applies to database outputs");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {path: out.db, table: t, mode: upsert}\n"),
             "output.mode: upsert needs output.keys (the columns that identify a row)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {compression: zstd}\n"),
             "output.compression: only applies with output.format parquet");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {database: o.db, table: t, partition_by: [a]}\n"),
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {path: o.db, table: t, partition_by: [a]}\n"),
             "output.partition_by: only applies to file outputs (csv, jsonl, parquet), not a database table");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "errors: {max_rejected: lots}\n"),
             "errors.max_rejected: expected a count (e.g. 100) or a percentage (e.g. 0.5%), got 'lots'");

@@ -32,7 +32,7 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
   for (const FeatureSpec& f : spec.features) {
     if (!ctx.file_schema.FieldIndex(f.column)) {
       return Status::InvalidArgument(fmt::format("features: no input column '{}' in '{}'", f.column,
-                                                 ctx.plan.files.front().path));
+                                                 ctx.input_name));
     }
     if (std::find(columns.begin(), columns.end(), f.column) == columns.end()) columns.push_back(f.column);
   }

@@ -73,13 +73,19 @@ Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   so.csv = spec.input.csv;
   so.declared_types = spec.input.schema;
   so.batch_rows = spec.batch_size;
-  Result<Schema> schema = InferSchema(env, ctx->plan.files.front().path, so);
+  so.table = spec.input.table;
+  so.query = spec.input.query;
+  // Databases: the schema of the table or query; files: of the first file.
+  const std::string& first = IsDatabase(so.format) ? spec.input.database : ctx->plan.files.front().path;
+  ctx->input_name = IsDatabase(so.format)
+                        ? RedactConnection(first) + (so.table.empty() ? " query" : " table " + so.table)
+                        : first;
+  Result<Schema> schema = InferSchema(env, first, so);
   if (!schema.ok()) return schema.status().WithContext("input");
   ctx->file_schema = std::move(*schema);
   for (const auto& [col, type] : spec.input.schema) {
     if (!ctx->file_schema.FieldIndex(col)) {
-      return Status::InvalidArgument(fmt::format("input.schema.{}: no such column in '{}'", col,
-                                                 ctx->plan.files.front().path));
+      return Status::InvalidArgument(fmt::format("input.schema.{}: no such column in '{}'", col, ctx->input_name));
     }
   }
   return Status::OK();
@@ -128,7 +134,7 @@ Status CheckColumn(const JobContext& ctx, const std::string& column, const std::
   std::vector<std::string> names;
   for (const Field& f : ctx.file_schema.fields()) names.push_back(f.name);
   return Status::InvalidArgument(fmt::format("{}: no input column '{}' in '{}' (columns: {})", key, column,
-                                             ctx.plan.files.front().path, JoinNames(names)));
+                                             ctx.input_name, JoinNames(names)));
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ namespace sluice {
 struct JobContext {
   Plan plan;
   std::vector<size_t> run_units;  // indices into plan.units this run processes (its --shard)
-  Schema file_schema;             // full schema of the input files
+  Schema file_schema;             // full schema of the input files (or table/query)
+  std::string input_name;         // in messages: the first file, or the database (redacted) and table/query
   SourceOptions source_options;   // columns are set by BindModels
   Stats stats;
   int workers = 1;        // units in parallel
