@@ -21,6 +21,7 @@
 #include "observe/log.h"
 #include "sluice/job.h"
 #include "sluice/model.h"
+#include "sluice/session.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -238,6 +239,34 @@ int CmdStatus(Env* env, const std::string& out, bool json) {
   return 0;
 }
 
+// Units listed when finalize finds some missing; the rest are counted.
+constexpr size_t kMaxMissingListed = 20;
+
+int CmdFinalize(Env* env, const std::string& out) {
+  Result<FinalizeReport> report = FinalizeOutput(env, out);
+  if (!report.ok()) return Fail(report.status());
+  const FinalizeReport& r = *report;
+  if (r.exit_code == ExitCode::kUnitsFailed) {
+    std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
+    for (size_t i = 0; i < r.missing.size() && i < kMaxMissingListed; ++i) {
+      std::fprintf(stderr, "  %s\n", r.missing[i].c_str());
+    }
+    if (r.missing.size() > kMaxMissingListed) {
+      std::fprintf(stderr, "  … and %zu more (sluice status %s)\n", r.missing.size() - kMaxMissingListed, out.c_str());
+    }
+    return static_cast<int>(r.exit_code);
+  }
+  std::printf("rows: in %lld = out %lld + rejected %lld + filtered %lld\n", static_cast<long long>(r.rows_in),
+              static_cast<long long>(r.rows_out), static_cast<long long>(r.rows_rejected),
+              static_cast<long long>(r.rows_filtered));
+  if (r.exit_code != ExitCode::kSuccess) {
+    std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
+    return static_cast<int>(r.exit_code);
+  }
+  std::printf("%s: %lld unit(s) committed; wrote _SUCCESS\n", out.c_str(), static_cast<long long>(r.units_done));
+  return 0;
+}
+
 int CmdFitStats(Env* env, const CommonArgs& args, const std::string& out_path) {
   Result<JobSpec> spec = LoadSpec(env, args);
   if (!spec.ok()) return Fail(spec.status());
@@ -337,11 +366,15 @@ int RunCli(int argc, char** argv, Env* env) {
   CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
   CLI::App* inspect = app.add_subcommand("inspect", "Show a model's backend, inputs, outputs and metadata.");
   CLI::App* status = app.add_subcommand("status", "Show the done, failed and pending units of an output directory.");
+  CLI::App* finalize = app.add_subcommand(
+      "finalize", "Check that every unit of an output directory is committed (after --shard runs) and write _SUCCESS.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
   std::string status_dir;
   bool status_json = false;
   status->add_option("out_dir", status_dir, "output directory of a run")->required();
   status->add_flag("--json", status_json, "print JSON");
+  std::string finalize_dir;
+  finalize->add_option("out_dir", finalize_dir, "output directory of the job's runs")->required();
   std::string model_path;
   std::string model_kind = "auto";
   bool inspect_json = false;
@@ -385,6 +418,7 @@ int RunCli(int argc, char** argv, Env* env) {
   if (validate->parsed()) return CmdValidate(env, models, args);
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);
+  if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;
