@@ -43,33 +43,7 @@ struct CommonArgs {
   std::string shard;  // "I/N"
 };
 
-// "--shard I/N" into options; kInvalidArgument otherwise.
-Status ParseShard(const std::string& text, RunOptions* options) {
-  if (text.empty()) return Status::OK();
-  const size_t slash = text.find('/');
-  int index = -1;
-  int count = 0;
-  if (slash != std::string::npos) {
-    const char* end = text.data() + text.size();
-    auto r1 = std::from_chars(text.data(), text.data() + slash, index);
-    auto r2 = std::from_chars(text.data() + slash + 1, end, count);
-    if (r1.ec != std::errc() || r1.ptr != text.data() + slash || r2.ec != std::errc() || r2.ptr != end) count = 0;
-  }
-  if (count < 1 || index < 0 || index >= count) {
-    return Status::InvalidArgument("--shard '" + text + "': expected I/N with 0 <= I < N, e.g. --shard 0/4");
-  }
-  options->shard_index = index;
-  options->shard_count = count;
-  return Status::OK();
-}
-
-// Paths in the spec resolve against the job file's directory, made absolute so
-// that the same job run from another working directory is the same job.
-Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) {
-  std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(args.job_path, ec);
-  return LoadJobSpec(env, ec ? args.job_path : abs.lexically_normal().string(), args.overrides);
-}
+Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) { return LoadJobFile(env, args.job_path, args.overrides); }
 
 // SIGINT / SIGTERM: the first asks the run to stop (no new units, units in
 // flight stop at their next batch, exit 130, resumable); a second ends the
@@ -348,6 +322,31 @@ int CmdInspect(Env* env, const ModelRegistry& models, const std::string& path, c
 }
 
 }  // namespace
+
+Status ParseShard(const std::string& text, RunOptions* options) {
+  if (text.empty()) return Status::OK();
+  const size_t slash = text.find('/');
+  int index = -1;
+  int count = 0;
+  if (slash != std::string::npos) {
+    const char* end = text.data() + text.size();
+    auto r1 = std::from_chars(text.data(), text.data() + slash, index);
+    auto r2 = std::from_chars(text.data() + slash + 1, end, count);
+    if (r1.ec != std::errc() || r1.ptr != text.data() + slash || r2.ec != std::errc() || r2.ptr != end) count = 0;
+  }
+  if (count < 1 || index < 0 || index >= count) {
+    return Status::InvalidArgument("--shard '" + text + "': expected I/N with 0 <= I < N, e.g. --shard 0/4");
+  }
+  options->shard_index = index;
+  options->shard_count = count;
+  return Status::OK();
+}
+
+Result<JobSpec> LoadJobFile(Env* env, const std::string& job_path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(job_path, ec);
+  return LoadJobSpec(env, ec ? job_path : abs.lexically_normal().string(), overrides);
+}
 
 int RunCli(int argc, char** argv, Env* env) {
   CLI::App app{"Sluice: offline batch predictions — score every row of a dataset with a trained model."};
