@@ -88,7 +88,7 @@ Result<FinalizeReport> FinalizeOutput(Env* env, const std::string& out) {
   report.rows_filtered = c.totals.rows_filtered;
   if (RejectLimitExceeded(record.max_rejected, c.totals.rows_rejected, c.totals.rows_in)) {
     report.exit_code = ExitCode::kRejectLimit;
-    report.error = fmt::format("'{}': {} of {} rows rejected over the job, over the limit ({}); see {}", out,
+    report.error = fmt::format("'{}': {} of {} rows rejected, over the limit ({}); see {}", out,
                                c.totals.rows_rejected, c.totals.rows_in, DescribeLimit(record.max_rejected),
                                RejectsDir(out));
     return report;
