@@ -74,12 +74,18 @@ RunOptions Options(const std::optional<std::string>& shard) {
   return options;
 }
 
+// The row accounting of a JobReport or a FinalizeReport.
+template <typename Report>
+void AddRows(const Report& r, py::dict* d) {
+  (*d)["rows_in"] = r.rows_in;
+  (*d)["rows_out"] = r.rows_out;
+  (*d)["rows_rejected"] = r.rows_rejected;
+  (*d)["rows_filtered"] = r.rows_filtered;
+}
+
 py::dict ReportDict(const JobReport& r) {
   py::dict d;
-  d["rows_in"] = r.rows_in;
-  d["rows_out"] = r.rows_out;
-  d["rows_rejected"] = r.rows_rejected;
-  d["rows_filtered"] = r.rows_filtered;
+  AddRows(r, &d);
   d["rows_sampled_out"] = r.rows_sampled_out;
   d["units_total"] = r.units_total;
   d["units_done"] = r.units_done;
@@ -200,10 +206,7 @@ py::dict Finalize(const std::string& out) {
   d["units_total"] = r.units_total;
   d["units_done"] = r.units_done;
   d["missing"] = r.missing;
-  d["rows_in"] = r.rows_in;
-  d["rows_out"] = r.rows_out;
-  d["rows_rejected"] = r.rows_rejected;
-  d["rows_filtered"] = r.rows_filtered;
+  AddRows(r, &d);
   d["exit_code"] = static_cast<int>(r.exit_code);
   d["error"] = r.error;
   return d;

@@ -6,12 +6,15 @@ Environment (set by CTest, python/CMakeLists.txt): PYTHONPATH=<build>/python,
 SLUICE_BINARY=<build>/sluice.
 """
 import csv
-import filecmp
 import math
 import os
 import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tests"))
+from output_tree import tree_difference  # noqa: E402
 
 ROWS = 3000
 FEATURES = ["x1", "x2", "x3"]
@@ -63,22 +66,9 @@ def run_reference(binary, job, out):
     return out
 
 
-def tree(d):
-    """Every file under d but _sluice/job.json (it records output.path) and the locks."""
-    files = {}
-    for root, _, names in os.walk(d):
-        for name in names:
-            rel = os.path.relpath(os.path.join(root, name), d)
-            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
-                files[rel] = os.path.join(root, name)
-    return files
-
-
 def assert_same_tree(a, b):
-    ta, tb = tree(a), tree(b)
-    assert sorted(ta) == sorted(tb), (sorted(set(ta) - set(tb))[:5], sorted(set(tb) - set(ta))[:5])
-    differ = [rel for rel in ta if not filecmp.cmp(ta[rel], tb[rel], shallow=False)]
-    assert not differ, f"files differ between {a} and {b}: {differ[:5]}"
+    difference = tree_difference(a, b)
+    assert difference is None, difference
 
 
 def assert_rows_exactly_once(out):

@@ -139,6 +139,7 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
   if (json) {
     nlohmann::ordered_json j;
     j["format"] = plan->format;
+    j["fingerprint"] = plan->fingerprint;
     j["output"] = spec->output.path;
     j["output_is_this_job"] = plan->output_is_this_job;
     j["units"] = nlohmann::ordered_json::array();

@@ -67,7 +67,7 @@ std::string UnitMarkerPath(const std::string& out, const std::string& unit_id) {
 namespace {
 
 std::string LockPath(const std::string& out) { return JoinPath(SluiceDir(out), "lock"); }
-std::string ShardLocksDir(const std::string& out) { return JoinPath(SluiceDir(out), "locks"); }
+std::string LocksDir(const std::string& out) { return JoinPath(SluiceDir(out), "locks"); }
 
 enum class DirState { kFresh, kSameJob, kReplace };
 
@@ -111,7 +111,7 @@ Result<DirState> InspectOutputDir(Env* env, const std::string& out, const JobFin
 
 // Removes Sluice's files under `path`, except the run locks (held by this run).
 Status RemoveOutputTree(Env* env, const std::string& out, const std::string& path) {
-  if (path == LockPath(out) || path == ShardLocksDir(out)) return Status::OK();
+  if (path == LockPath(out) || path == LocksDir(out)) return Status::OK();
   Result<FileInfo> info = env->Stat(path);
   if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? Status::OK() : info.status();
   if (!info->is_dir) return env->RemoveFile(path);
@@ -185,9 +185,9 @@ Result<OutputLock> LockOutputDir(Env* env, const std::string& out, const RunOpti
   }
   lock.dir = std::move(*dir);
   if (options.shard_count > 1) {
-    RETURN_IF_ERROR(env->CreateDirs(ShardLocksDir(out)));
+    RETURN_IF_ERROR(env->CreateDirs(LocksDir(out)));
     const std::string path =
-        JoinPath(ShardLocksDir(out), fmt::format("shard-{}-of-{}", options.shard_index, options.shard_count));
+        JoinPath(LocksDir(out), fmt::format("shard-{}-of-{}", options.shard_index, options.shard_count));
     Result<std::unique_ptr<FileLock>> shard = LockPatiently(env, path, /*exclusive=*/true);
     if (!shard.ok()) {
       if (shard.status().code() != StatusCode::kUnavailable) return shard.status();
@@ -201,8 +201,8 @@ Result<OutputLock> LockOutputDir(Env* env, const std::string& out, const RunOpti
 
 Result<std::unique_ptr<FileLock>> LockUnit(Env* env, const std::string& out, const std::string& unit_id,
                                            const std::atomic<bool>* interrupt) {
-  RETURN_IF_ERROR(env->CreateDirs(ShardLocksDir(out)));
-  const std::string path = JoinPath(ShardLocksDir(out), "unit-" + unit_id);
+  RETURN_IF_ERROR(env->CreateDirs(LocksDir(out)));
+  const std::string path = JoinPath(LocksDir(out), "unit-" + unit_id);
   uint64_t wait_us = 10000;
   for (bool logged = false;;) {
     Result<std::unique_ptr<FileLock>> lock = env->LockFile(path, /*exclusive=*/true);
@@ -395,8 +395,10 @@ Result<JobRecord> ReadJobRecord(Env* env, const std::string& out) {
                                         u.value("end", uint64_t{0}), u.value("label", "")});
   }
   // As JobSpec::ToCanonicalJson writes errors.max_rejected.
-  const nlohmann::json errors = job.contains("spec") ? job["spec"].value("errors", nlohmann::json::object())
-                                                     : nlohmann::json::object();
+  const nlohmann::json errors = job.contains("spec") && job["spec"].is_object()
+                                   ? job["spec"].value("errors", nlohmann::json::object())
+                                   : nlohmann::json::object();
+  if (!errors.is_object()) return record;
   if (errors.contains("max_rejected_fraction") && errors["max_rejected_fraction"].is_number()) {
     record.max_rejected.count.reset();
     record.max_rejected.fraction = errors["max_rejected_fraction"].get<double>();

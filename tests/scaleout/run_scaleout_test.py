@@ -15,7 +15,6 @@ Usage: run_scaleout_test.py SLUICE_BINARY [--keep]
 """
 import argparse
 import concurrent.futures
-import filecmp
 import os
 import py_compile
 import runpy
@@ -26,6 +25,9 @@ import tempfile
 import types
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from output_tree import tree_difference  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(REPO, "examples", "scale-out")
@@ -38,26 +40,11 @@ def fail(msg):
     sys.exit(1)
 
 
-def tree(d):
-    """Every file under d but _sluice/job.json (it records output.path) and the locks."""
-    out = {}
-    for root, _, files in os.walk(d):
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), d)
-            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
-                out[rel] = os.path.join(root, name)
-    return out
-
-
 def same_tree(a, b, what):
-    ta, tb = tree(a), tree(b)
-    if sorted(ta) != sorted(tb):
-        fail(f"{what}: files differ: only in {a}: {sorted(set(ta) - set(tb))[:5]}, "
-             f"only in {b}: {sorted(set(tb) - set(ta))[:5]}")
-    for rel in ta:
-        if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
-            fail(f"{what}: {rel} differs between {a} and {b}")
-    if "_SUCCESS" not in ta:
+    difference = tree_difference(a, b)
+    if difference:
+        fail(f"{what}: {difference}")
+    if not os.path.exists(os.path.join(a, "_SUCCESS")):
         fail(f"{what}: no _SUCCESS")
 
 
