@@ -85,7 +85,8 @@ def finalize(out_dir):
 
 
 def set_log_level(level):
-    """Engine log level on stderr: trace, debug, info, warn (the default), error, off."""
+    """Engine log level on stderr: trace, debug, info, warn (the default), error, off.
+    Set it before running units: it replaces the engine's logger."""
     _sluice.set_log_level(level)
 
 

@@ -111,15 +111,15 @@ def run(job, client=None, set=None, retries=3, progress=True, finalize=True):
     }
 
     own_cluster = None
-    if client is None:
+    if client is None and pending:
         try:
             client = distributed.get_client()
         except ValueError:
             own_cluster = distributed.LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None)
             client = distributed.Client(own_cluster)
     try:
-        _run_tasks(client, job, overrides, fingerprint, pending, retries, progress, summary)
         if pending:
+            _run_tasks(client, job, overrides, fingerprint, pending, retries, progress, summary)
             # Workers release the directory's locks and the models; a finalize needs the directory alone.
             client.run(_close_job_sessions, job)
     finally:
