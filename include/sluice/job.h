@@ -295,6 +295,10 @@ struct RunOptions {
   // --shard I/N: run only the units whose index ≡ index (mod count).
   int shard_index = 0;
   int shard_count = 1;
+  // Other processes run units of this same job into output.path meanwhile (a
+  // scale-out runner's workers, see sluice/session.h): the output directory is
+  // shared as by shards, without a shard of its own. Not with `restart`.
+  bool shared_output = false;
   // Set (by a signal handler) to stop: no new unit starts, units in flight stop
   // at their next batch without committing, and RunJob returns kInterrupted.
   const std::atomic<bool>* interrupt = nullptr;
@@ -305,8 +309,11 @@ struct RunOptions {
 // written. kInvalidArgument/kNotFound/... naming the problem.
 Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options);
 
-// Runs the job. Errors found at preflight return a Status (exit 2, nothing
-// written); problems after output began are reported in JobReport.exit_code.
+// Runs the job (its --shard): a JobSession (sluice/session.h) that runs every
+// unit of the shard once. Errors found at preflight return a Status (exit 2,
+// nothing written); problems after output began are reported in
+// JobReport.exit_code. The run that finds every unit of the plan committed
+// writes _SUCCESS (as FinalizeOutput).
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options);
 
 // `sluice plan`: the work units of a job and which of them are done.
@@ -324,7 +331,8 @@ struct PlannedUnit {
 };
 
 struct PlanSummary {
-  std::string format;  // InputFormatName
+  std::string format;       // InputFormatName
+  std::string fingerprint;  // the job's fingerprint digest (spec, model, inputs), as job.json records it
   std::vector<PlannedUnit> units;
   bool output_is_this_job = false;  // output.path holds this job's earlier output
 };

@@ -21,6 +21,7 @@
 #include "observe/log.h"
 #include "sluice/job.h"
 #include "sluice/model.h"
+#include "sluice/session.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -42,33 +43,7 @@ struct CommonArgs {
   std::string shard;  // "I/N"
 };
 
-// "--shard I/N" into options; kInvalidArgument otherwise.
-Status ParseShard(const std::string& text, RunOptions* options) {
-  if (text.empty()) return Status::OK();
-  const size_t slash = text.find('/');
-  int index = -1;
-  int count = 0;
-  if (slash != std::string::npos) {
-    const char* end = text.data() + text.size();
-    auto r1 = std::from_chars(text.data(), text.data() + slash, index);
-    auto r2 = std::from_chars(text.data() + slash + 1, end, count);
-    if (r1.ec != std::errc() || r1.ptr != text.data() + slash || r2.ec != std::errc() || r2.ptr != end) count = 0;
-  }
-  if (count < 1 || index < 0 || index >= count) {
-    return Status::InvalidArgument("--shard '" + text + "': expected I/N with 0 <= I < N, e.g. --shard 0/4");
-  }
-  options->shard_index = index;
-  options->shard_count = count;
-  return Status::OK();
-}
-
-// Paths in the spec resolve against the job file's directory, made absolute so
-// that the same job run from another working directory is the same job.
-Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) {
-  std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(args.job_path, ec);
-  return LoadJobSpec(env, ec ? args.job_path : abs.lexically_normal().string(), args.overrides);
-}
+Result<JobSpec> LoadSpec(Env* env, const CommonArgs& args) { return LoadJobFile(env, args.job_path, args.overrides); }
 
 // SIGINT / SIGTERM: the first asks the run to stop (no new units, units in
 // flight stop at their next batch, exit 130, resumable); a second ends the
@@ -164,6 +139,7 @@ int CmdPlan(Env* env, const ModelRegistry& models, const CommonArgs& args, bool 
   if (json) {
     nlohmann::ordered_json j;
     j["format"] = plan->format;
+    j["fingerprint"] = plan->fingerprint;
     j["output"] = spec->output.path;
     j["output_is_this_job"] = plan->output_is_this_job;
     j["units"] = nlohmann::ordered_json::array();
@@ -235,6 +211,34 @@ int CmdStatus(Env* env, const std::string& out, bool json) {
               out.c_str(), status->units.size(), counts[0], counts[1], counts[2], static_cast<long long>(rows_in),
               static_cast<long long>(rows_out), static_cast<long long>(rows_rejected),
               status->success ? "; complete (_SUCCESS)" : "", status->running ? "; a run is in progress" : "");
+  return 0;
+}
+
+// Units listed when finalize finds some missing; the rest are counted.
+constexpr size_t kMaxMissingListed = 20;
+
+int CmdFinalize(Env* env, const std::string& out) {
+  Result<FinalizeReport> report = FinalizeOutput(env, out);
+  if (!report.ok()) return Fail(report.status());
+  const FinalizeReport& r = *report;
+  if (r.exit_code == ExitCode::kUnitsFailed) {
+    std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
+    for (size_t i = 0; i < r.missing.size() && i < kMaxMissingListed; ++i) {
+      std::fprintf(stderr, "  %s\n", r.missing[i].c_str());
+    }
+    if (r.missing.size() > kMaxMissingListed) {
+      std::fprintf(stderr, "  … and %zu more (sluice status %s)\n", r.missing.size() - kMaxMissingListed, out.c_str());
+    }
+    return static_cast<int>(r.exit_code);
+  }
+  std::printf("rows: in %lld = out %lld + rejected %lld + filtered %lld\n", static_cast<long long>(r.rows_in),
+              static_cast<long long>(r.rows_out), static_cast<long long>(r.rows_rejected),
+              static_cast<long long>(r.rows_filtered));
+  if (r.exit_code != ExitCode::kSuccess) {
+    std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
+    return static_cast<int>(r.exit_code);
+  }
+  std::printf("%s: %lld unit(s) committed; wrote _SUCCESS\n", out.c_str(), static_cast<long long>(r.units_done));
   return 0;
 }
 
@@ -320,6 +324,31 @@ int CmdInspect(Env* env, const ModelRegistry& models, const std::string& path, c
 
 }  // namespace
 
+Status ParseShard(const std::string& text, RunOptions* options) {
+  if (text.empty()) return Status::OK();
+  const size_t slash = text.find('/');
+  int index = -1;
+  int count = 0;
+  if (slash != std::string::npos) {
+    const char* end = text.data() + text.size();
+    auto r1 = std::from_chars(text.data(), text.data() + slash, index);
+    auto r2 = std::from_chars(text.data() + slash + 1, end, count);
+    if (r1.ec != std::errc() || r1.ptr != text.data() + slash || r2.ec != std::errc() || r2.ptr != end) count = 0;
+  }
+  if (count < 1 || index < 0 || index >= count) {
+    return Status::InvalidArgument("--shard '" + text + "': expected I/N with 0 <= I < N, e.g. --shard 0/4");
+  }
+  options->shard_index = index;
+  options->shard_count = count;
+  return Status::OK();
+}
+
+Result<JobSpec> LoadJobFile(Env* env, const std::string& job_path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(job_path, ec);
+  return LoadJobSpec(env, ec ? job_path : abs.lexically_normal().string(), overrides);
+}
+
 int RunCli(int argc, char** argv, Env* env) {
   CLI::App app{"Sluice: offline batch predictions — score every row of a dataset with a trained model."};
   app.require_subcommand(1);
@@ -337,11 +366,15 @@ int RunCli(int argc, char** argv, Env* env) {
   CLI::App* fit = app.add_subcommand("fit-stats", "Compute the statistics the job's features need from its input.");
   CLI::App* inspect = app.add_subcommand("inspect", "Show a model's backend, inputs, outputs and metadata.");
   CLI::App* status = app.add_subcommand("status", "Show the done, failed and pending units of an output directory.");
+  CLI::App* finalize = app.add_subcommand(
+      "finalize", "Check that every unit of an output directory is committed (after --shard runs) and write _SUCCESS.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
   std::string status_dir;
   bool status_json = false;
   status->add_option("out_dir", status_dir, "output directory of a run")->required();
   status->add_flag("--json", status_json, "print JSON");
+  std::string finalize_dir;
+  finalize->add_option("out_dir", finalize_dir, "output directory of the job's runs")->required();
   std::string model_path;
   std::string model_kind = "auto";
   bool inspect_json = false;
@@ -385,6 +418,7 @@ int RunCli(int argc, char** argv, Env* env) {
   if (validate->parsed()) return CmdValidate(env, models, args);
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);
+  if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <random>
 
 #include "sluice/env.h"
 
@@ -128,10 +129,16 @@ Result<std::string> ReadFileToString(Env* env, const std::string& path) {
 }
 
 Status WriteFileAtomic(Env* env, const std::string& path, std::string_view data) {
+  // "<path>.tmp-<pid>-<nonce>-<n>": unique per call in this process, and
+  // across hosts sharing a directory, whose processes may have equal pids
+  // (containers: often all 1) and all write job.json at once.
+  static const uint64_t nonce = std::random_device{}();
   static std::atomic<uint64_t> counter{0};
   std::string tmp = path;
   tmp.append(".tmp-");
   AppendUint(&tmp, static_cast<uint64_t>(::getpid()));
+  tmp.push_back('-');
+  AppendUint(&tmp, nonce);
   tmp.push_back('-');
   AppendUint(&tmp, counter.fetch_add(1, std::memory_order_relaxed));
 

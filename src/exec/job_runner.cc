@@ -1,6 +1,7 @@
-// RunJob: preflight, the output directory, the memory and thread plan, then
-// the units of this run on `workers` parallel workers in a oneTBB arena, and
-// the run summary. Each unit is processed by RunUnit (unit_runner.h).
+// JobSession (sluice/session.h): preflight, the output directory, the memory
+// and thread plan once; then, per RunUnits call, the units on `workers`
+// parallel workers in a oneTBB arena, and their summary. Each unit is
+// processed by RunUnit (unit_runner.h). RunJob and PlanJob are thin users.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <tbb/global_control.h>
@@ -8,19 +9,24 @@
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "core/sha256.h"
 #include "core/strings.h"
 #include "core/tsan_annotations.h"
+#include "exec/finalize.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "exec/unit_runner.h"
 #include "observe/resources.h"
 #include "sluice/job.h"
+#include "sluice/session.h"
 
 namespace sluice {
 namespace {
@@ -30,17 +36,6 @@ namespace {
 constexpr uint64_t kWorkerFixedBytes = uint64_t{6} << 20;
 // The smallest share of memory a batch slot may have.
 constexpr uint64_t kMinTokenBytes = uint64_t{1} << 20;
-
-bool RejectLimitExceeded(const RejectLimit& limit, int64_t rejected, int64_t rows_in) {
-  if (limit.count) return rejected > *limit.count;
-  if (limit.fraction) return rows_in > 0 && static_cast<double>(rejected) > *limit.fraction * rows_in;
-  return false;
-}
-
-std::string DescribeLimit(const RejectLimit& limit) {
-  if (limit.count) return fmt::format("errors.max_rejected is {}", *limit.count);
-  return fmt::format("errors.max_rejected is {}%", *limit.fraction * 100);
-}
 
 std::string Mib(uint64_t bytes) { return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
@@ -93,17 +88,6 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   return Status::OK();
 }
 
-// Adds a committed unit to the run's totals.
-void AddUnitTotals(const UnitMarker& m, JobReport* report) {
-  report->rows_rejected += m.rows_rejected;
-  report->rows_in += m.rows_in;
-  report->rows_out += m.rows_out;
-  report->rows_filtered += m.rows_filtered;
-  report->rows_sampled_out += m.rows_sampled_out;
-  ++report->units_done;
-  for (const PartFile& f : m.files) report->parts.push_back(f.path);
-}
-
 // The unit's input for messages and records: "data/x.csv bytes [0, 4096)",
 // "data/x.parquet rows 0-122879", "postgresql://ann:***@db/x rowid 1-50000".
 std::string DescribeUnit(const WorkUnit& unit) {
@@ -127,27 +111,6 @@ Result<std::optional<UnitMarker>> CommittedMarker(Env* env, const std::string& o
   if (!env->FileExists(path)) RETURN_IF_ERROR(WriteUnitMarker(env, out, marker));
   return std::optional<UnitMarker>(std::move(marker));
 }
-
-// Every unit's marker, when every unit of the plan is committed.
-Result<std::optional<std::vector<UnitMarker>>> AllMarkers(Env* env, const JobSpec& spec, const JobContext& ctx) {
-  std::vector<UnitMarker> markers;
-  for (const WorkUnit& u : ctx.plan.units) {
-    const std::string path = UnitMarkerPath(spec.output.path, u.id);
-    if (!env->FileExists(path)) return std::optional<std::vector<UnitMarker>>();
-    ASSIGN_OR_RETURN(UnitMarker m, ReadUnitMarker(env, path));
-    markers.push_back(std::move(m));
-  }
-  return std::optional<std::vector<UnitMarker>>(std::move(markers));
-}
-
-}  // namespace
-
-Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
-  return BindModels(spec, ctx.get());
-}
-
-namespace {
 
 // A job-level write (job.json, _SUCCESS), retried on transient failures like units.
 Status WithRetries(UnitShared* shared, const std::string& what, const std::function<Status()>& write) {
@@ -196,44 +159,200 @@ Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit)
   }
 }
 
+// The plan as `sluice plan` shows it; `output_is_this_job` says whether the
+// output directory's markers are this job's.
+PlanSummary SummarizePlan(const JobContext& ctx, const std::string& fingerprint, Env* env, const std::string& out,
+                          const RunOptions& options, bool output_is_this_job) {
+  PlanSummary summary;
+  summary.format = std::string(InputFormatName(ctx.plan.format));
+  summary.fingerprint = fingerprint;
+  summary.output_is_this_job = output_is_this_job;
+  for (const WorkUnit& u : ctx.plan.units) {
+    PlannedUnit p;
+    p.id = u.id;
+    p.path = RedactConnection(u.range.path);
+    p.label = u.range.label;
+    p.begin = u.range.begin;
+    p.end = std::min<uint64_t>(u.range.end, u.file_size);
+    p.est_bytes = u.est_bytes;
+    p.est_rows = u.est_rows;
+    p.rows_exact = u.rows_exact;
+    p.in_shard = u.index % options.shard_count == options.shard_index;
+    p.done = output_is_this_job && env->FileExists(UnitMarkerPath(out, u.id));
+    summary.units.push_back(std::move(p));
+  }
+  return summary;
+}
+
+// A unit run by RunUnits: its outcome, or found committed by another attempt.
+struct UnitResult {
+  UnitOutcome outcome;
+  bool found_committed = false;
+};
+
 }  // namespace
 
-Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
-  const uint64_t start_us = env->NowMicros();
-  ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
-  ASSIGN_OR_RETURN(JobFingerprint fp, Fingerprint(spec, env, *ctx));
-  for (const WorkUnit& u : ctx->plan.units) {
-    fp.units.push_back(
-        {u.id, RedactConnection(u.range.path), u.range.begin, std::min(u.range.end, u.file_size), u.range.label});
-  }
-  UnitShared shared;
-  shared.spec = &spec;
-  shared.env = env;
-  shared.ctx = ctx.get();
-  shared.interrupt = options.interrupt;
-  RETURN_IF_ERROR(PlanMemory(spec, *ctx, env, &shared));
-  const std::string& out = spec.output.path;
-  RETURN_IF_ERROR(CheckOutputDir(env, out, fp, options.restart));
-  ASSIGN_OR_RETURN(OutputLock lock, LockOutputDir(env, out, options.shard_index, options.shard_count));
-  RETURN_IF_ERROR(WithRetries(&shared, "output directory",
-                              [&] { return PrepareOutputDir(env, out, fp, options.restart); }));
+struct JobSession::State {
+  JobSpec spec;
+  Env* env = nullptr;
+  RunOptions options;
+  std::unique_ptr<JobContext> ctx;
+  JobFingerprint fp;
+  std::string digest;
+  size_t tokens = 1;
+  uint64_t token_bytes = 0;
+  OutputLock lock;
   std::unique_ptr<TableSink> table_sink;
-  if (IsDatabase(spec.output.format)) {
+  std::unordered_map<std::string, size_t> unit_index;  // unit id -> index in ctx->plan.units
+  // Retries made while opening (job.json, the database); the first RunUnits reports them.
+  std::map<std::string, int64_t> open_retries;  // guarded by mu
+  std::mutex mu;
+  bool bind_tried = false;  // guarded by mu
+  Status bind;              // guarded by mu
+
+  const std::string& out() const { return spec.output.path; }
+
+  // Binds the models (model.load: lazy loads them here, on the first unit to
+  // run) and prepares a database sink's table, once; later calls return the
+  // first answer. A failure fails every unit that needs it.
+  Status EnsureBound(UnitShared* shared) {
+    std::lock_guard<std::mutex> guard(mu);
+    if (bind_tried) return bind;
+    bind_tried = true;
+    bind = BindModels(spec, ctx.get());
+    if (bind.ok() && table_sink) {
+      bind = WithRetries(shared, "output.table",
+                         [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+    }
+    if (!bind.ok()) spdlog::error("{}", bind.ToString());
+    return bind;
+  }
+
+  // One pending unit. When the directory is shared, under the unit's lock:
+  // another attempt may have committed it since the caller looked.
+  Result<UnitResult> RunOne(UnitShared* shared, const WorkUnit& unit) {
+    std::unique_ptr<FileLock> unit_lock;
+    if (SharesOutputDir(options)) {
+      ASSIGN_OR_RETURN(unit_lock, LockUnit(env, out(), unit.id, options.interrupt));
+      ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedMarker(env, out(), table_sink.get(), unit.id));
+      if (committed) {
+        spdlog::info("unit {}: committed by another attempt meanwhile; nothing to do", unit.id);
+        return UnitResult{UnitOutcome{UnitOutcome::State::kCommitted, std::move(*committed)}, true};
+      }
+    }
+    RETURN_IF_ERROR(EnsureBound(shared));
+    ASSIGN_OR_RETURN(UnitOutcome outcome, RunUnitWithRetries(shared, unit));
+    return UnitResult{std::move(outcome), false};
+  }
+};
+
+JobSession::JobSession(std::unique_ptr<State> state) : state_(std::move(state)) {}
+JobSession::~JobSession() = default;
+
+Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* env, const RunOptions& options) {
+  if (options.shared_output && options.restart) {
+    return Status::InvalidArgument(
+        "--restart replaces output.path, which other processes share in this run; restart with a run of the whole "
+        "job (sluice run --restart) or choose a new output.path");
+  }
+  auto s = std::make_unique<State>();
+  s->spec = spec;
+  s->env = env;
+  s->options = options;
+  ASSIGN_OR_RETURN(s->ctx, PrepareJob(s->spec, env, options));
+  ASSIGN_OR_RETURN(s->fp, Fingerprint(s->spec, env, *s->ctx));
+  for (const WorkUnit& u : s->ctx->plan.units) {
+    s->fp.units.push_back(
+        {u.id, RedactConnection(u.range.path), u.range.begin, std::min(u.range.end, u.file_size), u.range.label});
+    s->unit_index.emplace(u.id, s->unit_index.size());
+  }
+  s->digest = s->fp.Digest();
+  UnitShared shared;
+  shared.spec = &s->spec;
+  shared.env = env;
+  shared.ctx = s->ctx.get();
+  RETURN_IF_ERROR(PlanMemory(s->spec, *s->ctx, env, &shared));
+  s->tokens = shared.tokens;
+  s->token_bytes = shared.token_bytes;
+
+  const std::string& out = s->out();
+  RETURN_IF_ERROR(CheckOutputDir(env, out, s->fp, options.restart));
+  ASSIGN_OR_RETURN(s->lock, LockOutputDir(env, out, options));
+  // Sessions of one job opening at once all find the directory fresh or this
+  // job's, and write the same job.json (each through its own temporary).
+  RETURN_IF_ERROR(WithRetries(&shared, "output directory",
+                              [&] { return PrepareOutputDir(env, out, s->fp, options.restart); }));
+  if (!SharesOutputDir(options)) {
+    // Temporaries of job.json and _SUCCESS: only a run alone on the directory may remove them.
+    RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, {}, /*whole_job=*/true));
+  }
+  if (IsDatabase(s->spec.output.format)) {
     RETURN_IF_ERROR(WithRetries(&shared, "output.database", [&]() -> Status {
-      ASSIGN_OR_RETURN(table_sink, OpenTableSink(spec.output, fp.Digest()));
+      ASSIGN_OR_RETURN(s->table_sink, OpenTableSink(s->spec.output, s->digest));
       return Status::OK();
     }));
   }
+  s->open_retries = shared.Retries();
+  return std::unique_ptr<JobSession>(new JobSession(std::move(s)));
+}
 
-  // Resume: units committed by an earlier run of this job are kept; what the
-  // others left behind (temporaries of a killed run) goes.
+const JobSpec& JobSession::spec() const { return state_->spec; }
+const std::string& JobSession::fingerprint() const { return state_->digest; }
+int64_t JobSession::model_loads() const { return state_->ctx->models->loads(); }
+
+std::vector<std::string> JobSession::ShardUnitIds() const {
+  std::vector<std::string> ids;
+  for (size_t i : state_->ctx->run_units) ids.push_back(state_->ctx->plan.units[i].id);
+  return ids;
+}
+
+Result<PlanSummary> JobSession::Plan() {
+  const State& s = *state_;
+  return SummarizePlan(*s.ctx, s.digest, s.env, s.out(), s.options, /*output_is_this_job=*/true);
+}
+
+Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids) {
+  State& s = *state_;
+  Env* const env = s.env;
+  const JobSpec& spec = s.spec;
+  const JobContext& ctx = *s.ctx;
+  const std::string& out = s.out();
+  const uint64_t start_us = env->NowMicros();
+
+  std::vector<size_t> units;  // indices into ctx.plan.units, in plan order
+  for (const std::string& id : unit_ids) {
+    auto it = s.unit_index.find(id);
+    if (it == s.unit_index.end()) {
+      return Status::InvalidArgument(fmt::format("unit '{}' is not a unit of this job (its plan has {} unit(s))", id,
+                                                 ctx.plan.units.size()));
+    }
+    units.push_back(it->second);
+  }
+  std::sort(units.begin(), units.end());
+  if (auto dup = std::adjacent_find(units.begin(), units.end()); dup != units.end()) {
+    return Status::InvalidArgument(fmt::format("unit '{}' is listed twice", ctx.plan.units[*dup].id));
+  }
+
+  UnitShared shared;
+  shared.spec = &spec;
+  shared.env = env;
+  shared.ctx = &ctx;
+  shared.tokens = s.tokens;
+  shared.token_bytes = s.token_bytes;
+  shared.interrupt = s.options.interrupt;
+  shared.table_sink = s.table_sink.get();
+
+  // Resume: units committed earlier are kept. A run that owns these units
+  // (alone, or its shard) removes what killed runs left of the others; with
+  // shared_output, other processes' temporaries cannot be told from those of
+  // dead ones, and FinalizeOutput removes them.
   JobReport report;
   std::vector<size_t> pending;
   std::vector<UnitMarker> markers;
   std::set<std::string> pending_ids;
-  for (size_t i : ctx->run_units) {
-    const WorkUnit& unit = ctx->plan.units[i];
-    ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedMarker(env, out, table_sink.get(), unit.id));
+  for (size_t i : units) {
+    const WorkUnit& unit = ctx.plan.units[i];
+    ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedMarker(env, out, s.table_sink.get(), unit.id));
     if (committed) {
       ++report.units_skipped;
       markers.push_back(std::move(*committed));
@@ -242,34 +361,27 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
       pending_ids.insert(unit.id);
     }
   }
-  RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids, /*whole_job=*/options.shard_count <= 1));
-
-  report.units_total = static_cast<int64_t>(ctx->run_units.size());
-  report.workers = ctx->workers;
-  report.model_threads = ctx->model_threads;
-  spdlog::info("job: {} unit(s){}{} from '{}', {} worker(s) x {} model thread(s), {} mode, output '{}'",
-               ctx->run_units.size(),
-               options.shard_count > 1 ? fmt::format(" (shard {}/{} of {})", options.shard_index, options.shard_count,
-                                                     ctx->plan.units.size())
-                                       : "",
-               report.units_skipped > 0 ? fmt::format(", {} already committed", report.units_skipped) : "",
-               spec.input.database.empty() ? spec.input.path : RedactConnection(spec.input.database), ctx->workers, ctx->model_threads, spec.execution.async ? "async" : "sync", out);
-
-  // model.load: lazy binds here, when the first unit starts; a failure then fails the units.
-  Status bind = pending.empty() ? Status::OK() : BindModels(spec, ctx.get());
-  if (bind.ok() && table_sink && !pending.empty()) {
-    bind = WithRetries(&shared, "output.table",
-                       [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
-    shared.table_sink = table_sink.get();
+  if (!s.options.shared_output) {
+    RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids, /*whole_job=*/false));
   }
-  if (!bind.ok()) spdlog::error("{}", bind.ToString());
+
+  report.units_total = static_cast<int64_t>(units.size());
+  report.workers = ctx.workers;
+  report.model_threads = ctx.model_threads;
+  spdlog::info("job: {} unit(s){}{} from '{}', {} worker(s) x {} model thread(s), {} mode, output '{}'", units.size(),
+               s.options.shard_count > 1 ? fmt::format(" (shard {}/{} of {})", s.options.shard_index,
+                                                       s.options.shard_count, ctx.plan.units.size())
+                                         : "",
+               report.units_skipped > 0 ? fmt::format(", {} already committed", report.units_skipped) : "",
+               spec.input.database.empty() ? spec.input.path : RedactConnection(spec.input.database), ctx.workers,
+               ctx.model_threads, spec.execution.async ? "async" : "sync", out);
 
   const size_t n = pending.size();
-  std::vector<std::optional<Result<UnitOutcome>>> outcomes(n);
+  std::vector<std::optional<Result<UnitResult>>> outcomes(n);
   {
     const int cores = std::max(1, tbb::info::default_concurrency());
     // Async units overlap their stages on all cores; workers may exceed the cores when asked to.
-    const int threads = std::max(ctx->workers, spec.execution.async ? cores : 1);
+    const int threads = std::max(ctx.workers, spec.execution.async ? cores : 1);
     tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
     tbb::task_arena arena(threads);
     std::atomic<size_t> next{0};
@@ -278,21 +390,21 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
     TsanRelease(handoff);
     arena.execute([&] {
       tbb::task_group workers;
-      for (int w = 0; w < ctx->workers; ++w) {
+      for (int w = 0; w < ctx.workers; ++w) {
         workers.run([&] {
           TsanAcquire(handoff);
           for (size_t i = next++; i < n; i = next++) {
-            const WorkUnit& unit = ctx->plan.units[pending[i]];
+            const WorkUnit& unit = ctx.plan.units[pending[i]];
             if (shared.stop || shared.interrupted()) {  // reject limit crossed, or a signal: start no more units
-              outcomes[i] = UnitOutcome{UnitOutcome::State::kStopped, {}};
+              outcomes[i] = UnitResult{UnitOutcome{UnitOutcome::State::kStopped, {}}, false};
               continue;
             }
-            outcomes[i] = bind.ok() ? RunUnitWithRetries(&shared, unit) : Result<UnitOutcome>(bind);
-            const Result<UnitOutcome>& r = *outcomes[i];
+            outcomes[i] = s.RunOne(&shared, unit);
+            const Result<UnitResult>& r = *outcomes[i];
             if (!r.ok()) {
               spdlog::error("unit {}: {}", unit.id, r.status().ToString());
-            } else if (r->state == UnitOutcome::State::kCommitted) {
-              const UnitMarker& m = r->marker;
+            } else if (r->outcome.state == UnitOutcome::State::kCommitted && !r->found_committed) {
+              const UnitMarker& m = r->outcome.marker;
               spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id,
                            m.files.size(), m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered);
             }
@@ -307,27 +419,35 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
 
   // The summary, in plan order (units committed earlier included).
   for (size_t i = 0; i < n; ++i) {
-    const WorkUnit& unit = ctx->plan.units[pending[i]];
-    const Result<UnitOutcome>& r = *outcomes[i];
+    const WorkUnit& unit = ctx.plan.units[pending[i]];
+    const Result<UnitResult>& r = *outcomes[i];
     if (!r.ok()) {
       ++report.units_failed;
       if (report.error.empty()) report.error = fmt::format("unit {}: {}", unit.id, r.status().message());
       continue;
     }
-    if (r->state == UnitOutcome::State::kRejectLimit) {
+    if (r->outcome.state == UnitOutcome::State::kRejectLimit) {
       report.exit_code = ExitCode::kRejectLimit;
       report.error = fmt::format("unit {}: {} rows rejected, over the limit ({}); stopped; see {}", unit.id,
                                  shared.rejected.load(), DescribeLimit(spec.max_rejected), RejectsDir(out));
       continue;
     }
-    if (r->state == UnitOutcome::State::kCommitted) markers.push_back(r->marker);
+    if (r->outcome.state == UnitOutcome::State::kCommitted) {
+      if (r->found_committed) ++report.units_skipped;
+      markers.push_back(r->outcome.marker);
+    }
   }
   std::sort(markers.begin(), markers.end(),
             [](const UnitMarker& a, const UnitMarker& b) { return a.unit_id < b.unit_id; });
   for (const UnitMarker& m : markers) AddUnitTotals(m, &report);
   report.retries = shared.Retries();
-  report.model_loads = ctx->models->loads();
-  report.model_evictions = ctx->models->evictions();
+  {
+    std::lock_guard<std::mutex> guard(s.mu);
+    for (const auto& [code, count] : s.open_retries) report.retries[code] += count;
+    s.open_retries.clear();
+  }
+  report.model_loads = ctx.models->loads();
+  report.model_evictions = ctx.models->evictions();
   report.peak_rss_bytes = PeakRssBytes();
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
 
@@ -338,29 +458,46 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
                                report.units_done, report.units_total);
   } else if (report.units_failed > 0) {
     report.exit_code = ExitCode::kUnitsFailed;
-  } else if (RejectLimitExceeded(spec.max_rejected, report.rows_rejected, report.rows_in)) {
+  }
+  return report;
+}
+
+Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<JobContext> ctx, PrepareJob(spec, env, options));
+  return BindModels(spec, ctx.get());
+}
+
+Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
+  const uint64_t start_us = env->NowMicros();
+  ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
+  ASSIGN_OR_RETURN(JobReport report, session->RunUnits(session->ShardUnitIds()));
+  report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
+  if (report.exit_code != ExitCode::kSuccess) return report;
+  // The run that finds every unit of the plan committed (of any shard) checks
+  // errors.max_rejected over the whole job and writes _SUCCESS. A shard that
+  // does not complete the job leaves a percentage limit to the one that does,
+  // or to sluice finalize: a shard's own share says nothing about the job's.
+  const std::string& out = spec.output.path;
+  std::vector<std::string> all_ids;
+  ASSIGN_OR_RETURN(PlanSummary plan, session->Plan());
+  for (const PlannedUnit& u : plan.units) all_ids.push_back(u.id);
+  ASSIGN_OR_RETURN(const Completion done, ReadCompletion(env, out, all_ids, /*stop_at_missing=*/true));
+  if (!done.missing.empty()) return report;
+  if (RejectLimitExceeded(spec.max_rejected, done.totals.rows_rejected, done.totals.rows_in)) {
     report.exit_code = ExitCode::kRejectLimit;
-    report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", report.rows_rejected,
-                               report.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
-  } else {
-    // The run that commits the last unit of the plan (of any shard) writes _SUCCESS;
-    // a run of the whole job has every marker at hand already.
-    std::optional<std::vector<UnitMarker>> all;
-    if (markers.size() == ctx->plan.units.size()) {
-      all = std::move(markers);
-    } else {
-      ASSIGN_OR_RETURN(all, AllMarkers(env, spec, *ctx));
-    }
-    if (all) {
-      JobReport totals;
-      for (const UnitMarker& m : *all) AddUnitTotals(m, &totals);
-      Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, *all, totals); });
-      if (!st.ok()) {
-        // Every unit is committed; only the manifest is missing, and the next run writes it.
-        report.exit_code = ExitCode::kUnitsFailed;
-        report.error = "writing _SUCCESS: " + st.ToString();
-      }
-    }
+    report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", done.totals.rows_rejected,
+                               done.totals.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
+    return report;
+  }
+  UnitShared shared;
+  shared.spec = &spec;
+  shared.env = env;
+  Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, done.markers, done.totals); });
+  for (const auto& [code, count] : shared.Retries()) report.retries[code] += count;
+  if (!st.ok()) {
+    // Every unit is committed; only the manifest is missing, and the next run (or sluice finalize) writes it.
+    report.exit_code = ExitCode::kUnitsFailed;
+    report.error = "writing _SUCCESS: " + st.ToString();
   }
   return report;
 }
@@ -368,26 +505,13 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
 Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   JobContext ctx;
   RETURN_IF_ERROR(PrepareInput(spec, env, &ctx));
-  PlanSummary summary;
-  summary.format = std::string(InputFormatName(ctx.plan.format));
+  std::string fingerprint;  // empty when a model file cannot be read (validate tells why)
+  bool output_is_this_job = false;
   if (Result<JobFingerprint> fp = Fingerprint(spec, env, ctx); fp.ok()) {
-    summary.output_is_this_job = OutputDirHoldsJob(env, spec.output.path, *fp);
+    fingerprint = fp->Digest();
+    output_is_this_job = OutputDirHoldsJob(env, spec.output.path, *fp);
   }
-  for (const WorkUnit& u : ctx.plan.units) {
-    PlannedUnit p;
-    p.id = u.id;
-    p.path = RedactConnection(u.range.path);
-    p.label = u.range.label;
-    p.begin = u.range.begin;
-    p.end = std::min<uint64_t>(u.range.end, u.file_size);
-    p.est_bytes = u.est_bytes;
-    p.est_rows = u.est_rows;
-    p.rows_exact = u.rows_exact;
-    p.in_shard = u.index % options.shard_count == options.shard_index;
-    p.done = summary.output_is_this_job && env->FileExists(UnitMarkerPath(spec.output.path, u.id));
-    summary.units.push_back(std::move(p));
-  }
-  return summary;
+  return SummarizePlan(ctx, fingerprint, env, spec.output.path, options, output_is_this_job);
 }
 
 }  // namespace sluice

@@ -67,7 +67,7 @@ std::string UnitMarkerPath(const std::string& out, const std::string& unit_id) {
 namespace {
 
 std::string LockPath(const std::string& out) { return JoinPath(SluiceDir(out), "lock"); }
-std::string ShardLocksDir(const std::string& out) { return JoinPath(SluiceDir(out), "locks"); }
+std::string LocksDir(const std::string& out) { return JoinPath(SluiceDir(out), "locks"); }
 
 enum class DirState { kFresh, kSameJob, kReplace };
 
@@ -111,7 +111,7 @@ Result<DirState> InspectOutputDir(Env* env, const std::string& out, const JobFin
 
 // Removes Sluice's files under `path`, except the run locks (held by this run).
 Status RemoveOutputTree(Env* env, const std::string& out, const std::string& path) {
-  if (path == LockPath(out) || path == ShardLocksDir(out)) return Status::OK();
+  if (path == LockPath(out) || path == LocksDir(out)) return Status::OK();
   Result<FileInfo> info = env->Stat(path);
   if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? Status::OK() : info.status();
   if (!info->is_dir) return env->RemoveFile(path);
@@ -170,30 +170,53 @@ Result<std::unique_ptr<FileLock>> LockPatiently(Env* env, const std::string& pat
 
 }  // namespace
 
-Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count) {
+bool SharesOutputDir(const RunOptions& options) { return options.shard_count > 1 || options.shared_output; }
+
+Result<OutputLock> LockOutputDir(Env* env, const std::string& out, const RunOptions& options) {
   RETURN_IF_ERROR(env->CreateDirs(SluiceDir(out)));
   OutputLock lock;
-  const bool sharded = shard_count > 1;
-  Result<std::unique_ptr<FileLock>> dir = LockPatiently(env, LockPath(out), /*exclusive=*/!sharded);
+  const bool shared = SharesOutputDir(options);
+  Result<std::unique_ptr<FileLock>> dir = LockPatiently(env, LockPath(out), /*exclusive=*/!shared);
   if (!dir.ok()) {
     if (dir.status().code() != StatusCode::kUnavailable) return dir.status();
     return Status::FailedPrecondition(fmt::format(
         "output.path '{}' is in use by another run{} (lock '{}'); wait for it to finish or choose another output.path",
-        out, sharded ? " of the whole job" : "", LockPath(out)));
+        out, shared ? " of the whole job" : "", LockPath(out)));
   }
   lock.dir = std::move(*dir);
-  if (sharded) {
-    RETURN_IF_ERROR(env->CreateDirs(ShardLocksDir(out)));
-    const std::string path = JoinPath(ShardLocksDir(out), fmt::format("shard-{}-of-{}", shard_index, shard_count));
+  if (options.shard_count > 1) {
+    RETURN_IF_ERROR(env->CreateDirs(LocksDir(out)));
+    const std::string path =
+        JoinPath(LocksDir(out), fmt::format("shard-{}-of-{}", options.shard_index, options.shard_count));
     Result<std::unique_ptr<FileLock>> shard = LockPatiently(env, path, /*exclusive=*/true);
     if (!shard.ok()) {
       if (shard.status().code() != StatusCode::kUnavailable) return shard.status();
       return Status::FailedPrecondition(fmt::format("shard {}/{} of output.path '{}' is being run already (lock '{}')",
-                                                    shard_index, shard_count, out, path));
+                                                    options.shard_index, options.shard_count, out, path));
     }
     lock.shard = std::move(*shard);
   }
   return lock;
+}
+
+Result<std::unique_ptr<FileLock>> LockUnit(Env* env, const std::string& out, const std::string& unit_id,
+                                           const std::atomic<bool>* interrupt) {
+  RETURN_IF_ERROR(env->CreateDirs(LocksDir(out)));
+  const std::string path = JoinPath(LocksDir(out), "unit-" + unit_id);
+  uint64_t wait_us = 10000;
+  for (bool logged = false;;) {
+    Result<std::unique_ptr<FileLock>> lock = env->LockFile(path, /*exclusive=*/true);
+    if (lock.ok() || lock.status().code() != StatusCode::kUnavailable) return lock;
+    if (interrupt != nullptr && interrupt->load()) {
+      return Status::Cancelled("unit " + unit_id + ": interrupted while waiting for lock '" + path + "'");
+    }
+    if (!logged) {
+      spdlog::info("unit {}: another attempt holds '{}'; waiting for it", unit_id, path);
+      logged = true;
+    }
+    env->SleepForMicros(wait_us);
+    wait_us = std::min<uint64_t>(wait_us * 2, 1000000);
+  }
 }
 
 Status PrepareOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart) {
@@ -229,7 +252,9 @@ Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<
   return RemoveTemporaries(env, out, unit_ids);
 }
 
-Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out, const std::string& unit_id) {
+Result<std::optional<UnitMarker>> ReadValidMarker(Env* env, const std::string& out, const std::string& unit_id,
+                                                  bool* stale) {
+  *stale = false;
   const std::string path = UnitMarkerPath(out, unit_id);
   if (!env->FileExists(path)) return std::optional<UnitMarker>();
   Result<UnitMarker> marker = ReadUnitMarker(env, path);
@@ -239,11 +264,21 @@ Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out
     whole = info.ok() && info->size == marker->files[i].bytes;
   }
   if (!whole) {
-    spdlog::warn("unit {}: marker '{}' does not match the files on disk; the unit is done again", unit_id, path);
-    RETURN_IF_ERROR(env->RemoveFile(path));
+    *stale = true;
     return std::optional<UnitMarker>();
   }
   return std::optional<UnitMarker>(std::move(*marker));
+}
+
+Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out, const std::string& unit_id) {
+  bool stale = false;
+  ASSIGN_OR_RETURN(std::optional<UnitMarker> marker, ReadValidMarker(env, out, unit_id, &stale));
+  if (stale) {
+    const std::string path = UnitMarkerPath(out, unit_id);
+    spdlog::warn("unit {}: marker '{}' does not match the files on disk; the unit is done again", unit_id, path);
+    RETURN_IF_ERROR(env->RemoveFile(path));
+  }
+  return marker;
 }
 
 Status WriteFailedUnit(Env* env, const std::string& out, const FailedUnit& f) {
@@ -340,7 +375,7 @@ Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<
   return WriteFileAtomic(env, JoinPath(out, "_SUCCESS"), j.dump(2) + "\n");
 }
 
-Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out) {
+Result<JobRecord> ReadJobRecord(Env* env, const std::string& out) {
   const std::string job_json_path = JoinPath(SluiceDir(out), "job.json");
   Result<std::string> text = ReadFileToString(env, job_json_path);
   if (!text.ok()) {
@@ -353,18 +388,40 @@ Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out) {
   if (job.is_discarded() || !job.is_object() || !job.contains("units") || !job["units"].is_array()) {
     return Status::Corruption("'" + job_json_path + "' is not a Sluice job record");
   }
+  JobRecord record;
+  record.fingerprint = job.value("fingerprint", "");
+  for (const nlohmann::json& u : job["units"]) {
+    record.units.push_back(PlannedRange{u.value("id", ""), u.value("path", ""), u.value("begin", uint64_t{0}),
+                                        u.value("end", uint64_t{0}), u.value("label", "")});
+  }
+  // As JobSpec::ToCanonicalJson writes errors.max_rejected.
+  const nlohmann::json errors = job.contains("spec") && job["spec"].is_object()
+                                   ? job["spec"].value("errors", nlohmann::json::object())
+                                   : nlohmann::json::object();
+  if (!errors.is_object()) return record;
+  if (errors.contains("max_rejected_fraction") && errors["max_rejected_fraction"].is_number()) {
+    record.max_rejected.count.reset();
+    record.max_rejected.fraction = errors["max_rejected_fraction"].get<double>();
+  } else if (errors.contains("max_rejected") && errors["max_rejected"].is_number_integer()) {
+    record.max_rejected.count = errors["max_rejected"].get<int64_t>();
+  }
+  return record;
+}
+
+Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out) {
+  ASSIGN_OR_RETURN(JobRecord record, ReadJobRecord(env, out));
   OutputStatus status;
-  status.fingerprint = job.value("fingerprint", "");
+  status.fingerprint = record.fingerprint;
   status.success = env->FileExists(JoinPath(out, "_SUCCESS"));
   // A run of the whole job holds the lock exclusively; trying it shared tells (for an instant).
   if (env->FileExists(LockPath(out))) status.running = !env->LockFile(LockPath(out), /*exclusive=*/false).ok();
-  for (const nlohmann::json& u : job["units"]) {
+  for (const PlannedRange& u : record.units) {
     UnitState s;
-    s.id = u.value("id", "");
-    s.path = u.value("path", "");
-    s.begin = u.value("begin", uint64_t{0});
-    s.end = u.value("end", uint64_t{0});
-    s.label = u.value("label", "");
+    s.id = u.id;
+    s.path = u.path;
+    s.begin = u.begin;
+    s.end = u.end;
+    s.label = u.label;
     if (env->FileExists(UnitMarkerPath(out, s.id))) {
       ASSIGN_OR_RETURN(UnitMarker m, ReadUnitMarker(env, UnitMarkerPath(out, s.id)));
       s.state = UnitState::State::kDone;

@@ -8,6 +8,7 @@
 // Thread-safety: stateless functions.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -70,15 +71,28 @@ std::string FailedUnitPath(const std::string& out, const std::string& unit_id); 
 Status CheckOutputDir(Env* env, const std::string& out, const JobFingerprint& fp, bool restart);
 
 // The locks of one run on an output directory (DESIGN.md §4): a run of the
-// whole job holds <out>/_sluice/lock exclusively; a --shard I/N run holds it
-// shared (shards run side by side) and <out>/_sluice/locks/shard-I-of-N
-// exclusively. kFailedPrecondition naming the directory when another run holds
-// them. Creates <out>/_sluice if missing; call after CheckOutputDir.
+// whole job holds <out>/_sluice/lock exclusively; a run that shares the
+// directory holds it shared: a --shard I/N run (with
+// <out>/_sluice/locks/shard-I-of-N exclusively, so a shard runs once at a
+// time) or a session with RunOptions::shared_output (no shard lock).
+// kFailedPrecondition naming the directory when another run holds them.
+// Creates <out>/_sluice if missing; call after CheckOutputDir.
 struct OutputLock {
   std::unique_ptr<FileLock> dir;
   std::unique_ptr<FileLock> shard;
 };
-Result<OutputLock> LockOutputDir(Env* env, const std::string& out, int shard_index, int shard_count);
+Result<OutputLock> LockOutputDir(Env* env, const std::string& out, const RunOptions& options);
+// Whether a run with these options shares the directory with other runs.
+bool SharesOutputDir(const RunOptions& options);
+
+// <out>/_sluice/locks/unit-<id>, held exclusively by the attempt that runs the
+// unit in a run sharing the directory, from before it checks for the unit's
+// marker until after it wrote the marker or dropped its output: attempts of one
+// unit (in any process or thread) run one after the other, and the first commit
+// wins. Waits for another holder (polling, up to a second apart; the lock of a
+// dead process is free at once); kCancelled when `interrupt` is set meanwhile.
+Result<std::unique_ptr<FileLock>> LockUnit(Env* env, const std::string& out, const std::string& unit_id,
+                                           const std::atomic<bool>* interrupt);
 
 // Removes temporaries (names with ".tmp-") that units in `unit_ids` left when
 // a run died: parts (also in partition directories), rejects, markers; with
@@ -89,6 +103,10 @@ Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<
 // The unit's marker when it is committed: the marker parses and every file it
 // lists is there with its size. Otherwise nullopt (a stale marker is removed).
 Result<std::optional<UnitMarker>> CommittedUnit(Env* env, const std::string& out, const std::string& unit_id);
+// The same check, read-only: nullopt when there is no marker, or when it is
+// stale (it does not parse or its files differ), which *stale then tells.
+Result<std::optional<UnitMarker>> ReadValidMarker(Env* env, const std::string& out, const std::string& unit_id,
+                                                  bool* stale);
 
 // A unit that failed for good in the last run: for `sluice status`.
 struct FailedUnit {
@@ -122,6 +140,16 @@ Result<UnitMarker> ReadUnitMarker(Env* env, const std::string& path);
 // and back; `what` names the source in errors ("unit marker 'out/_sluice/units/00001.json'").
 std::string UnitMarkerJson(const UnitMarker& marker);
 Result<UnitMarker> ParseUnitMarker(std::string_view text, const std::string& what);
+// What <out>/_sluice/job.json records: the job's fingerprint digest, its plan
+// and its reject limit (errors.max_rejected). kNotFound when there is none,
+// kCorruption when it does not parse.
+struct JobRecord {
+  std::string fingerprint;
+  std::vector<PlannedRange> units;  // in plan order
+  RejectLimit max_rejected;
+};
+Result<JobRecord> ReadJobRecord(Env* env, const std::string& out);
+
 // Writes <out>/_SUCCESS listing the parts of `markers` with rows and checksums.
 Status WriteSuccessManifest(Env* env, const std::string& out, const std::vector<UnitMarker>& markers,
                             const JobReport& report);

@@ -8,7 +8,6 @@ equals scoring each segment alone; a small execution.memory_limit changes nothin
 Usage: run_parallel_test.py SLUICE_BINARY [--rows N] [--keep]
 """
 import argparse
-import filecmp
 import json
 import os
 import random
@@ -17,6 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from output_tree import tree, tree_difference  # noqa: E402
 
 FEATURES = ["x1", "x2", "x3", "x4"]
 SEGMENTS = ["a", "b", "c", "d"]
@@ -103,28 +105,11 @@ class Runner:
         return p
 
 
-def tree(d):
-    """Every file under d except _sluice/job.json, which records the output path itself, and the
-    run locks (per shard)."""
-    out = {}
-    for root, _, files in os.walk(d):
-        for name in files:
-            p = os.path.join(root, name)
-            rel = os.path.relpath(p, d)
-            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
-                out[rel] = p
-    return out
-
-
 def same_tree(a, b, what):
-    ta, tb = tree(a), tree(b)
-    if sorted(ta) != sorted(tb):
-        fail(f"{what}: files differ: only in {a}: {sorted(set(ta) - set(tb))[:5]}, "
-             f"only in {b}: {sorted(set(tb) - set(ta))[:5]}")
-    for rel in ta:
-        if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
-            fail(f"{what}: {rel} differs between {a} and {b}")
-    return len(ta)
+    difference = tree_difference(a, b)
+    if difference:
+        fail(f"{what}: {difference}")
+    return len(tree(a))
 
 
 def data_lines(out, ext):

@@ -16,7 +16,6 @@ Usage: run_reliability_test.py SLUICE CRASH_DRIVER [--kills N] [--seed S] [--kee
 """
 import argparse
 import csv
-import filecmp
 import io
 import json
 import os
@@ -27,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from output_tree import tree, tree_difference  # noqa: E402
 
 ROWS = 6000
 
@@ -73,25 +75,11 @@ class Run:
         return p
 
 
-def tree(d):
-    out = {}
-    for root, _, files in os.walk(d):
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), d)
-            if rel in (os.path.join("_sluice", "job.json"),) or rel.startswith(os.path.join("_sluice", "lock")):
-                continue
-            out[rel] = os.path.join(root, name)
-    return out
-
-
 def same(a, b, what):
-    ta, tb = tree(a), tree(b)
-    if sorted(ta) != sorted(tb):
-        fail(f"{what}: files differ: extra {sorted(set(tb) - set(ta))[:6]}, missing {sorted(set(ta) - set(tb))[:6]}")
-    for rel in ta:
-        if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
-            fail(f"{what}: {rel} differs")
-    temps = [r for r in tb if ".tmp-" in r]
+    difference = tree_difference(a, b)
+    if difference:
+        fail(f"{what}: {difference}")
+    temps = [r for r in tree(b) if ".tmp-" in r]
     if temps:
         fail(f"{what}: temporaries left: {temps[:5]}")
 

@@ -1,0 +1,28 @@
+"""Output directories compared file by file in the end-to-end tests (tests/*, python/tests)."""
+import filecmp
+import os
+
+
+def tree(d):
+    """Every file under d, relative path -> path, but _sluice/job.json (it records output.path
+    itself) and the run locks (_sluice/lock, _sluice/locks/)."""
+    out = {}
+    for root, _, files in os.walk(d):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), d)
+            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
+                out[rel] = os.path.join(root, name)
+    return out
+
+
+def tree_difference(a, b):
+    """None when a and b hold the same files (as tree() lists them) with the same bytes; otherwise
+    what differs, in one line."""
+    ta, tb = tree(a), tree(b)
+    if sorted(ta) != sorted(tb):
+        return (f"files differ: only in {a}: {sorted(set(ta) - set(tb))[:5]}, "
+                f"only in {b}: {sorted(set(tb) - set(ta))[:5]}")
+    for rel in sorted(ta):
+        if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
+            return f"{rel} differs between {a} and {b}"
+    return None
