@@ -108,7 +108,7 @@ void AddUnitTotals(const UnitMarker& m, JobReport* report) {
 // "data/x.parquet rows 0-122879", "postgresql://ann:***@db/x rowid 1-50000".
 std::string DescribeUnit(const WorkUnit& unit) {
   if (!unit.range.label.empty()) return RedactConnection(unit.range.path) + " " + unit.range.label;
-  return fmt::format("{} bytes [{}, {})", unit.range.path, unit.range.begin, std::min(unit.range.end, unit.file_size));
+  return fmt::format("{} bytes [{}, {})", unit.range.path, unit.range.begin, UnitEnd(unit));
 }
 
 // Whether `unit_id` is committed. Files: its marker (CommittedUnit). Database
@@ -186,7 +186,7 @@ Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit)
       shared->env->SleepForMicros(wait);
       continue;
     }
-    const uint64_t end = std::min(unit.range.end, unit.file_size);
+    const uint64_t end = UnitEnd(unit);
     Status failed = st.WithContext(fmt::format("{}, after {} attempt(s)", DescribeUnit(unit), attempt));
     Status recorded = WriteFailedUnit(shared->env, spec.output.path,
                                       FailedUnit{unit.id, RedactConnection(unit.range.path), unit.range.begin, end,
@@ -204,7 +204,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   ASSIGN_OR_RETURN(JobFingerprint fp, Fingerprint(spec, env, *ctx));
   for (const WorkUnit& u : ctx->plan.units) {
     fp.units.push_back(
-        {u.id, RedactConnection(u.range.path), u.range.begin, std::min(u.range.end, u.file_size), u.range.label});
+        {u.id, RedactConnection(u.range.path), u.range.begin, UnitEnd(u), u.range.label});
   }
   UnitShared shared;
   shared.spec = &spec;
@@ -379,7 +379,7 @@ Result<PlanSummary> PlanJob(const JobSpec& spec, Env* env, const RunOptions& opt
     p.path = RedactConnection(u.range.path);
     p.label = u.range.label;
     p.begin = u.range.begin;
-    p.end = std::min<uint64_t>(u.range.end, u.file_size);
+    p.end = UnitEnd(u);
     p.est_bytes = u.est_bytes;
     p.est_rows = u.est_rows;
     p.rows_exact = u.rows_exact;

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ struct WorkUnit {
   bool rows_exact = false;
 };
 
+// The end of a unit's range in plans, records and messages: range.end, or the
+// file's size when the range runs to the end of the file. (Parquet ends are
+// rows, which may outnumber the file's bytes.)
+inline uint64_t UnitEnd(const WorkUnit& unit) {
+  return unit.range.end == std::numeric_limits<uint64_t>::max() ? unit.file_size : unit.range.end;
+}
+
 struct Plan {
   InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name or the database
   std::vector<InputFile> files;            // every input file, sorted (for fingerprints)
@@ -80,6 +88,13 @@ Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& pa
 // truncated footers and schemas that differ between files are errors naming
 // the file (and the column).
 Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+
+// The files of a Parquet input: a file, the files a glob matches, or a
+// directory's files and, recursively, those of its "key=value" subdirectories
+// (hive partitions). In directories, names starting with '.' or '_' are
+// skipped (_SUCCESS, _sluice, temporaries). Sorted. kNotFound naming
+// input.path when there is none.
+Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& path);
 
 // SQLite and PostgreSQL (plan/database_plan.cc). plan.files is empty: a
 // database input is identified by its connection, table/query and the units'
