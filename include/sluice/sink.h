@@ -67,6 +67,8 @@ struct PartOptions {
   // and reopened for append when rows for them come again. Bounds descriptors
   // and buffers whatever the number of partitions.
   size_t max_open_files = 64;
+  // Parquet: the column chunks' compression (output.compression).
+  ParquetCompression compression = ParquetCompression::kZstd;
 };
 
 // Opens the writer for part `part_index` (formats csv, jsonl, parquet).

@@ -1,0 +1,258 @@
+// Parquet part writer, on PartWriterBase (part_writer_base.h: temporaries,
+// grouping by partition, rename, directory syncs, abort).
+//
+// Each file of the part is staged as a table of the writer's own in-memory
+// DuckDB database: rows are appended a data chunk (up to 2048 rows) at a time
+// with duckdb_append_data_chunk. Commit has DuckDB write each table with
+// COPY … TO the file's temporary (FORMAT parquet, the configured compression,
+// row groups of 122880 rows), then syncs it and reads it back for its size and
+// SHA-256 through Env, and the base renames it into place.
+//
+// Column types kept: int64 BIGINT, float32 FLOAT, float64 DOUBLE, bool BOOLEAN,
+// string VARCHAR, timestamp TIMESTAMP WITH TIME ZONE (Parquet
+// TIMESTAMP(isAdjustedToUTC=true, MICROS)), date DATE.
+//
+// Memory: the database runs with threads = 1 and memory_limit
+// kParquetSinkMemoryLimit; a part larger than that spills to
+// <out>/_sluice/spill/part-NNNNN/ (DuckDB makes and removes the directory;
+// files a killed run left there are removed when the part is opened again).
+// DuckDB writes the files itself, so the Env must be the real file system.
+#include <duckdb.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/sha256.h"
+#include "sink/part_writer_base.h"
+#include "source/duckdb_util.h"
+
+namespace sluice {
+namespace {
+
+constexpr std::string_view kParquetSinkMemoryLimit = "128MB";
+constexpr int64_t kMicrosPerDay = int64_t{86'400} * 1'000'000;
+
+duckdb_type DuckTypeOf(DataType type) {
+  switch (type) {
+    case DataType::kInt64: return DUCKDB_TYPE_BIGINT;
+    case DataType::kFloat32: return DUCKDB_TYPE_FLOAT;
+    case DataType::kFloat64: return DUCKDB_TYPE_DOUBLE;
+    case DataType::kBool: return DUCKDB_TYPE_BOOLEAN;
+    case DataType::kString: return DUCKDB_TYPE_VARCHAR;
+    case DataType::kTimestamp: return DUCKDB_TYPE_TIMESTAMP_TZ;
+    case DataType::kDate: return DUCKDB_TYPE_DATE;
+  }
+  return DUCKDB_TYPE_VARCHAR;
+}
+
+std::string_view DuckTypeName(DataType type) {
+  switch (type) {
+    case DataType::kInt64: return "BIGINT";
+    case DataType::kFloat32: return "FLOAT";
+    case DataType::kFloat64: return "DOUBLE";
+    case DataType::kBool: return "BOOLEAN";
+    case DataType::kString: return "VARCHAR";
+    case DataType::kTimestamp: return "TIMESTAMP WITH TIME ZONE";
+    case DataType::kDate: return "DATE";
+  }
+  return "VARCHAR";
+}
+
+int64_t FloorDays(int64_t micros) { return micros / kMicrosPerDay - (micros % kMicrosPerDay < 0 ? 1 : 0); }
+
+// Copies value rows[i] of `column` into slot i of `vector`, for every i.
+void FillVector(const Column& column, std::span<const size_t> rows, duckdb_vector vector) {
+  duckdb_vector_ensure_validity_writable(vector);
+  uint64_t* validity = duckdb_vector_get_validity(vector);
+  void* data = duckdb_vector_get_data(vector);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const size_t row = rows[i];
+    const bool valid = column.IsValid(row);
+    if (valid) {
+      validity[i >> 6] |= uint64_t{1} << (i & 63);
+    } else {
+      validity[i >> 6] &= ~(uint64_t{1} << (i & 63));
+      continue;
+    }
+    switch (column.type()) {
+      case DataType::kInt64:
+      case DataType::kTimestamp: static_cast<int64_t*>(data)[i] = column.int64s()[row]; break;
+      case DataType::kDate: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(FloorDays(column.int64s()[row])); break;
+      case DataType::kFloat32: static_cast<float*>(data)[i] = column.float32s()[row]; break;
+      case DataType::kFloat64: static_cast<double*>(data)[i] = column.float64s()[row]; break;
+      case DataType::kBool: static_cast<bool*>(data)[i] = column.bools()[row] != 0; break;
+      case DataType::kString: {
+        const std::string_view s = column.StringAt(row);
+        duckdb_vector_assign_string_element_len(vector, i, s.data(), s.size());
+        break;
+      }
+    }
+  }
+}
+
+class ParquetPartWriter final : public PartWriterBase {
+ public:
+  ParquetPartWriter(Env* env, const PartOptions& options, PartitionLayout layout)
+      : PartWriterBase(env, options, std::move(layout)),
+        compression_(options.compression == ParquetCompression::kSnappy ? "snappy" : "zstd"),
+        spill_dir_(JoinPath(JoinPath(JoinPath(options.dir, "_sluice"), "spill"),
+                            name().substr(0, name().rfind('.')))) {}
+
+  ~ParquetPartWriter() override {
+    Abort();
+    if (chunk_ != nullptr) duckdb_destroy_data_chunk(&chunk_);
+  }
+
+  Status Open() {
+    if (layout().file_schema().num_fields() == 0) {
+      return Status::InvalidArgument("output '" + JoinPath(dir(), name()) + "': a Parquet file needs at least one column");
+    }
+    RETURN_IF_ERROR(RemoveSpillLeftovers());
+    DuckDbOptions db_options;
+    db_options.memory_limit = std::string(kParquetSinkMemoryLimit);
+    db_options.temp_directory = spill_dir_;
+    ASSIGN_OR_RETURN(db_, DuckDb::Open(db_options));
+    const Schema& file_schema = layout().file_schema();
+    std::vector<duckdb_logical_type> types;
+    for (const Field& field : file_schema.fields()) {
+      types.push_back(duckdb_create_logical_type(DuckTypeOf(field.type)));
+      columns_sql_ += (columns_sql_.empty() ? "" : ", ") + QuoteIdentifier(field.name) + " " +
+                      std::string(DuckTypeName(field.type));
+      fixed_bytes_ += field.type == DataType::kString ? 0 : 8;
+    }
+    chunk_ = duckdb_create_data_chunk(types.data(), types.size());
+    for (duckdb_logical_type& t : types) duckdb_destroy_logical_type(&t);
+    return layout().partitioned() ? Status::OK() : OpenSingleFile();
+  }
+
+  uint64_t bytes_written() const override { return bytes_staged_; }
+
+ private:
+  static std::string TableName(size_t file_idx) { return "f" + std::to_string(file_idx); }
+
+  Status Error(size_t file_idx, const Status& st) const {
+    return st.WithContext("output '" + paths(file_idx).final_path + "'");
+  }
+
+  void AddFile(size_t) override { tables_.push_back(false); }
+
+  // The file's staging table (created on first use).
+  Status OpenFile(size_t file_idx) override {
+    if (tables_[file_idx]) return Status::OK();
+    RETURN_IF_ERROR(db_->Execute("CREATE TABLE " + TableName(file_idx) + " (" + columns_sql_ + ")"));
+    tables_[file_idx] = true;
+    return Status::OK();
+  }
+
+  Status AppendRows(const Batch& batch, size_t file_idx, std::span<const size_t> rows) override {
+    RETURN_IF_ERROR(OpenFile(file_idx));
+    if (appender_file_ != file_idx) {
+      RETURN_IF_ERROR(CloseAppender());
+      if (duckdb_appender_create(db_->connection(), nullptr, TableName(file_idx).c_str(), &appender_) != DuckDBSuccess) {
+        Status st = AppenderError();
+        duckdb_appender_destroy(&appender_);
+        return Error(file_idx, st);
+      }
+      appender_file_ = file_idx;
+    }
+    const std::vector<size_t>& cols = layout().file_columns();
+    const size_t chunk_rows = duckdb_vector_size();
+    for (size_t start = 0; start < rows.size(); start += chunk_rows) {
+      const std::span<const size_t> slice = rows.subspan(start, std::min(chunk_rows, rows.size() - start));
+      duckdb_data_chunk_reset(chunk_);
+      for (size_t col = 0; col < cols.size(); ++col) {
+        const Column& column = batch.columns[cols[col]];
+        FillVector(column, slice, duckdb_data_chunk_get_vector(chunk_, col));
+        if (column.type() == DataType::kString) {
+          for (const size_t row : slice) bytes_staged_ += column.StringAt(row).size();
+        }
+      }
+      duckdb_data_chunk_set_size(chunk_, slice.size());
+      bytes_staged_ += fixed_bytes_ * slice.size();
+      if (duckdb_append_data_chunk(appender_, chunk_) != DuckDBSuccess) return Error(file_idx, AppenderError());
+    }
+    return Status::OK();
+  }
+
+  Status FinishFile(size_t file_idx, uint64_t* bytes, std::string* sha256) override {
+    if (appender_file_ == file_idx) RETURN_IF_ERROR(Error(file_idx, CloseAppender()));
+    RETURN_IF_ERROR(OpenFile(file_idx));
+    const FilePaths& p = paths(file_idx);
+    RETURN_IF_ERROR(env()->CreateDirs(p.dir));
+    MarkCreated(file_idx);
+    ASSIGN_OR_RETURN(DuckStatement copy, db_->Prepare("COPY " + TableName(file_idx) + " TO ? (FORMAT parquet, COMPRESSION " +
+                                                      compression_ + ", USE_TMP_FILE false)"));
+    RETURN_IF_ERROR(copy.Bind(0, p.tmp_path));
+    Result<DuckResult> written = copy.Query();
+    if (!written.ok()) return written.status().WithContext("writing '" + p.tmp_path + "'");
+    DropTable(file_idx);  // its rows are in the file now; free them before the next file
+    ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env()->NewAppendableFile(p.tmp_path));
+    RETURN_IF_ERROR(file->Sync());
+    RETURN_IF_ERROR(file->Close());
+    ASSIGN_OR_RETURN(const FileInfo info, env()->Stat(p.tmp_path));
+    *bytes = info.size;
+    ASSIGN_OR_RETURN(*sha256, Sha256File(env(), p.tmp_path));
+    return Status::OK();
+  }
+
+  void ReleaseFile(size_t file_idx) override {
+    if (appender_file_ == file_idx) (void)CloseAppender();
+    DropTable(file_idx);
+  }
+
+  void DropTable(size_t file_idx) {
+    if (!tables_[file_idx]) return;
+    (void)db_->Execute("DROP TABLE " + TableName(file_idx));
+    tables_[file_idx] = false;
+  }
+
+  // Flushes the appender's rows into its table and destroys it.
+  Status CloseAppender() {
+    if (appender_ == nullptr) return Status::OK();
+    Status st;
+    if (duckdb_appender_close(appender_) != DuckDBSuccess) st = AppenderError();
+    duckdb_appender_destroy(&appender_);
+    appender_ = nullptr;
+    appender_file_ = SIZE_MAX;
+    return st;
+  }
+
+  Status AppenderError() const {
+    duckdb_error_data error = duckdb_appender_error_data(appender_);
+    Status st = DuckError(duckdb_error_data_error_type(error), duckdb_error_data_message(error));
+    duckdb_destroy_error_data(&error);
+    return st;
+  }
+
+  // A killed run may have left DuckDB's spill files of this part behind.
+  Status RemoveSpillLeftovers() {
+    RETURN_IF_ERROR(env()->CreateDirs(DirName(spill_dir_)));
+    if (!env()->FileExists(spill_dir_)) return Status::OK();
+    ASSIGN_OR_RETURN(const std::vector<std::string> names, env()->GetChildren(spill_dir_));
+    for (const std::string& n : names) RETURN_IF_ERROR(env()->RemoveFile(JoinPath(spill_dir_, n)));
+    return Status::OK();
+  }
+
+  const std::string compression_;
+  const std::string spill_dir_;
+  std::unique_ptr<DuckDb> db_;
+  std::string columns_sql_;  // the staging tables' columns: "\"id\" BIGINT, …"
+  duckdb_data_chunk chunk_ = nullptr;
+  duckdb_appender appender_ = nullptr;
+  size_t appender_file_ = SIZE_MAX;  // the file whose table the appender fills
+  std::vector<bool> tables_;         // by file index: its staging table exists
+  uint64_t fixed_bytes_ = 0;
+  uint64_t bytes_staged_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PartWriter>> OpenParquetPartWriter(Env* env, const PartOptions& options, PartitionLayout layout) {
+  auto writer = std::make_unique<ParquetPartWriter>(env, options, std::move(layout));
+  RETURN_IF_ERROR(writer->Open());
+  return std::unique_ptr<PartWriter>(std::move(writer));
+}
+
+}  // namespace sluice
