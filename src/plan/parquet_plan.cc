@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <utility>
@@ -32,7 +33,7 @@ struct RowGroup {
   // partition.by time: the column's statistics (microseconds), when the footer has them.
   std::optional<int64_t> min;
   std::optional<int64_t> max;
-  bool may_have_nulls = true;
+  std::optional<uint64_t> nulls;  // null values of the column, when the footer says
 };
 
 struct ParquetFile {
@@ -137,7 +138,7 @@ class ParquetPlanner {
         g.bytes = chunk.IsNull(2, row) ? 0 : static_cast<uint64_t>(chunk.Int64At(2, row));
         if (!chunk.IsNull(3, row)) g.min = chunk.Int64At(3, row);
         if (!chunk.IsNull(4, row)) g.max = chunk.Int64At(4, row);
-        g.may_have_nulls = chunk.IsNull(5, row) || chunk.Int64At(5, row) > 0;
+        if (!chunk.IsNull(5, row)) g.nulls = static_cast<uint64_t>(chunk.Int64At(5, row));
         f->rows += g.rows;
         if (g.rows > 0) f->groups.push_back(g);
       }
@@ -281,7 +282,9 @@ class ParquetPlanner {
   // spanning only the row groups that may hold it; then one for null times.
   Status PlanByTime(const ParquetFile& f, const PartitionColumn& column) {
     std::vector<RowGroup> groups = f.groups;
-    const bool missing_stats = std::any_of(groups.begin(), groups.end(), [](const RowGroup& g) { return !g.min || !g.max; });
+    // A group of only nulls has no min and max, and needs none.
+    auto lacks_stats = [](const RowGroup& g) { return (!g.min || !g.max) && !(g.nulls && *g.nulls == g.rows); };
+    const bool missing_stats = std::any_of(groups.begin(), groups.end(), lacks_stats);
     if (missing_stats) {
       // A group without statistics may hold any time of the file: the file's range, by a scan.
       ASSIGN_OR_RETURN(DuckStatement stmt, db_->Prepare("SELECT min(" + column.expr + "), max(" + column.expr +
@@ -292,7 +295,7 @@ class ParquetPlanner {
       ASSIGN_OR_RETURN(DuckChunk chunk, result->Next());
       const bool any_time = chunk && !chunk.IsNull(0, 0);  // else every time is null
       for (RowGroup& g : groups) {
-        if (any_time && (!g.min || !g.max)) {
+        if (any_time && lacks_stats(g)) {
           g.min = chunk.Int64At(0, 0);
           g.max = chunk.Int64At(1, 0);
         }
@@ -313,34 +316,45 @@ class ParquetPlanner {
     const std::string filter = column.expr + " >= ? AND " + column.expr + " < ?";
     for (const int64_t start : starts) {
       const int64_t next = NextWindowStart(start, partition_.window);
-      AddGroupsUnit(f, groups, [&](const RowGroup& g) { return g.min && *g.min < next && *g.max >= start; }, WindowLabel(start),
-                    {start, next}, filter);
+      // The share of a group's rows in the window: of its rows with a time,
+      // as if those were spread evenly between its min and max.
+      AddGroupsUnit(f, groups, WindowLabel(start), {start, next}, filter, [&](const RowGroup& g) {
+        if (!g.min || *g.min >= next || *g.max < start) return 0.0;
+        const double timed = 1.0 - static_cast<double>(g.nulls.value_or(0)) / static_cast<double>(g.rows);
+        if (*g.max == *g.min) return timed;
+        const double overlap = static_cast<double>(std::min(*g.max + 1, next) - std::max(*g.min, start));
+        return timed * overlap / static_cast<double>(*g.max + 1 - *g.min);
+      });
     }
-    AddGroupsUnit(f, groups, [](const RowGroup& g) { return g.may_have_nulls; }, partition_.column + " is null", {},
-                  column.expr + " IS NULL");
+    AddGroupsUnit(f, groups, partition_.column + " is null", {}, column.expr + " IS NULL", [](const RowGroup& g) {
+      if (!g.nulls) return 1.0;
+      return static_cast<double>(*g.nulls) / static_cast<double>(g.rows);
+    });
     return Status::OK();
   }
 
-  // A unit over the row groups from the first to the last one `matches`
-  // accepts (none: no unit); its rows are an estimate.
-  template <typename Match>
-  void AddGroupsUnit(const ParquetFile& f, const std::vector<RowGroup>& groups, Match matches, const std::string& what,
-                     std::vector<SqlParam> params, const std::string& filter) {
+  // A unit over the row groups from the first to the last one that `share`
+  // gives rows to (none: no unit); its rows and bytes are the groups' times
+  // their shares, an estimate.
+  template <typename Share>
+  void AddGroupsUnit(const ParquetFile& f, const std::vector<RowGroup>& groups, const std::string& what,
+                     std::vector<SqlParam> params, const std::string& filter, Share share) {
     std::optional<size_t> first;
     size_t last = 0;
-    uint64_t rows = 0;
-    uint64_t bytes = 0;
+    double rows = 0;
+    double bytes = 0;
     for (size_t i = 0; i < groups.size(); ++i) {
-      if (!matches(groups[i])) continue;
+      const double s = share(groups[i]);
+      if (s <= 0) continue;
       if (!first) first = i;
       last = i;
-      rows += groups[i].rows;
-      bytes += groups[i].bytes;
+      rows += s * static_cast<double>(groups[i].rows);
+      bytes += s * static_cast<double>(groups[i].bytes);
     }
     if (!first) return;
-    AddUnit(f, groups[*first].first_row, groups[last].first_row + groups[last].rows, static_cast<int64_t>(rows), false, what,
+    AddUnit(f, groups[*first].first_row, groups[last].first_row + groups[last].rows, std::llround(rows), false, what,
             std::move(params), filter);
-    plan_.units.back().est_bytes = bytes;
+    plan_.units.back().est_bytes = static_cast<uint64_t>(std::llround(bytes));
   }
 
   // partition.by column / hash: one unit per distinct value / bucket, from one
