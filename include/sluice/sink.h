@@ -78,6 +78,13 @@ struct PartOptions {
 // a time window is asked of a column that is not a timestamp.
 Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options);
 
+// Memory a part writer of `format` with `num_columns` columns holds beyond the
+// batches given to it: Parquet stages its rows in DuckDB (its memory_limit,
+// which grows with the columns, and what DuckDB holds outside it; more rows
+// spill to disk under <out>/_sluice/spill/); text formats hold only small
+// buffers (0).
+uint64_t PartWriterMemory(OutputFormat format, size_t num_columns);
+
 // The file name of part `part_index` in `format`: "part-00007.csv".
 std::string PartFileName(OutputFormat format, int part_index);
 

@@ -70,7 +70,13 @@ Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobConte
 // what the process already holds (runtime, model) and the workers' fixed buffers.
 Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShared* shared) {
   shared->tokens = spec.execution.async ? 3 : 1;
-  uint64_t reserved = PeakRssBytes() + kWorkerFixedBytes * static_cast<uint64_t>(ctx.workers);
+  // Parquet readers and writers hold DuckDB databases of their own. Before a lazy
+  // model is bound the output's width is a guess.
+  const size_t out_columns = ctx.postprocessor ? ctx.postprocessor->output_schema().num_fields()
+                                               : std::max<size_t>(spec.output.columns.size(), 16);
+  const uint64_t per_worker =
+      kWorkerFixedBytes + ctx.plan.reader_memory + PartWriterMemory(spec.output.format, out_columns);
+  uint64_t reserved = PeakRssBytes() + per_worker * static_cast<uint64_t>(ctx.workers);
   if (spec.model.lazy) {
     // Not loaded yet: reserve the files' size for the models the cache may hold.
     uint64_t largest = 0;
@@ -83,7 +89,7 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   const uint64_t limit = spec.execution.memory_limit;
   if (limit < reserved + slots * kMinTokenBytes) {
     return Status::InvalidArgument(fmt::format(
-        "execution.memory_limit: {} is too small: the runtime and model take {}, and {} worker(s) with {} batches "
+        "execution.memory_limit: {} is too small: the runtime, model and readers/writers take {}, and {} worker(s) with {} batches "
         "in flight need at least {} more; raise the limit or lower execution.workers",
         Mib(limit), Mib(reserved), ctx.workers, slots, Mib(slots * kMinTokenBytes)));
   }

@@ -25,6 +25,8 @@ namespace {
 
 // Units of one file per time window, distinct value or hash bucket at most.
 constexpr size_t kMaxUnitsPerFile = 100000;
+// A Parquet reader's own DuckDB database (catalog, buffers), beyond the row group it reads.
+constexpr uint64_t kReaderDatabaseBytes = uint64_t{8} << 20;
 
 struct RowGroup {
   uint64_t first_row = 0;
@@ -87,6 +89,7 @@ class ParquetPlanner {
   ParquetPlanner(Env* env, const InputSpec& input, const PartitionSpec& partition)
       : env_(env), input_(input), partition_(partition) {
     plan_.format = InputFormat::kParquet;
+    plan_.reader_memory = kReaderDatabaseBytes;
   }
 
   Result<Plan> Run() {
@@ -118,6 +121,7 @@ class ParquetPlanner {
     const bool time = partition_.by == PartitionBy::kTime;
     ASSIGN_OR_RETURN(DuckStatement stmt,
                      db_->Prepare("SELECT row_group_id, max(row_group_num_rows), sum(total_compressed_size)::BIGINT,"
+                                  " sum(total_uncompressed_size)::BIGINT,"
                                   " epoch_us(TRY_CAST(max(coalesce(stats_min_value, stats_min))"
                                   "   FILTER (WHERE path_in_schema = ?) AS TIMESTAMPTZ)),"
                                   " epoch_us(TRY_CAST(max(coalesce(stats_max_value, stats_max))"
@@ -136,9 +140,11 @@ class ParquetPlanner {
         g.first_row = f->rows;
         g.rows = static_cast<uint64_t>(chunk.Int64At(1, row));
         g.bytes = chunk.IsNull(2, row) ? 0 : static_cast<uint64_t>(chunk.Int64At(2, row));
-        if (!chunk.IsNull(3, row)) g.min = chunk.Int64At(3, row);
-        if (!chunk.IsNull(4, row)) g.max = chunk.Int64At(4, row);
-        if (!chunk.IsNull(5, row)) g.nulls = static_cast<uint64_t>(chunk.Int64At(5, row));
+        const uint64_t decoded = chunk.IsNull(3, row) ? 0 : static_cast<uint64_t>(chunk.Int64At(3, row));
+        if (!chunk.IsNull(4, row)) g.min = chunk.Int64At(4, row);
+        if (!chunk.IsNull(5, row)) g.max = chunk.Int64At(5, row);
+        if (!chunk.IsNull(6, row)) g.nulls = static_cast<uint64_t>(chunk.Int64At(6, row));
+        plan_.reader_memory = std::max(plan_.reader_memory, kReaderDatabaseBytes + g.bytes + decoded);
         f->rows += g.rows;
         if (g.rows > 0) f->groups.push_back(g);
       }

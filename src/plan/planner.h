@@ -69,6 +69,10 @@ struct Plan {
   InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name or the database
   std::vector<InputFile> files;            // every input file, sorted (for fingerprints)
   std::vector<WorkUnit> units;             // in plan order
+  // Memory one reader of this input holds beyond its batches, at most: for
+  // Parquet, its DuckDB database and the largest row group, compressed and
+  // decoded (all columns); 0 for CSV and JSON Lines.
+  uint64_t reader_memory = 0;
 };
 
 // Errors: "input.path: no file matches 'data/*.csv'"; an unknown format:

@@ -4,16 +4,18 @@
 // Each file of the part is staged as a table of the writer's own in-memory
 // DuckDB database: rows are appended a data chunk (up to 2048 rows) at a time
 // with duckdb_append_data_chunk. Commit has DuckDB write each table with
-// COPY … TO the file's temporary (FORMAT parquet, the configured compression,
-// row groups of 122880 rows), then syncs it and reads it back for its size and
-// SHA-256 through Env, and the base renames it into place.
+// COPY … TO the file's temporary (FORMAT parquet, the configured compression),
+// then syncs it and reads it back for its size and SHA-256 through Env, and the
+// base renames it into place. Row groups hold 122880 rows, fewer for wide rows:
+// about a quarter of the memory limit each (DuckDB buffers one while writing).
 //
 // Column types kept: int64 BIGINT, float32 FLOAT, float64 DOUBLE, bool BOOLEAN,
 // string VARCHAR, timestamp TIMESTAMP WITH TIME ZONE (Parquet
 // TIMESTAMP(isAdjustedToUTC=true, MICROS)), date DATE.
 //
 // Memory: the database runs with threads = 1 and memory_limit
-// kParquetSinkMemoryLimit; a part larger than that spills to
+// ParquetPartMemoryLimit (part_writer_base.h); the appender is flushed into its
+// table every ~4 MiB of rows, and a part larger than the limit spills to
 // <out>/_sluice/spill/part-NNNNN/ (DuckDB makes and removes the directory;
 // files a killed run left there are removed when the part is opened again).
 // DuckDB writes the files itself, so the Env must be the real file system.
@@ -31,8 +33,11 @@
 namespace sluice {
 namespace {
 
-constexpr std::string_view kParquetSinkMemoryLimit = "128MB";
 constexpr int64_t kMicrosPerDay = int64_t{86'400} * 1'000'000;
+constexpr uint64_t kMaxRowGroupRows = 122880;
+constexpr uint64_t kMinRowGroupRows = 2048;
+constexpr uint64_t kStringBytesGuess = 32;
+constexpr uint64_t kAppenderFlushBytes = uint64_t{4} << 20;
 
 duckdb_type DuckTypeOf(DataType type) {
   switch (type) {
@@ -111,17 +116,23 @@ class ParquetPartWriter final : public PartWriterBase {
     }
     RETURN_IF_ERROR(RemoveSpillLeftovers());
     DuckDbOptions db_options;
-    db_options.memory_limit = std::string(kParquetSinkMemoryLimit);
+    const uint64_t memory_limit = ParquetPartMemoryLimit(layout().file_schema().num_fields());
+    db_options.memory_limit = std::to_string(memory_limit >> 20) + "MiB";
     db_options.temp_directory = spill_dir_;
     ASSIGN_OR_RETURN(db_, DuckDb::Open(db_options));
     const Schema& file_schema = layout().file_schema();
     std::vector<duckdb_logical_type> types;
+    uint64_t row_width = 1;
     for (const Field& field : file_schema.fields()) {
       types.push_back(duckdb_create_logical_type(DuckTypeOf(field.type)));
       columns_sql_ += (columns_sql_.empty() ? "" : ", ") + QuoteIdentifier(field.name) + " " +
                       std::string(DuckTypeName(field.type));
       fixed_bytes_ += field.type == DataType::kString ? 0 : 8;
+      row_width += field.type == DataType::kString ? kStringBytesGuess : 8;
     }
+    const uint64_t group_rows = std::clamp<uint64_t>(memory_limit / 4 / row_width, kMinRowGroupRows, kMaxRowGroupRows);
+    row_group_rows_ = group_rows / kMinRowGroupRows * kMinRowGroupRows;
+    flush_rows_ = std::max<uint64_t>(kAppenderFlushBytes / row_width, kMinRowGroupRows);
     chunk_ = duckdb_create_data_chunk(types.data(), types.size());
     for (duckdb_logical_type& t : types) duckdb_destroy_logical_type(&t);
     return layout().partitioned() ? Status::OK() : OpenSingleFile();
@@ -172,6 +183,12 @@ class ParquetPartWriter final : public PartWriterBase {
       duckdb_data_chunk_set_size(chunk_, slice.size());
       bytes_staged_ += fixed_bytes_ * slice.size();
       if (duckdb_append_data_chunk(appender_, chunk_) != DuckDBSuccess) return Error(file_idx, AppenderError());
+      // The appender keeps its rows outside DuckDB's memory_limit until a flush moves them into the table.
+      appended_ += slice.size();
+      if (appended_ >= flush_rows_) {
+        appended_ = 0;
+        if (duckdb_appender_flush(appender_) != DuckDBSuccess) return Error(file_idx, AppenderError());
+      }
     }
     return Status::OK();
   }
@@ -182,8 +199,9 @@ class ParquetPartWriter final : public PartWriterBase {
     const FilePaths& p = paths(file_idx);
     RETURN_IF_ERROR(env()->CreateDirs(p.dir));
     MarkCreated(file_idx);
-    ASSIGN_OR_RETURN(DuckStatement copy, db_->Prepare("COPY " + TableName(file_idx) + " TO ? (FORMAT parquet, COMPRESSION " +
-                                                      compression_ + ", USE_TMP_FILE false)"));
+    ASSIGN_OR_RETURN(DuckStatement copy,
+                     db_->Prepare("COPY " + TableName(file_idx) + " TO ? (FORMAT parquet, COMPRESSION " + compression_ +
+                                  ", ROW_GROUP_SIZE " + std::to_string(row_group_rows_) + ", USE_TMP_FILE false)"));
     RETURN_IF_ERROR(copy.Bind(0, p.tmp_path));
     Result<DuckResult> written = copy.Query();
     if (!written.ok()) return written.status().WithContext("writing '" + p.tmp_path + "'");
@@ -216,6 +234,7 @@ class ParquetPartWriter final : public PartWriterBase {
     duckdb_appender_destroy(&appender_);
     appender_ = nullptr;
     appender_file_ = SIZE_MAX;
+    appended_ = 0;
     return st;
   }
 
@@ -244,6 +263,9 @@ class ParquetPartWriter final : public PartWriterBase {
   size_t appender_file_ = SIZE_MAX;  // the file whose table the appender fills
   std::vector<bool> tables_;         // by file index: its staging table exists
   uint64_t fixed_bytes_ = 0;
+  uint64_t row_group_rows_ = kMaxRowGroupRows;
+  uint64_t flush_rows_ = kMinRowGroupRows;  // rows between appender flushes
+  uint64_t appended_ = 0;                   // rows appended since the last flush
   uint64_t bytes_staged_ = 0;
 };
 

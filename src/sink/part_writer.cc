@@ -329,6 +329,11 @@ void PartWriterBase::Abort() {
   index_.clear();
 }
 
+uint64_t PartWriterMemory(OutputFormat format, size_t num_columns) {
+  // DuckDB holds about 8 MiB outside its limit (the appender's rows, compression buffers).
+  return format == OutputFormat::kParquet ? ParquetPartMemoryLimit(num_columns) + (uint64_t{8} << 20) : 0;
+}
+
 std::string PartFileName(OutputFormat format, int part_index) {
   std::string name = "part-";
   char digits[16];

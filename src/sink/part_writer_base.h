@@ -108,6 +108,13 @@ class PartWriterBase : public PartWriter {
   int64_t rows_written_ = 0;
 };
 
+// A Parquet part writer's DuckDB memory_limit: appending to a table pins a
+// block or two per column, so it grows with the columns; it also bounds the
+// row groups written.
+inline uint64_t ParquetPartMemoryLimit(size_t num_columns) {
+  return (uint64_t{16} << 20) + (uint64_t{1} << 20) * num_columns;
+}
+
 // Parquet parts (sink/parquet_part_writer.cc; DuckDB builds only).
 Result<std::unique_ptr<PartWriter>> OpenParquetPartWriter(Env* env, const PartOptions& options, PartitionLayout layout);
 
