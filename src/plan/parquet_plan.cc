@@ -57,9 +57,8 @@ std::string RowsLabel(uint64_t begin, uint64_t end) {
   return begin < end ? fmt::format("rows {}-{}", begin, end - 1) : "no rows";
 }
 
-// A value of the partition column as its label shows it.
+// A (non-null) value of the partition column as its label shows it.
 std::string ValueText(const Cell& cell, DataType type) {
-  if (cell.is_null) return "null";
   std::string out;
   switch (type) {
     case DataType::kInt64: AppendInt64Text(cell.int_value, &out); break;
@@ -240,9 +239,8 @@ class ParquetPlanner {
                                                    name, f.file.path, it->duck_type));
       }
       column.type = declared != input_.schema.end() ? declared->second : *it->type;
-      Result<ParquetRead> read = ParquetReadExpression(f.file.path, *it, column.type);
-      if (!read.ok()) return read.status();
-      column.expr = read->expr;
+      ASSIGN_OR_RETURN(const ParquetRead read, ParquetReadExpression(f.file.path, *it, column.type));
+      column.expr = read.expr;
     }
     if (partition_.by == PartitionBy::kTime && !IsTemporal(column.type)) {
       return Status::InvalidArgument(fmt::format("partition.column: by: time needs a timestamp or date column; '{}' is {}",
@@ -258,14 +256,14 @@ class ParquetPlanner {
     Cell cell;
     RETURN_IF_ERROR(ParseHiveCell(f.file.path, partition_.column, *column.hive_raw, column.type, &text, &cell));
     std::string what;
-    switch (partition_.by) {
-      case PartitionBy::kTime: what = cell.is_null ? partition_.column + " is null" : WindowLabel(WindowStart(cell.int_value, partition_.window)); break;
-      case PartitionBy::kColumn: what = partition_.column + " = " + ValueText(cell, column.type); break;
-      default: {
-        const uint64_t bucket = MixHash(HashCell(cell, column.type, kHashSeed)) % static_cast<uint64_t>(partition_.buckets);
-        what = BucketLabel(bucket);
-        break;
-      }
+    if (partition_.by == PartitionBy::kHash) {
+      what = BucketLabel(MixHash(HashCell(cell, column.type, kHashSeed)) % static_cast<uint64_t>(partition_.buckets));
+    } else if (cell.is_null) {
+      what = partition_.column + " is null";
+    } else if (partition_.by == PartitionBy::kTime) {
+      what = WindowLabel(WindowStart(cell.int_value, partition_.window));
+    } else {
+      what = partition_.column + " = " + ValueText(cell, column.type);
     }
     AddUnit(f, 0, f.rows, static_cast<int64_t>(f.rows), true, what, {}, "");
     return Status::OK();
