@@ -143,7 +143,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   if (options.models == nullptr) return Status::Internal("RunOptions.models is not set");
 #if !SLUICE_WITH_DUCKDB
   if (spec.output.format == OutputFormat::kParquet) {
-    return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB)");
+    return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB; run scripts/bootstrap)");
   }
 #endif
   auto ctx = std::make_unique<JobContext>();

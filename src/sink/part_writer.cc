@@ -362,7 +362,7 @@ Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& 
 #if SLUICE_WITH_DUCKDB
     return OpenParquetPartWriter(env, options, std::move(layout));
 #else
-    return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB)");
+    return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB; run scripts/bootstrap)");
 #endif
   }
   auto writer = std::make_unique<TextPartWriter>(env, options, std::move(layout));
