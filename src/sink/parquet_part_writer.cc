@@ -39,61 +39,81 @@ constexpr uint64_t kMinRowGroupRows = 2048;
 constexpr uint64_t kStringBytesGuess = 32;
 constexpr uint64_t kAppenderFlushBytes = uint64_t{4} << 20;
 
-duckdb_type DuckTypeOf(DataType type) {
-  switch (type) {
-    case DataType::kInt64: return DUCKDB_TYPE_BIGINT;
-    case DataType::kFloat32: return DUCKDB_TYPE_FLOAT;
-    case DataType::kFloat64: return DUCKDB_TYPE_DOUBLE;
-    case DataType::kBool: return DUCKDB_TYPE_BOOLEAN;
-    case DataType::kString: return DUCKDB_TYPE_VARCHAR;
-    case DataType::kTimestamp: return DUCKDB_TYPE_TIMESTAMP_TZ;
-    case DataType::kDate: return DUCKDB_TYPE_DATE;
-  }
-  return DUCKDB_TYPE_VARCHAR;
-}
+// The DuckDB column type a Sluice type is written as: its id and its SQL name.
+struct DuckColumnType {
+  duckdb_type id;
+  const char* sql;
+};
 
-std::string_view DuckTypeName(DataType type) {
+DuckColumnType DuckTypeOf(DataType type) {
   switch (type) {
-    case DataType::kInt64: return "BIGINT";
-    case DataType::kFloat32: return "FLOAT";
-    case DataType::kFloat64: return "DOUBLE";
-    case DataType::kBool: return "BOOLEAN";
-    case DataType::kString: return "VARCHAR";
-    case DataType::kTimestamp: return "TIMESTAMP WITH TIME ZONE";
-    case DataType::kDate: return "DATE";
+    case DataType::kInt64: return {DUCKDB_TYPE_BIGINT, "BIGINT"};
+    case DataType::kFloat32: return {DUCKDB_TYPE_FLOAT, "FLOAT"};
+    case DataType::kFloat64: return {DUCKDB_TYPE_DOUBLE, "DOUBLE"};
+    case DataType::kBool: return {DUCKDB_TYPE_BOOLEAN, "BOOLEAN"};
+    case DataType::kString: return {DUCKDB_TYPE_VARCHAR, "VARCHAR"};
+    case DataType::kTimestamp: return {DUCKDB_TYPE_TIMESTAMP_TZ, "TIMESTAMP WITH TIME ZONE"};
+    case DataType::kDate: return {DUCKDB_TYPE_DATE, "DATE"};
   }
-  return "VARCHAR";
+  return {DUCKDB_TYPE_VARCHAR, "VARCHAR"};
 }
 
 int64_t FloorDays(int64_t micros) { return micros / kMicrosPerDay - (micros % kMicrosPerDay < 0 ? 1 : 0); }
 
-// Copies value rows[i] of `column` into slot i of `vector`, for every i.
-void FillVector(const Column& column, std::span<const size_t> rows, duckdb_vector vector) {
+// Marks slot i of `vector` valid (calling set(i, rows[i])) or null, as value
+// rows[i] of `column` is.
+template <typename Set>
+void FillSlots(const Column& column, std::span<const size_t> rows, duckdb_vector vector, Set set) {
   duckdb_vector_ensure_validity_writable(vector);
   uint64_t* validity = duckdb_vector_get_validity(vector);
-  void* data = duckdb_vector_get_data(vector);
   for (size_t i = 0; i < rows.size(); ++i) {
-    const size_t row = rows[i];
-    const bool valid = column.IsValid(row);
-    if (valid) {
-      validity[i >> 6] |= uint64_t{1} << (i & 63);
+    const uint64_t bit = uint64_t{1} << (i & 63);
+    if (column.IsValid(rows[i])) {
+      validity[i >> 6] |= bit;
+      set(i, rows[i]);
     } else {
-      validity[i >> 6] &= ~(uint64_t{1} << (i & 63));
-      continue;
+      validity[i >> 6] &= ~bit;
     }
-    switch (column.type()) {
-      case DataType::kInt64:
-      case DataType::kTimestamp: static_cast<int64_t*>(data)[i] = column.int64s()[row]; break;
-      case DataType::kDate: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(FloorDays(column.int64s()[row])); break;
-      case DataType::kFloat32: static_cast<float*>(data)[i] = column.float32s()[row]; break;
-      case DataType::kFloat64: static_cast<double*>(data)[i] = column.float64s()[row]; break;
-      case DataType::kBool: static_cast<bool*>(data)[i] = column.bools()[row] != 0; break;
-      case DataType::kString: {
+  }
+}
+
+// Copies value rows[i] of `column` into slot i of `vector`, for every i.
+void FillVector(const Column& column, std::span<const size_t> rows, duckdb_vector vector) {
+  void* data = duckdb_vector_get_data(vector);
+  switch (column.type()) {
+    case DataType::kInt64:
+    case DataType::kTimestamp: {
+      auto* out = static_cast<int64_t*>(data);
+      FillSlots(column, rows, vector, [&](size_t i, size_t row) { out[i] = column.int64s()[row]; });
+      return;
+    }
+    case DataType::kDate: {
+      auto* out = static_cast<int32_t*>(data);
+      FillSlots(column, rows, vector,
+                [&](size_t i, size_t row) { out[i] = static_cast<int32_t>(FloorDays(column.int64s()[row])); });
+      return;
+    }
+    case DataType::kFloat32: {
+      auto* out = static_cast<float*>(data);
+      FillSlots(column, rows, vector, [&](size_t i, size_t row) { out[i] = column.float32s()[row]; });
+      return;
+    }
+    case DataType::kFloat64: {
+      auto* out = static_cast<double*>(data);
+      FillSlots(column, rows, vector, [&](size_t i, size_t row) { out[i] = column.float64s()[row]; });
+      return;
+    }
+    case DataType::kBool: {
+      auto* out = static_cast<bool*>(data);
+      FillSlots(column, rows, vector, [&](size_t i, size_t row) { out[i] = column.bools()[row] != 0; });
+      return;
+    }
+    case DataType::kString:
+      FillSlots(column, rows, vector, [&](size_t i, size_t row) {
         const std::string_view s = column.StringAt(row);
         duckdb_vector_assign_string_element_len(vector, i, s.data(), s.size());
-        break;
-      }
-    }
+      });
+      return;
   }
 }
 
@@ -124,9 +144,9 @@ class ParquetPartWriter final : public PartWriterBase {
     std::vector<duckdb_logical_type> types;
     uint64_t row_width = 1;
     for (const Field& field : file_schema.fields()) {
-      types.push_back(duckdb_create_logical_type(DuckTypeOf(field.type)));
-      columns_sql_ += (columns_sql_.empty() ? "" : ", ") + QuoteIdentifier(field.name) + " " +
-                      std::string(DuckTypeName(field.type));
+      const DuckColumnType duck = DuckTypeOf(field.type);
+      types.push_back(duckdb_create_logical_type(duck.id));
+      columns_sql_ += (columns_sql_.empty() ? "" : ", ") + QuoteIdentifier(field.name) + " " + duck.sql;
       fixed_bytes_ += field.type == DataType::kString ? 0 : 8;
       row_width += field.type == DataType::kString ? kStringBytesGuess : 8;
     }
