@@ -73,9 +73,12 @@ struct PartOptions {
 
 // Opens the writer for part `part_index` (formats csv, jsonl, parquet).
 // Parquet parts are written by DuckDB straight to the temporary file (not
-// through Env, which DuckDB cannot use); syncing and the rename go through Env. kInvalidArgument, naming
+// through Env, which DuckDB cannot use: `env` must be the real file system);
+// syncing, hashing and the rename go through Env. A Parquet part without rows
+// is a file with the schema and no rows. kInvalidArgument, naming
 // output.partition_by[i], when a partition column is missing from the schema or
-// a time window is asked of a column that is not a timestamp.
+// a time window is asked of a column that is not a timestamp or date;
+// kNotSupported for parquet in a build without DuckDB.
 Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options);
 
 // Memory a part writer of `format` with `num_columns` columns holds beyond the

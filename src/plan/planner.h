@@ -80,17 +80,23 @@ struct Plan {
 // jsonl)"; I/O errors name the file and byte offset.
 Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
 
-// Parquet (plan/parquet_plan.cc). Files as above, plus hive-partitioned
-// directories (searched recursively; "key=value" directory names become
-// InputRange::hive). A unit is a run of consecutive row groups of one file,
-// grouped toward target_bytes (compressed size in the footer); a larger row
-// group is a unit alone. partition.by files: one unit per file. time / column /
-// hash: one unit per (file, window | value | bucket), with InputRange::filter
-// selecting its rows; for time and column, row groups whose footer statistics
-// (min/max of the column) cannot hold the window or value are left out of the
-// unit's row range, and a file with none is no unit. Empty files, bad magic,
-// truncated footers and schemas that differ between files are errors naming
-// the file (and the column).
+// Parquet (plan/parquet_plan.cc). Files as ListParquetInput gives them; every
+// "key=value" directory of a file's path becomes InputRange::hive. A unit is
+// rows [begin, end) of one file, whole row groups: for size, a run of
+// consecutive row groups grouped toward target_bytes (compressed size in the
+// footer; a larger row group is a unit alone; a file without row groups is one
+// empty unit). partition.by files: one unit per file. time / column / hash: one
+// unit per (file, window | value | bucket), with InputRange::filter and params
+// selecting its rows: time windows come from the row groups' min/max statistics,
+// and a window's unit spans only the row groups whose range meets it (rows with
+// a null time get a unit of their own; row counts are estimates); column and
+// hash run one aggregate query over the column for each value's (bucket's)
+// exact count and first and last row, and the unit spans those rows' row
+// groups. A hive partition column makes each file one unit without a filter.
+// Hash buckets are HashBucket's (sink/partition_layout.h), through the
+// sluice_bucket function of source/duckdb_util.h. Plan::reader_memory is set.
+// Empty files, bad magic, truncated footers and schemas or partition keys that
+// differ between files are errors naming the file (and the column).
 Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
 
 // The files of a Parquet input: a file, the files a glob matches, or a

@@ -30,7 +30,8 @@
 // Ranges: rows [begin, end) of the file in file order (DuckDB's
 // file_row_number; its row-group pruning reads only the groups the range
 // touches), and of those the rows that satisfy InputRange::filter (SQL over the
-// file's columns, with `?` placeholders bound to InputRange::params).
+// file's columns, with `?` placeholders bound to InputRange::params). Hive
+// values come from InputRange::hive, or from the path when that is empty.
 // Batch::row_lines and Reject::line hold the 1-based row number in the file.
 //
 // Batches end at options.batch_rows rows, or once the rows read for them
