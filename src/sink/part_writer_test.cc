@@ -988,7 +988,7 @@ TEST_F(PartWriterTest, OpenErrorsNameThePartitionKey) {
       OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Window("id", TimeWindow::kDay)}));
   EXPECT_EQ(not_time.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(not_time.status().message(),
-            "output.partition_by[0]: time bucket 'day' needs a timestamp column; 'id' is int64");
+            "output.partition_by[0]: time bucket 'day' needs a timestamp or date column; 'id' is int64");
   auto no_files = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("id")}, 0));
   EXPECT_EQ(no_files.status().code(), StatusCode::kInvalidArgument);
 }

@@ -119,7 +119,7 @@ Result<PartitionLayout> PartitionLayout::Make(const Schema& schema, const std::v
     const DataType type = schema.field(*column).type;
     if (key.window && !IsTemporal(type)) {
       return Status::InvalidArgument(path + ": time bucket '" + std::string(TimeWindowName(*key.window)) +
-                                     "' needs a timestamp column; '" + key.column + "' is " +
+                                     "' needs a timestamp or date column; '" + key.column + "' is " +
                                      std::string(DataTypeName(type)));
     }
     Level level{key, *column, {}};
