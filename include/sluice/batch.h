@@ -1,7 +1,7 @@
 // The columnar Batch that flows from source to sink.
 //
 // A Column holds values of one DataType plus a validity flag per value. Storage
-// by type: kInt64/kTimestamp -> int64s(); kFloat32 -> float32s(); kFloat64 ->
+// by type: kInt64/kTimestamp/kDate -> int64s(); kFloat32 -> float32s(); kFloat64 ->
 // float64s(); kBool -> bools() (0/1 bytes); kString -> contiguous chars with
 // offsets. A null value keeps a zero/empty slot so indices line up.
 //
@@ -30,7 +30,7 @@ class Column {
 
   // Appends; the Append for the column's type only (checked by assert).
   void AppendNull();
-  void AppendInt64(int64_t v);      // kInt64 or kTimestamp
+  void AppendInt64(int64_t v);      // kInt64, kTimestamp or kDate
   void AppendFloat32(float v);
   void AppendFloat64(double v);
   void AppendBool(bool v);
@@ -53,7 +53,7 @@ class Column {
   std::span<double> mutable_float64s() { return doubles_; }
   std::span<uint8_t> mutable_validity() { return valid_; }
 
-  // Value i as float64 (int64, float32, float64, bool, timestamp). Precondition: numeric.
+  // Value i as float64 (int64, float32, float64, bool, timestamp, date). Precondition: numeric.
   double NumericAt(size_t i) const;
 
   // Appends value i of `other` (same type).

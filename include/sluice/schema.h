@@ -18,9 +18,14 @@ enum class DataType {
   kBool,
   kString,
   kTimestamp,  // int64 microseconds since the Unix epoch, UTC
+  kDate,       // a calendar day: int64 microseconds since the Unix epoch at its UTC midnight
 };
 
-// "int64", "float32", "float64", "bool", "string", "timestamp".
+// Timestamps and dates share storage (int64 microseconds, UTC): what reads or
+// buckets instants (datetime features, time windows) takes either.
+inline bool IsTemporal(DataType type) { return type == DataType::kTimestamp || type == DataType::kDate; }
+
+// "int64", "float32", "float64", "bool", "string", "timestamp", "date".
 std::string_view DataTypeName(DataType type);
 // Parses a type name; also accepts "int", "float", "double", "boolean", "str".
 Result<DataType> ParseDataType(std::string_view name);

@@ -67,14 +67,26 @@ struct PartOptions {
   // and reopened for append when rows for them come again. Bounds descriptors
   // and buffers whatever the number of partitions.
   size_t max_open_files = 64;
+  // Parquet: the column chunks' compression (output.compression).
+  ParquetCompression compression = ParquetCompression::kZstd;
 };
 
 // Opens the writer for part `part_index` (formats csv, jsonl, parquet).
 // Parquet parts are written by DuckDB straight to the temporary file (not
-// through Env, which DuckDB cannot use); syncing and the rename go through Env. kInvalidArgument, naming
+// through Env, which DuckDB cannot use: `env` must be the real file system);
+// syncing, hashing and the rename go through Env. A Parquet part without rows
+// is a file with the schema and no rows. kInvalidArgument, naming
 // output.partition_by[i], when a partition column is missing from the schema or
-// a time window is asked of a column that is not a timestamp.
+// a time window is asked of a column that is not a timestamp or date;
+// kNotSupported for parquet in a build without DuckDB.
 Result<std::unique_ptr<PartWriter>> OpenPartWriter(Env* env, const PartOptions& options);
+
+// Memory a part writer of `format` with `num_columns` columns holds beyond the
+// batches given to it: Parquet stages its rows in DuckDB (its memory_limit,
+// which grows with the columns, and what DuckDB holds outside it; more rows
+// spill to disk under <out>/_sluice/spill/); text formats hold only small
+// buffers (0).
+uint64_t PartWriterMemory(OutputFormat format, size_t num_columns);
 
 // The file name of part `part_index` in `format`: "part-00007.csv".
 std::string PartFileName(OutputFormat format, int part_index);

@@ -12,7 +12,8 @@ size_t Column::null_count() const {
 void Column::AppendNull() {
   switch (type_) {
     case DataType::kInt64:
-    case DataType::kTimestamp: ints_.push_back(0); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: ints_.push_back(0); break;
     case DataType::kFloat32: floats_.push_back(0); break;
     case DataType::kFloat64: doubles_.push_back(0); break;
     case DataType::kBool: bools_.push_back(0); break;
@@ -22,7 +23,7 @@ void Column::AppendNull() {
 }
 
 void Column::AppendInt64(int64_t v) {
-  assert(type_ == DataType::kInt64 || type_ == DataType::kTimestamp);
+  assert(type_ == DataType::kInt64 || IsTemporal(type_));
   ints_.push_back(v);
   valid_.push_back(1);
 }
@@ -55,7 +56,8 @@ void Column::AppendString(std::string_view v) {
 void Column::Resize(size_t n) {
   switch (type_) {
     case DataType::kInt64:
-    case DataType::kTimestamp: ints_.assign(n, 0); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: ints_.assign(n, 0); break;
     case DataType::kFloat32: floats_.assign(n, 0); break;
     case DataType::kFloat64: doubles_.assign(n, 0); break;
     case DataType::kBool: bools_.assign(n, 0); break;
@@ -70,7 +72,8 @@ void Column::Resize(size_t n) {
 double Column::NumericAt(size_t i) const {
   switch (type_) {
     case DataType::kInt64:
-    case DataType::kTimestamp: return static_cast<double>(ints_[i]);
+    case DataType::kTimestamp:
+    case DataType::kDate: return static_cast<double>(ints_[i]);
     case DataType::kFloat32: return floats_[i];
     case DataType::kFloat64: return doubles_[i];
     case DataType::kBool: return bools_[i];
@@ -88,7 +91,8 @@ void Column::AppendFrom(const Column& other, size_t i) {
   }
   switch (type_) {
     case DataType::kInt64:
-    case DataType::kTimestamp: AppendInt64(other.ints_[i]); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: AppendInt64(other.ints_[i]); break;
     case DataType::kFloat32: AppendFloat32(other.floats_[i]); break;
     case DataType::kFloat64: AppendFloat64(other.doubles_[i]); break;
     case DataType::kBool: AppendBool(other.bools_[i] != 0); break;
@@ -109,7 +113,8 @@ void Column::Clear() {
 void Column::Reserve(size_t n) {
   switch (type_) {
     case DataType::kInt64:
-    case DataType::kTimestamp: ints_.reserve(n); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: ints_.reserve(n); break;
     case DataType::kFloat32: floats_.reserve(n); break;
     case DataType::kFloat64: doubles_.reserve(n); break;
     case DataType::kBool: bools_.reserve(n); break;

@@ -12,6 +12,7 @@ std::string_view DataTypeName(DataType type) {
     case DataType::kBool: return "bool";
     case DataType::kString: return "string";
     case DataType::kTimestamp: return "timestamp";
+    case DataType::kDate: return "date";
   }
   return "unknown";
 }
@@ -23,8 +24,9 @@ Result<DataType> ParseDataType(std::string_view name) {
   if (name == "bool" || name == "boolean") return DataType::kBool;
   if (name == "string" || name == "str") return DataType::kString;
   if (name == "timestamp") return DataType::kTimestamp;
+  if (name == "date") return DataType::kDate;
   return Status::InvalidArgument("unknown type '" + std::string(name) +
-                                 "' (expected int64, float32, float64, bool, string, timestamp)");
+                                 "' (expected int64, float32, float64, bool, string, timestamp, date)");
 }
 
 std::optional<size_t> Schema::FieldIndex(std::string_view name) const {

@@ -163,4 +163,11 @@ std::optional<int64_t> ParseTimestamp(std::string_view text) {
   return (local_seconds - offset_seconds) * kMicrosPerSecond + micros;
 }
 
+std::optional<int64_t> ParseDate(std::string_view text) {
+  constexpr int64_t kMicrosPerDay = int64_t{86'400} * 1'000'000;
+  const std::optional<int64_t> micros = ParseTimestamp(text);
+  if (!micros || *micros % kMicrosPerDay != 0) return std::nullopt;
+  return micros;
+}
+
 }  // namespace sluice

@@ -39,4 +39,9 @@ std::optional<bool> ParseBool(std::string_view text);
 // within the month, hour 0-23, minute and second 0-59, offset hour 0-23).
 std::optional<int64_t> ParseTimestamp(std::string_view text);
 
+// A day: a ParseTimestamp text that is a UTC midnight ("2024-01-05",
+// "2024-01-05T00:00:00Z"), as microseconds since the epoch; any other time of
+// day -> nullopt.
+std::optional<int64_t> ParseDate(std::string_view text);
+
 }  // namespace sluice

@@ -84,6 +84,16 @@ TEST(ValueParseTest, TimestampDatesAndTimes) {
   EXPECT_EQ(ParseTimestamp("2000-02-29"), 11016LL * 86400 * kMicrosPerSecond);
 }
 
+TEST(ValueParseTest, Dates) {
+  EXPECT_EQ(ParseDate("2024-01-05"), kJan5Micros);
+  EXPECT_EQ(ParseDate(" 2024-01-05T00:00:00Z "), kJan5Micros);
+  EXPECT_EQ(ParseDate("1969-12-31"), -86400 * kMicrosPerSecond);
+  EXPECT_EQ(ParseDate("2024-01-05T00:00:01"), std::nullopt);
+  EXPECT_EQ(ParseDate("2024-01-05T00:00:00+01:00"), std::nullopt);  // 23:00 UTC the day before
+  EXPECT_EQ(ParseDate("2024-02-30"), std::nullopt);
+  EXPECT_EQ(ParseDate("yesterday"), std::nullopt);
+}
+
 TEST(ValueParseTest, TimestampOffsets) {
   const int64_t at_10_11_12 = kJan5Micros + (10 * 3600 + 11 * 60 + 12) * kMicrosPerSecond;
   // 10:11:12 at +02:00 is 08:11:12 UTC.

@@ -141,6 +141,11 @@ Status CheckColumn(const JobContext& ctx, const std::string& column, const std::
 
 Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   if (options.models == nullptr) return Status::Internal("RunOptions.models is not set");
+#if !SLUICE_WITH_DUCKDB
+  if (spec.output.format == OutputFormat::kParquet) {
+    return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB; run scripts/bootstrap)");
+  }
+#endif
   auto ctx = std::make_unique<JobContext>();
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));

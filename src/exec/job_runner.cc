@@ -65,7 +65,13 @@ Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobConte
 // what the process already holds (runtime, model) and the workers' fixed buffers.
 Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShared* shared) {
   shared->tokens = spec.execution.async ? 3 : 1;
-  uint64_t reserved = PeakRssBytes() + kWorkerFixedBytes * static_cast<uint64_t>(ctx.workers);
+  // Parquet readers and writers hold DuckDB databases of their own. Before a lazy
+  // model is bound the output's width is a guess.
+  const size_t out_columns = ctx.postprocessor ? ctx.postprocessor->output_schema().num_fields()
+                                               : std::max<size_t>(spec.output.columns.size(), 16);
+  const uint64_t per_worker =
+      kWorkerFixedBytes + ctx.plan.reader_memory + PartWriterMemory(spec.output.format, out_columns);
+  uint64_t reserved = PeakRssBytes() + per_worker * static_cast<uint64_t>(ctx.workers);
   if (spec.model.lazy) {
     // Not loaded yet: reserve the files' size for the models the cache may hold.
     uint64_t largest = 0;
@@ -78,7 +84,7 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
   const uint64_t limit = spec.execution.memory_limit;
   if (limit < reserved + slots * kMinTokenBytes) {
     return Status::InvalidArgument(fmt::format(
-        "execution.memory_limit: {} is too small: the runtime and model take {}, and {} worker(s) with {} batches "
+        "execution.memory_limit: {} is too small: the runtime, model and readers/writers take {}, and {} worker(s) with {} batches "
         "in flight need at least {} more; raise the limit or lower execution.workers",
         Mib(limit), Mib(reserved), ctx.workers, slots, Mib(slots * kMinTokenBytes)));
   }
@@ -92,7 +98,7 @@ Status PlanMemory(const JobSpec& spec, const JobContext& ctx, Env* env, UnitShar
 // "data/x.parquet rows 0-122879", "postgresql://ann:***@db/x rowid 1-50000".
 std::string DescribeUnit(const WorkUnit& unit) {
   if (!unit.range.label.empty()) return RedactConnection(unit.range.path) + " " + unit.range.label;
-  return fmt::format("{} bytes [{}, {})", unit.range.path, unit.range.begin, std::min(unit.range.end, unit.file_size));
+  return fmt::format("{} bytes [{}, {})", unit.range.path, unit.range.begin, UnitEnd(unit));
 }
 
 // Whether `unit_id` is committed. Files: its marker (CommittedUnit). Database
@@ -149,7 +155,7 @@ Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit)
       shared->env->SleepForMicros(wait);
       continue;
     }
-    const uint64_t end = std::min(unit.range.end, unit.file_size);
+    const uint64_t end = UnitEnd(unit);
     Status failed = st.WithContext(fmt::format("{}, after {} attempt(s)", DescribeUnit(unit), attempt));
     Status recorded = WriteFailedUnit(shared->env, spec.output.path,
                                       FailedUnit{unit.id, RedactConnection(unit.range.path), unit.range.begin, end,
@@ -173,7 +179,7 @@ PlanSummary SummarizePlan(const JobContext& ctx, const std::string& fingerprint,
     p.path = RedactConnection(u.range.path);
     p.label = u.range.label;
     p.begin = u.range.begin;
-    p.end = std::min<uint64_t>(u.range.end, u.file_size);
+    p.end = UnitEnd(u);
     p.est_bytes = u.est_bytes;
     p.est_rows = u.est_rows;
     p.rows_exact = u.rows_exact;
@@ -263,7 +269,7 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
   ASSIGN_OR_RETURN(s->fp, Fingerprint(s->spec, env, *s->ctx));
   for (const WorkUnit& u : s->ctx->plan.units) {
     s->fp.units.push_back(
-        {u.id, RedactConnection(u.range.path), u.range.begin, std::min(u.range.end, u.file_size), u.range.label});
+        {u.id, RedactConnection(u.range.path), u.range.begin, UnitEnd(u), u.range.label});
     s->unit_index.emplace(u.id, s->unit_index.size());
   }
   s->digest = s->fp.Digest();

@@ -77,6 +77,7 @@ class UnitRun {
       part_options.schema = ctx_.postprocessor->output_schema();
       part_options.partition_by = ctx_.partition_by;
       part_options.layout_only_columns = ctx_.layout_only_columns;
+      part_options.compression = spec_.output.compression;
       ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
     }
     tokens_.resize(shared_.tokens);

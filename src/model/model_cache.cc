@@ -417,7 +417,8 @@ Status ModelRouter::Predict(const Column& route_column, std::span<uint8_t> row_o
       case DataType::kFloat32: ScatterValues<float>(s, o, spec.width, &out.values); break;
       case DataType::kFloat64: ScatterValues<double>(s, o, spec.width, &out.values); break;
       case DataType::kInt64:
-      case DataType::kTimestamp: ScatterValues<int64_t>(s, o, spec.width, &out.values); break;
+      case DataType::kTimestamp:
+      case DataType::kDate: ScatterValues<int64_t>(s, o, spec.width, &out.values); break;
       case DataType::kString:
       case DataType::kBool: ScatterAppend(s, o, spec.width, &out.values); break;
     }

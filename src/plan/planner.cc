@@ -51,13 +51,52 @@ void AddUnit(const InputFile& file, uint64_t begin, uint64_t end, int64_t first_
   plan->units.push_back(std::move(unit));
 }
 
+Status AppendHiveFiles(Env* env, const std::string& dir, std::vector<std::string>* files) {
+  ASSIGN_OR_RETURN(const std::vector<std::string> children, env->GetChildren(dir));
+  for (const std::string& name : children) {
+    if (name.starts_with('.') || name.starts_with('_')) continue;
+    const std::string path = JoinPath(dir, name);
+    ASSIGN_OR_RETURN(const FileInfo info, env->Stat(path));
+    if (!info.is_dir) {
+      files->push_back(path);
+    } else if (name.find('=') != std::string::npos) {
+      RETURN_IF_ERROR(AppendHiveFiles(env, path, files));
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string UnitId(int index) { return fmt::format("{:05d}", index); }
 
+Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& path) {
+  Result<FileInfo> info = env->Stat(path);
+  if (!info.ok() || !info->is_dir) {
+    Result<std::vector<std::string>> paths = ExpandInputPaths(env, path);
+    if (!paths.ok()) return paths.status().WithContext("input.path");
+    return paths;
+  }
+  std::vector<std::string> files;
+  RETURN_IF_ERROR(AppendHiveFiles(env, path, &files).WithContext("input.path"));
+  if (files.empty()) return Status::NotFound("input.path: no file in directory '" + path + "'");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition) {
   if (!input.database.empty()) return PlanDatabaseUnits(input, partition);
   if (input.format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition);
+  if (!input.format) {
+    // A directory of hive partitions holds its files in key=value subdirectories.
+    Result<FileInfo> info = env->Stat(input.path);
+    if (info.ok() && info->is_dir) {
+      Result<std::vector<std::string>> files = ListParquetInput(env, input.path);
+      if (files.ok() && InputFormatFromPath(files->front()) == InputFormat::kParquet) {
+        return PlanParquetUnits(env, input, partition);
+      }
+    }
+  }
   Result<std::vector<std::string>> paths = ExpandInputPaths(env, input.path);
   if (!paths.ok()) return paths.status().WithContext("input.path");
   Plan plan;

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -57,10 +58,21 @@ struct WorkUnit {
   bool rows_exact = false;
 };
 
+// The end of a unit's range in plans, records and messages: range.end, or the
+// file's size when the range runs to the end of the file. (Parquet ends are
+// rows, which may outnumber the file's bytes.)
+inline uint64_t UnitEnd(const WorkUnit& unit) {
+  return unit.range.end == std::numeric_limits<uint64_t>::max() ? unit.file_size : unit.range.end;
+}
+
 struct Plan {
   InputFormat format = InputFormat::kCsv;  // input.format, or from the first file's name or the database
   std::vector<InputFile> files;            // every input file, sorted (for fingerprints)
   std::vector<WorkUnit> units;             // in plan order
+  // Memory one reader of this input holds beyond its batches, at most: for
+  // Parquet, its DuckDB database and the largest row group, compressed and
+  // decoded (all columns); 0 for CSV and JSON Lines.
+  uint64_t reader_memory = 0;
 };
 
 // Errors: "input.path: no file matches 'data/*.csv'"; an unknown format:
@@ -68,18 +80,31 @@ struct Plan {
 // jsonl)"; I/O errors name the file and byte offset.
 Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
 
-// Parquet (plan/parquet_plan.cc). Files as above, plus hive-partitioned
-// directories (searched recursively; "key=value" directory names become
-// InputRange::hive). A unit is a run of consecutive row groups of one file,
-// grouped toward target_bytes (compressed size in the footer); a larger row
-// group is a unit alone. partition.by files: one unit per file. time / column /
-// hash: one unit per (file, window | value | bucket), with InputRange::filter
-// selecting its rows; for time and column, row groups whose footer statistics
-// (min/max of the column) cannot hold the window or value are left out of the
-// unit's row range, and a file with none is no unit. Empty files, bad magic,
-// truncated footers and schemas that differ between files are errors naming
-// the file (and the column).
+// Parquet (plan/parquet_plan.cc). Files as ListParquetInput gives them; every
+// "key=value" directory of a file's path becomes InputRange::hive. A unit is
+// rows [begin, end) of one file, whole row groups: for size, a run of
+// consecutive row groups grouped toward target_bytes (compressed size in the
+// footer; a larger row group is a unit alone; a file without row groups is one
+// empty unit). partition.by files: one unit per file. time / column / hash: one
+// unit per (file, window | value | bucket), with InputRange::filter and params
+// selecting its rows: time windows come from the row groups' min/max statistics,
+// and a window's unit spans only the row groups whose range meets it (rows with
+// a null time get a unit of their own; row counts are estimates); column and
+// hash run one aggregate query over the column for each value's (bucket's)
+// exact count and first and last row, and the unit spans those rows' row
+// groups. A hive partition column makes each file one unit without a filter.
+// Hash buckets are HashBucket's (sink/partition_layout.h), through the
+// sluice_bucket function of source/duckdb_util.h. Plan::reader_memory is set.
+// Empty files, bad magic, truncated footers and schemas or partition keys that
+// differ between files are errors naming the file (and the column).
 Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+
+// The files of a Parquet input: a file, the files a glob matches, or a
+// directory's files and, recursively, those of its "key=value" subdirectories
+// (hive partitions). In directories, names starting with '.' or '_' are
+// skipped (_SUCCESS, _sluice, temporaries). Sorted. kNotFound naming
+// input.path when there is none.
+Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& path);
 
 // SQLite and PostgreSQL (plan/database_plan.cc). plan.files is empty: a
 // database input is identified by its connection, table/query and the units'

@@ -67,8 +67,8 @@ Status CheckNumeric(const BoundFeature& b) {
       return Status::InvalidArgument(b.label + ": clip: min is greater than max");
     }
   }
-  if (b.column_type == DataType::kTimestamp && !spec.datetime) {
-    return Status::InvalidArgument(b.label + ": timestamp column '" + spec.column +
+  if (IsTemporal(b.column_type) && !spec.datetime) {
+    return Status::InvalidArgument(b.label + ": " + std::string(DataTypeName(b.column_type)) + " column '" + spec.column +
                                    "' needs a datetime part (hour, dow, day, month, year, epoch)");
   }
   return Status::OK();
@@ -100,8 +100,8 @@ Result<std::vector<BoundFeature>> BindFeatures(const std::vector<FeatureSpec>& f
     }
     b.column_index = *col;
     b.column_type = input_schema.field(*col).type;
-    if (b.spec.datetime && b.column_type != DataType::kTimestamp) {
-      return Status::InvalidArgument(b.label + ": datetime needs a timestamp column, '" + b.spec.column +
+    if (b.spec.datetime && !IsTemporal(b.column_type)) {
+      return Status::InvalidArgument(b.label + ": datetime needs a timestamp or date column, '" + b.spec.column +
                                      "' is " + std::string(DataTypeName(b.column_type)));
     }
     RETURN_IF_ERROR(b.one_hot() ? CheckOneHot(b) : CheckNumeric(b));
@@ -139,6 +139,7 @@ std::string_view NumberCategoryText(DataType type, double value, char (&buf)[kNu
     case DataType::kBool: return value != 0 ? "true" : "false";
     case DataType::kInt64:
     case DataType::kTimestamp:
+    case DataType::kDate:
       // Values are integral here (int64 columns, datetime parts).
       if (std::abs(value) < 9.2e18) {
         res = std::to_chars(buf, buf + kNumberTextSize, static_cast<int64_t>(value));
@@ -166,7 +167,8 @@ std::string RejectValueText(const Column& col, size_t row_idx) {
       return std::string(s.substr(0, kMaxRejectValueBytes));
     }
     case DataType::kInt64:
-    case DataType::kTimestamp: {
+    case DataType::kTimestamp:
+    case DataType::kDate: {
       const auto res = std::to_chars(buf, buf + kNumberTextSize, col.int64s()[row_idx]);
       return std::string(buf, res.ptr);
     }

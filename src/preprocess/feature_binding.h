@@ -35,8 +35,8 @@ struct BoundFeature {
 // Binds every feature to its input column and checks what needs no statistics:
 //  - the column exists ("features[0] (amount): no input column 'amount' (columns: id, x, y)");
 //  - feature names are unique;
-//  - datetime parts read timestamp columns, and timestamp columns are read
-//    through a datetime part;
+//  - datetime parts read timestamp (or date) columns, and timestamp and date
+//    columns are read through a datetime part;
 //  - one-hot features: categories unique and non-empty, no transforms, impute is
 //    none / nan / most_frequent / constant;
 //  - numeric features: clip bounds ordered; no parameterized transform
@@ -63,8 +63,8 @@ enum class ValueState : uint8_t {
 
 // Calls fn(row_idx, ValueState, double value) for every row of `col` read as a
 // numeric feature: int64/float32/float64/bool as numbers, strings parsed,
-// timestamps through `part` (a timestamp without a part, or a part of a
-// non-timestamp column, is kBad). One tight loop per column type; no allocation.
+// timestamps and dates through `part` (one without a part, or a part of a
+// column of another type, is kBad). One tight loop per column type; no allocation.
 template <typename Fn>
 void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn&& fn) {
   const size_t n = col.size();
@@ -99,7 +99,8 @@ void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn
       }
       return;
     }
-    case DataType::kTimestamp: {
+    case DataType::kTimestamp:
+    case DataType::kDate: {
       const int64_t* v = col.int64s().data();
       for (size_t i = 0; i < n; ++i) {
         if (!valid[i]) {
@@ -164,7 +165,7 @@ void ForEachCategoryText(const Column& col, std::optional<DatetimePart> part, Fn
     }
     return;
   }
-  const DataType text_type = col.type() == DataType::kTimestamp ? DataType::kInt64 : col.type();
+  const DataType text_type = IsTemporal(col.type()) ? DataType::kInt64 : col.type();
   ForEachNumericValue(col, part, [&](size_t i, ValueState state, double x) {
     fn(i, state, state == ValueState::kValue ? NumberCategoryText(text_type, x, buf)
                                              : std::string_view());

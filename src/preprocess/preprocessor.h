@@ -56,7 +56,7 @@ class Preprocessor {
   // parameterized transform listed twice) are one line and name the feature:
   //   "features[2] (amount): stats have no 'impute' value for impute: median"
   //   "features[0] (amount): no input column 'amount' (columns: id, x, y)"
-  //   "features[3] (hour): datetime needs a timestamp column, 'ts' is string"
+  //   "features[3] (hour): datetime needs a timestamp or date column, 'ts' is string"
   // Also: standardize without stats mean/std, minmax without min/max, an impute
   // value that the transforms reject (log1p of -5), a one-hot impute value that
   // is not a category when unknown categories are errors, a numeric constant that

@@ -557,6 +557,29 @@ TEST(PreprocessorTest, DatetimeParts) {
                                           5, 0, 1, 1, 1900, -2208970800.0f}));
 }
 
+TEST(PreprocessorTest, DatetimePartsOfDates) {
+  Batch batch = MakeBatch({{"day", DataType::kDate}});
+  batch.columns[0].AppendInt64(int64_t{19792} * 86400 * 1'000'000);  // 2024-03-10, Sunday
+  batch.columns[0].AppendNull();
+  FeatureSpec dow;
+  dow.name = "dow";
+  dow.column = "day";
+  dow.datetime = DatetimePart::kDayOfWeek;
+  dow.impute = ImputeKind::kNan;
+  FeatureSpec month = dow;
+  month.name = "month";
+  month.datetime = DatetimePart::kMonth;
+  auto p = MustMake({dow, month}, Stats(), batch.schema);
+  ASSERT_TRUE(p);
+  Applied a = ApplyAll(*p, batch);
+  ASSERT_EQ(a.n_ok, 2u);
+  EXPECT_EQ(a.matrix[0], 6);
+  EXPECT_EQ(a.matrix[1], 3);
+  EXPECT_TRUE(std::isnan(a.matrix[2]));
+  EXPECT_EQ(MakeError({Numeric("day")}, Stats(), batch.schema),
+            "features[0] (day): date column 'day' needs a datetime part (hour, dow, day, month, year, epoch)");
+}
+
 TEST(PreprocessorTest, DatetimePartCanBeOneHot) {
   Batch batch = MakeBatch({{"ts", DataType::kTimestamp}});
   batch.columns[0].AppendInt64(int64_t{1710078330} * 1'000'000);  // Sunday -> 6
@@ -756,7 +779,7 @@ TEST(PreprocessorTest, MakeErrorsNameTheFeature) {
   hour.column = "ts";
   hour.datetime = DatetimePart::kHour;
   EXPECT_EQ(MakeError({Numeric("id"), Numeric("x"), Numeric("y"), hour}, Stats(), schema),
-            "features[3] (hour): datetime needs a timestamp column, 'ts' is string");
+            "features[3] (hour): datetime needs a timestamp or date column, 'ts' is string");
 
   EXPECT_EQ(MakeError({Numeric("when")}, Stats(), schema),
             "features[0] (when): timestamp column 'when' needs a datetime part (hour, dow, day, month, "

@@ -754,6 +754,22 @@ TEST_F(PartWriterTest, TimeBucketLevels) {
   EXPECT_EQ(*ReadFileToString(env(), "out/" + (*part)->files()[1].path), "ts\n1969-12-31T23:59:59.999999Z\n");
 }
 
+TEST_F(PartWriterTest, DateColumnsAsTimeBucketsAndPlainLevels) {
+  Schema schema({{"day", DataType::kDate}, {"d", DataType::kDate}});
+  auto part = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema,
+                                                {Window("day", TimeWindow::kMonth), Plain("d")}));
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  Batch b;
+  b.Reset(schema);
+  const int64_t feb29 = int64_t{19782} * 86400 * 1000000;  // 2024-02-29
+  b.columns[0].AppendInt64(feb29);
+  b.columns[1].AppendInt64(feb29);
+  ASSERT_TRUE((*part)->Write(b).ok());
+  ASSERT_TRUE((*part)->Commit().ok());
+  EXPECT_EQ(Paths((*part)->files()), (std::vector<std::string>{"day_month=2024-02/d=2024-02-29/part-00000.csv"}));
+  EXPECT_EQ(*ReadFileToString(env(), "out/" + (*part)->files()[0].path), "day\n2024-02-29\n");
+}
+
 // Expected buckets computed independently (FNV-1a + splitmix64 in Python).
 TEST(PartitionValueTest, HashBucketsArePinned) {
   auto of_int = [&](int64_t v, int buckets, DataType type = DataType::kInt64) {
@@ -988,7 +1004,7 @@ TEST_F(PartWriterTest, OpenErrorsNameThePartitionKey) {
       OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Window("id", TimeWindow::kDay)}));
   EXPECT_EQ(not_time.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(not_time.status().message(),
-            "output.partition_by[0]: time bucket 'day' needs a timestamp column; 'id' is int64");
+            "output.partition_by[0]: time bucket 'day' needs a timestamp or date column; 'id' is int64");
   auto no_files = OpenPartWriter(env(), Partitioned(OutputFormat::kCsv, "out", 0, schema, {Plain("id")}, 0));
   EXPECT_EQ(no_files.status().code(), StatusCode::kInvalidArgument);
 }

@@ -45,6 +45,7 @@ void AppendRawValueText(const Column& column, size_t row, std::string* out) {
     case DataType::kFloat64: AppendFloat64Text(column.float64s()[row], TextFormat::kCsv, out); return;
     case DataType::kBool: AppendBoolText(column.bools()[row] != 0, out); return;
     case DataType::kTimestamp: AppendTimestampText(column.int64s()[row], out); return;
+    case DataType::kDate: AppendDateValueText(column.int64s()[row], out); return;
     case DataType::kString: out->append(column.StringAt(row)); return;
   }
 }
@@ -81,7 +82,8 @@ uint64_t HashBucket(const Column& column, size_t row, int buckets) {
   } else {
     switch (column.type()) {
       case DataType::kInt64:
-      case DataType::kTimestamp: h = HashKeyInt(column.int64s()[row], h); break;
+      case DataType::kTimestamp:
+      case DataType::kDate: h = HashKeyInt(column.int64s()[row], h); break;
       case DataType::kFloat32: h = HashKeyDouble(static_cast<double>(column.float32s()[row]), h); break;
       case DataType::kFloat64: h = HashKeyDouble(column.float64s()[row], h); break;
       case DataType::kBool: h = HashKeyBool(column.bools()[row] != 0, h); break;
@@ -115,9 +117,9 @@ Result<PartitionLayout> PartitionLayout::Make(const Schema& schema, const std::v
                                      JoinNames(names) + ")");
     }
     const DataType type = schema.field(*column).type;
-    if (key.window && type != DataType::kTimestamp) {
+    if (key.window && !IsTemporal(type)) {
       return Status::InvalidArgument(path + ": time bucket '" + std::string(TimeWindowName(*key.window)) +
-                                     "' needs a timestamp column; '" + key.column + "' is " +
+                                     "' needs a timestamp or date column; '" + key.column + "' is " +
                                      std::string(DataTypeName(type)));
     }
     Level level{key, *column, {}};

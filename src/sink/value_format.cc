@@ -135,6 +135,8 @@ void AppendTimestampText(int64_t micros, std::string* out) {
   out->push_back('Z');
 }
 
+void AppendDateValueText(int64_t micros, std::string* out) { AppendDateText(SplitDays(micros).first, out); }
+
 void AppendTimeBucketText(int64_t micros, TimeWindow window, std::string* out) {
   const auto [days, in_day] = SplitDays(micros);
   switch (window) {
@@ -253,6 +255,11 @@ void AppendColumnValue(const Column& column, size_t row, TextFormat format, std:
       // Never needs CSV quoting: digits, '-', ':', '.', 'T', 'Z'.
       if (json) out->push_back('"');
       AppendTimestampText(column.int64s()[row], out);
+      if (json) out->push_back('"');
+      return;
+    case DataType::kDate:
+      if (json) out->push_back('"');
+      AppendDateValueText(column.int64s()[row], out);
       if (json) out->push_back('"');
       return;
     case DataType::kString:

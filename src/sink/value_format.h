@@ -12,6 +12,7 @@
 //   timestamp  ISO 8601 UTC, int64 microseconds since the epoch:
 //              "2024-01-05T10:00:00Z", "…:00.123Z" (whole milliseconds),
 //              "…:00.123456Z" (otherwise); JSON wraps it in quotes
+//   date       "2024-01-05" (the UTC day of its microseconds); JSON quoted
 //   string     CSV: RFC 4180 — quoted when it holds the delimiter, a quote,
 //              CR or LF, starts or ends with a space or tab, or is empty (so an
 //              empty string differs from null); quotes doubled.
@@ -39,6 +40,8 @@ void AppendFloat64Text(double v, TextFormat format, std::string* out);
 void AppendBoolText(bool v, std::string* out);
 // Without quotes, for both formats.
 void AppendTimestampText(int64_t micros, std::string* out);
+// The UTC day of `micros`, "2024-01-05", without quotes.
+void AppendDateValueText(int64_t micros, std::string* out);
 // The time bucket of a timestamp (UTC) as an output directory names it: hour
 // "2024-01-05T13", day "2024-01-05", week the Monday of its ISO week
 // "2024-01-01", month "2024-01". Before 1970 too ("1969-12-31T23").

@@ -261,6 +261,9 @@ TEST(ValueFormatTest, ColumnValuesAndNulls) {
   strs.AppendNull();
   Column ts(DataType::kTimestamp);
   ts.AppendInt64(0);
+  Column days(DataType::kDate);
+  days.AppendInt64(19727LL * 86400 * 1000000);  // 2024-01-05
+  days.AppendInt64(-86400LL * 1000000);         // 1969-12-31
   Column flags(DataType::kBool);
   flags.AppendBool(true);
   flags.AppendBool(false);
@@ -279,6 +282,9 @@ TEST(ValueFormatTest, ColumnValuesAndNulls) {
   EXPECT_EQ(json(strs, 1), "null");
   EXPECT_EQ(csv(ts, 0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(json(ts, 0), "\"1970-01-01T00:00:00Z\"");
+  EXPECT_EQ(csv(days, 0), "2024-01-05");
+  EXPECT_EQ(json(days, 0), "\"2024-01-05\"");
+  EXPECT_EQ(csv(days, 1), "1969-12-31");
   EXPECT_EQ(csv(flags, 0), "true");
   EXPECT_EQ(json(flags, 1), "false");
 }

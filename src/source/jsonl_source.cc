@@ -307,7 +307,8 @@ class JsonlSource final : public Source {
           }
         }
         break;
-      case DataType::kTimestamp: break;
+      case DataType::kTimestamp:
+      case DataType::kDate: break;
     }
     return BadValue(field, NumberText(value, buf, sizeof(buf)));
   }

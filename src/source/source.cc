@@ -3,6 +3,9 @@
 
 #include "source/csv_source.h"
 #include "source/jsonl_source.h"
+#if SLUICE_WITH_DUCKDB
+#include "source/parquet_source.h"
+#endif
 
 namespace sluice {
 
@@ -21,7 +24,11 @@ Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOption
   switch (options.format) {
     case InputFormat::kCsv: return InferCsvSchema(env, path, options);
     case InputFormat::kJsonl: return InferJsonlSchema(env, path, options);
+#if SLUICE_WITH_DUCKDB
+    case InputFormat::kParquet: return InferParquetSchema(env, path, options);
+#else
     case InputFormat::kParquet:
+#endif
     case InputFormat::kSqlite:
     case InputFormat::kPostgres: break;
   }
@@ -33,7 +40,11 @@ Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, co
   switch (options.format) {
     case InputFormat::kCsv: return OpenCsvSource(env, range, file_schema, options, rejects);
     case InputFormat::kJsonl: return OpenJsonlSource(env, range, file_schema, options, rejects);
+#if SLUICE_WITH_DUCKDB
+    case InputFormat::kParquet: return OpenParquetSource(env, range, file_schema, options, rejects);
+#else
     case InputFormat::kParquet:
+#endif
     case InputFormat::kSqlite:
     case InputFormat::kPostgres: break;
   }

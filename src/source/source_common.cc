@@ -18,7 +18,8 @@ void AppendCell(const Cell& cell, Column* column) {
   }
   switch (column->type()) {
     case DataType::kInt64:
-    case DataType::kTimestamp: column->AppendInt64(cell.int_value); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: column->AppendInt64(cell.int_value); break;
     case DataType::kFloat32: column->AppendFloat32(static_cast<float>(cell.float_value)); break;
     case DataType::kFloat64: column->AppendFloat64(cell.float_value); break;
     case DataType::kBool: column->AppendBool(cell.bool_value); break;
@@ -45,6 +46,12 @@ bool ParseTextCell(std::string_view text, DataType type, Cell* cell) {
     }
     case DataType::kTimestamp: {
       const auto v = ParseTimestamp(text);
+      if (!v) return false;
+      cell->int_value = *v;
+      return true;
+    }
+    case DataType::kDate: {
+      const auto v = ParseDate(text);
       if (!v) return false;
       cell->int_value = *v;
       return true;
@@ -259,7 +266,8 @@ uint64_t HashCell(const Cell& cell, DataType type, uint64_t h) {
   if (cell.is_null) return HashKeyNull(h);
   switch (type) {
     case DataType::kInt64:
-    case DataType::kTimestamp: return HashKeyInt(cell.int_value, h);
+    case DataType::kTimestamp:
+    case DataType::kDate: return HashKeyInt(cell.int_value, h);
     case DataType::kFloat32: return HashKeyDouble(static_cast<float>(cell.float_value), h);
     case DataType::kFloat64: return HashKeyDouble(cell.float_value, h);
     case DataType::kBool: return HashKeyBool(cell.bool_value, h);

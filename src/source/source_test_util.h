@@ -39,7 +39,8 @@ inline std::string CellText(const Column& column, size_t row) {
     case DataType::kString: return std::string(column.StringAt(row));
     case DataType::kBool: return column.bools()[row] ? "true" : "false";
     case DataType::kInt64:
-    case DataType::kTimestamp: result = std::to_chars(buf, buf + sizeof(buf), column.int64s()[row]); break;
+    case DataType::kTimestamp:
+    case DataType::kDate: result = std::to_chars(buf, buf + sizeof(buf), column.int64s()[row]); break;
     case DataType::kFloat32: result = std::to_chars(buf, buf + sizeof(buf), column.float32s()[row]); break;
     case DataType::kFloat64: result = std::to_chars(buf, buf + sizeof(buf), column.float64s()[row]); break;
   }

@@ -1,0 +1,286 @@
+#include "source/duckdb_util.h"
+
+#include <string>
+#include <utility>
+
+#include "core/hash.h"
+
+namespace sluice {
+namespace {
+
+// DuckDB messages start with "<Kind> Error: " and may go on over several
+// lines (the query with a caret): the first line, without the prefix.
+std::string FirstLine(const char* message) {
+  std::string_view text = message != nullptr ? message : "unknown DuckDB error";
+  text = text.substr(0, text.find('\n'));
+  const size_t prefix = text.find("Error: ");
+  if (prefix != std::string_view::npos && prefix < 40) text.remove_prefix(prefix + 7);
+  return std::string(text);
+}
+
+// The bucket of each row of a BIGINT, FLOAT, DOUBLE, BOOLEAN or VARCHAR
+// vector; the C API hands scalar functions flat vectors.
+void SluiceBucket(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const size_t rows = duckdb_data_chunk_get_size(input);
+  duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+  duckdb_vector buckets = duckdb_data_chunk_get_vector(input, 1);
+  duckdb_logical_type type = duckdb_vector_get_column_type(values);
+  const duckdb_type type_id = duckdb_get_type_id(type);
+  duckdb_destroy_logical_type(&type);
+  uint64_t* valid = duckdb_vector_get_validity(values);
+  uint64_t* buckets_valid = duckdb_vector_get_validity(buckets);
+  const auto* bucket_counts = static_cast<const int64_t*>(duckdb_vector_get_data(buckets));
+  void* data = duckdb_vector_get_data(values);
+  auto* out = static_cast<int64_t*>(duckdb_vector_get_data(output));
+  for (size_t row = 0; row < rows; ++row) {
+    if (!duckdb_validity_row_is_valid(buckets_valid, row) || bucket_counts[row] <= 0) {
+      duckdb_scalar_function_set_error(info, "sluice_bucket: buckets must be a positive number");
+      return;
+    }
+    uint64_t h = kHashSeed;
+    if (!duckdb_validity_row_is_valid(valid, row)) {
+      h = HashKeyNull(h);
+    } else {
+      switch (type_id) {
+        case DUCKDB_TYPE_BIGINT: h = HashKeyInt(static_cast<const int64_t*>(data)[row], h); break;
+        case DUCKDB_TYPE_FLOAT: h = HashKeyDouble(static_cast<const float*>(data)[row], h); break;
+        case DUCKDB_TYPE_DOUBLE: h = HashKeyDouble(static_cast<const double*>(data)[row], h); break;
+        case DUCKDB_TYPE_BOOLEAN: h = HashKeyBool(static_cast<const bool*>(data)[row], h); break;
+        case DUCKDB_TYPE_VARCHAR: h = HashKeyString(DuckString(static_cast<duckdb_string_t*>(data) + row), h); break;
+        default:
+          duckdb_scalar_function_set_error(info, "sluice_bucket: unsupported value type");
+          return;
+      }
+    }
+    out[row] = static_cast<int64_t>(MixHash(h) % static_cast<uint64_t>(bucket_counts[row]));
+  }
+}
+
+}  // namespace
+
+Status DuckError(duckdb_error_type type, const char* message) {
+  std::string text = FirstLine(message);
+  switch (type) {
+    case DUCKDB_ERROR_IO:
+    case DUCKDB_ERROR_NETWORK:
+    case DUCKDB_ERROR_HTTP: return Status::IOError(std::move(text));
+    case DUCKDB_ERROR_OUT_OF_MEMORY: return Status::ResourceExhausted(std::move(text));
+    case DUCKDB_ERROR_INTERRUPT: return Status::Cancelled(std::move(text));
+    case DUCKDB_ERROR_INVALID_INPUT:
+    case DUCKDB_ERROR_SERIALIZATION: return Status::Corruption(std::move(text));
+    case DUCKDB_ERROR_INTERNAL:
+    case DUCKDB_ERROR_FATAL: return Status::Internal(std::move(text));
+    default: return Status::InvalidArgument(std::move(text));
+  }
+}
+
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+// ---- DuckChunk --------------------------------------------------------------
+
+DuckChunk& DuckChunk::operator=(DuckChunk&& other) noexcept {
+  if (this != &other) {
+    if (chunk_ != nullptr) duckdb_destroy_data_chunk(&chunk_);
+    chunk_ = std::exchange(other.chunk_, nullptr);
+  }
+  return *this;
+}
+
+DuckChunk::~DuckChunk() {
+  if (chunk_ != nullptr) duckdb_destroy_data_chunk(&chunk_);
+}
+
+bool DuckChunk::IsNull(size_t col, size_t row) const {
+  return !duckdb_validity_row_is_valid(duckdb_vector_get_validity(vector(col)), row);
+}
+
+int64_t DuckChunk::Int64At(size_t col, size_t row) const {
+  return static_cast<const int64_t*>(duckdb_vector_get_data(vector(col)))[row];
+}
+
+double DuckChunk::DoubleAt(size_t col, size_t row) const {
+  return static_cast<const double*>(duckdb_vector_get_data(vector(col)))[row];
+}
+
+std::string_view DuckChunk::StringAt(size_t col, size_t row) const {
+  return DuckString(static_cast<duckdb_string_t*>(duckdb_vector_get_data(vector(col))) + row);
+}
+
+// ---- DuckResult -------------------------------------------------------------
+
+DuckResult::DuckResult(DuckResult&& other) noexcept : result_(other.result_), valid_(other.valid_) {
+  other.valid_ = false;
+}
+
+DuckResult& DuckResult::operator=(DuckResult&& other) noexcept {
+  if (this != &other) {
+    if (valid_) duckdb_destroy_result(&result_);
+    result_ = other.result_;
+    valid_ = std::exchange(other.valid_, false);
+  }
+  return *this;
+}
+
+DuckResult::~DuckResult() {
+  if (valid_) duckdb_destroy_result(&result_);
+}
+
+size_t DuckResult::column_count() { return duckdb_column_count(&result_); }
+
+std::string DuckResult::column_name(size_t col) {
+  const char* name = duckdb_column_name(&result_, col);
+  return name != nullptr ? name : "";
+}
+
+duckdb_logical_type DuckResult::column_logical_type(size_t col) { return duckdb_column_logical_type(&result_, col); }
+
+Result<DuckChunk> DuckResult::Next() {
+  DuckChunk chunk(duckdb_fetch_chunk(result_));
+  if (!chunk) {
+    // The end, or a failure while computing the next chunk.
+    const char* error = duckdb_result_error(&result_);
+    if (error != nullptr) return DuckError(duckdb_result_error_type(&result_), error);
+  }
+  return chunk;
+}
+
+// ---- DuckStatement ----------------------------------------------------------
+
+DuckStatement& DuckStatement::operator=(DuckStatement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_ != nullptr) duckdb_destroy_prepare(&stmt_);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+  }
+  return *this;
+}
+
+DuckStatement::~DuckStatement() {
+  if (stmt_ != nullptr) duckdb_destroy_prepare(&stmt_);
+}
+
+Status DuckStatement::Bind(size_t index, const SqlParam& value) {
+  const idx_t param = index + 1;  // DuckDB numbers parameters from 1
+  duckdb_state state = DuckDBError;
+  if (std::holds_alternative<std::monostate>(value)) {
+    state = duckdb_bind_null(stmt_, param);
+  } else if (const auto* i = std::get_if<int64_t>(&value)) {
+    state = duckdb_bind_int64(stmt_, param, *i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    state = duckdb_bind_double(stmt_, param, *d);
+  } else {
+    const std::string& s = std::get<std::string>(value);
+    state = duckdb_bind_varchar_length(stmt_, param, s.data(), s.size());
+  }
+  if (state != DuckDBSuccess) {
+    return Status::InvalidArgument("cannot bind parameter " + std::to_string(param) + ": " +
+                                   FirstLine(duckdb_prepare_error(stmt_)));
+  }
+  return Status::OK();
+}
+
+Status DuckStatement::BindAll(const std::vector<SqlParam>& values, size_t first) {
+  for (size_t i = 0; i < values.size(); ++i) RETURN_IF_ERROR(Bind(first + i, values[i]));
+  return Status::OK();
+}
+
+Result<DuckResult> DuckStatement::Query() { return Run(/*stream=*/false); }
+Result<DuckResult> DuckStatement::Stream() { return Run(/*stream=*/true); }
+
+Result<DuckResult> DuckStatement::Run(bool stream) {
+  DuckResult result;
+  const duckdb_state state = stream ? duckdb_execute_prepared_streaming(stmt_, &result.result_)
+                                    : duckdb_execute_prepared(stmt_, &result.result_);
+  result.valid_ = true;  // destroyed on every path, as the API asks
+  if (state != DuckDBSuccess) {
+    return DuckError(duckdb_result_error_type(&result.result_), duckdb_result_error(&result.result_));
+  }
+  return result;
+}
+
+// ---- DuckDb -----------------------------------------------------------------
+
+Result<std::unique_ptr<DuckDb>> DuckDb::Open(const DuckDbOptions& options) {
+  std::unique_ptr<DuckDb> db(new DuckDb());
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) != DuckDBSuccess) return Status::Internal("DuckDB: cannot create a configuration");
+  std::string failed;
+  const std::string threads = std::to_string(options.threads);
+  const std::pair<const char*, const std::string*> settings[] = {
+      {"threads", &threads}, {"memory_limit", &options.memory_limit}, {"temp_directory", &options.temp_directory}};
+  for (const auto& [name, value] : settings) {
+    if (!value->empty() && duckdb_set_config(config, name, value->c_str()) != DuckDBSuccess) {
+      failed = std::string(name) + " = '" + *value + "'";
+      break;
+    }
+  }
+  char* error = nullptr;
+  const duckdb_state opened = failed.empty() ? duckdb_open_ext(nullptr, &db->db_, config, &error) : DuckDBError;
+  duckdb_destroy_config(&config);
+  if (!failed.empty()) return Status::InvalidArgument("DuckDB: cannot set " + failed);
+  if (opened != DuckDBSuccess) {
+    Status st = Status::Internal("DuckDB: cannot open an in-memory database: " + FirstLine(error));
+    duckdb_free(error);
+    return st;
+  }
+  if (duckdb_connect(db->db_, &db->con_) != DuckDBSuccess) return Status::Internal("DuckDB: cannot connect");
+  RETURN_IF_ERROR(db->Execute("SET TimeZone = 'UTC'"));
+  RETURN_IF_ERROR(RegisterSluiceFunctions(db->con_));
+  return db;
+}
+
+DuckDb::~DuckDb() {
+  if (con_ != nullptr) duckdb_disconnect(&con_);
+  if (db_ != nullptr) duckdb_close(&db_);
+}
+
+Status DuckDb::Execute(const std::string& sql) {
+  duckdb_result result;
+  const duckdb_state state = duckdb_query(con_, sql.c_str(), &result);
+  Status st;
+  if (state != DuckDBSuccess) st = DuckError(duckdb_result_error_type(&result), duckdb_result_error(&result));
+  duckdb_destroy_result(&result);
+  return st;
+}
+
+Result<DuckStatement> DuckDb::Prepare(const std::string& sql) {
+  duckdb_prepared_statement stmt = nullptr;
+  DuckStatement statement(nullptr);
+  const duckdb_state state = duckdb_prepare(con_, sql.c_str(), &stmt);
+  statement.stmt_ = stmt;  // destroyed on every path, as the API asks
+  if (state != DuckDBSuccess) return DuckError(DUCKDB_ERROR_INVALID, duckdb_prepare_error(stmt));
+  return statement;
+}
+
+Status RegisterSluiceFunctions(duckdb_connection con) {
+  duckdb_scalar_function_set set = duckdb_create_scalar_function_set("sluice_bucket");
+  duckdb_logical_type bigint = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+  bool ok = true;
+  for (const duckdb_type value_type :
+       {DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_FLOAT, DUCKDB_TYPE_DOUBLE, DUCKDB_TYPE_BOOLEAN, DUCKDB_TYPE_VARCHAR}) {
+    duckdb_scalar_function fn = duckdb_create_scalar_function();
+    duckdb_scalar_function_set_name(fn, "sluice_bucket");
+    duckdb_logical_type value = duckdb_create_logical_type(value_type);
+    duckdb_scalar_function_add_parameter(fn, value);
+    duckdb_scalar_function_add_parameter(fn, bigint);
+    duckdb_scalar_function_set_return_type(fn, bigint);
+    duckdb_scalar_function_set_special_handling(fn);  // NULL values have a bucket too
+    duckdb_scalar_function_set_function(fn, SluiceBucket);
+    ok = ok && duckdb_add_scalar_function_to_set(set, fn) == DuckDBSuccess;
+    duckdb_destroy_logical_type(&value);
+    duckdb_destroy_scalar_function(&fn);
+  }
+  ok = ok && duckdb_register_scalar_function_set(con, set) == DuckDBSuccess;
+  duckdb_destroy_logical_type(&bigint);
+  duckdb_destroy_scalar_function_set(&set);
+  return ok ? Status::OK() : Status::Internal("DuckDB: cannot register sluice_bucket");
+}
+
+}  // namespace sluice

@@ -1,0 +1,152 @@
+// DuckDB glue (DuckDB 1.4 C API) shared by the Parquet planner, source and
+// sink: an in-memory database with one connection, prepared statements with
+// bound values (values are never spliced into SQL text), results read chunk by
+// chunk, and DuckDB errors as Status.
+//
+// Every database is opened with threads = 1 (Sluice's workers are the
+// parallelism) and TimeZone = UTC (text cast to TIMESTAMPTZ reads as UTC), and
+// has the function sluice_bucket(value, buckets) (see RegisterSluiceFunctions).
+//
+// Errors: the first line of DuckDB's message, without its "… Error: " prefix.
+// The code follows DuckDB's error type: I/O -> kIOError, out of memory ->
+// kResourceExhausted, interrupted -> kCancelled, invalid input (bad or
+// truncated files) -> kCorruption, DuckDB internal errors -> kInternal, the rest
+// (SQL, binding, conversion) -> kInvalidArgument.
+//
+// Thread-safety: a DuckDb and everything made from it (statements, results,
+// chunks) are used by one thread at a time. Different DuckDbs are independent.
+// Ownership: statements and results borrow their DuckDb, which must outlive
+// them; chunks own their data.
+#pragma once
+
+#include <duckdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/source.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct DuckDbOptions {
+  int threads = 1;
+  // DuckDB's memory_limit ("64MB"); empty: DuckDB's default (80% of RAM).
+  std::string memory_limit;
+  // Where DuckDB spills what does not fit memory_limit; empty: DuckDB's default.
+  std::string temp_directory;
+};
+
+// A data chunk of a result (up to duckdb_vector_size() rows). Accessors take a
+// column index and a row index below size(); the typed ones require the
+// column's physical type (BIGINT, DOUBLE, VARCHAR).
+class DuckChunk {
+ public:
+  explicit DuckChunk(duckdb_data_chunk chunk = nullptr) : chunk_(chunk) {}
+  DuckChunk(DuckChunk&& other) noexcept : chunk_(other.chunk_) { other.chunk_ = nullptr; }
+  DuckChunk& operator=(DuckChunk&& other) noexcept;
+  DuckChunk(const DuckChunk&) = delete;
+  DuckChunk& operator=(const DuckChunk&) = delete;
+  ~DuckChunk();
+
+  explicit operator bool() const { return chunk_ != nullptr; }
+  size_t size() const { return duckdb_data_chunk_get_size(chunk_); }
+  duckdb_vector vector(size_t col) const { return duckdb_data_chunk_get_vector(chunk_, col); }
+
+  bool IsNull(size_t col, size_t row) const;
+  int64_t Int64At(size_t col, size_t row) const;
+  double DoubleAt(size_t col, size_t row) const;
+  std::string_view StringAt(size_t col, size_t row) const;
+
+ private:
+  duckdb_data_chunk chunk_;
+};
+
+// The text of a VARCHAR value; valid while its chunk lives.
+inline std::string_view DuckString(duckdb_string_t* value) {
+  return {duckdb_string_t_data(value), duckdb_string_t_length(*value)};
+}
+
+// A query result, read front to back with Next.
+class DuckResult {
+ public:
+  DuckResult() = default;
+  DuckResult(DuckResult&& other) noexcept;
+  DuckResult& operator=(DuckResult&& other) noexcept;
+  DuckResult(const DuckResult&) = delete;
+  DuckResult& operator=(const DuckResult&) = delete;
+  ~DuckResult();
+
+  size_t column_count();
+  std::string column_name(size_t col);
+  // The column's DuckDB type; the caller destroys it (duckdb_destroy_logical_type).
+  duckdb_logical_type column_logical_type(size_t col);
+  // The next chunk; an empty DuckChunk at the end.
+  Result<DuckChunk> Next();
+
+ private:
+  friend class DuckStatement;
+  duckdb_result result_{};
+  bool valid_ = false;
+};
+
+// A prepared statement with `?` placeholders, numbered 0, 1, … in text order.
+class DuckStatement {
+ public:
+  DuckStatement(DuckStatement&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  DuckStatement& operator=(DuckStatement&& other) noexcept;
+  DuckStatement(const DuckStatement&) = delete;
+  DuckStatement& operator=(const DuckStatement&) = delete;
+  ~DuckStatement();
+
+  Status Bind(size_t index, const SqlParam& value);
+  // Binds `values` to placeholders first, first + 1, …
+  Status BindAll(const std::vector<SqlParam>& values, size_t first = 0);
+  // Runs the statement; the whole result is in memory (small results).
+  Result<DuckResult> Query();
+  // Runs the statement; chunks are computed as Next asks for them.
+  Result<DuckResult> Stream();
+
+ private:
+  friend class DuckDb;
+  explicit DuckStatement(duckdb_prepared_statement stmt) : stmt_(stmt) {}
+  Result<DuckResult> Run(bool stream);
+  duckdb_prepared_statement stmt_;
+};
+
+class DuckDb {
+ public:
+  static Result<std::unique_ptr<DuckDb>> Open(const DuckDbOptions& options = {});
+  ~DuckDb();
+  DuckDb(const DuckDb&) = delete;
+  DuckDb& operator=(const DuckDb&) = delete;
+
+  // Runs `sql` (no placeholders), discarding any rows.
+  Status Execute(const std::string& sql);
+  Result<DuckStatement> Prepare(const std::string& sql);
+  duckdb_connection connection() const { return con_; }
+
+ private:
+  DuckDb() = default;
+  duckdb_database db_ = nullptr;
+  duckdb_connection con_ = nullptr;
+};
+
+// sluice_bucket(value, buckets) -> BIGINT: the hash bucket of `value` (BIGINT,
+// FLOAT, DOUBLE, BOOLEAN or VARCHAR; NULL too) as sink/partition_layout.h
+// HashBucket computes it for the Sluice column holding that value: MixHash of
+// the HashKey* hash (core/hash.h) mod buckets. It does not depend on DuckDB's
+// own hash(), so buckets stay the same across DuckDB versions. DuckDb::Open
+// registers it.
+Status RegisterSluiceFunctions(duckdb_connection con);
+
+// "name" with inner quotes doubled: an SQL identifier.
+std::string QuoteIdentifier(std::string_view name);
+
+// A DuckDB error message as a Status (see the file comment).
+Status DuckError(duckdb_error_type type, const char* message);
+
+}  // namespace sluice
