@@ -3,6 +3,7 @@
 
 #include "source/csv_source.h"
 #include "source/jsonl_source.h"
+#include "source/sqlite_source.h"
 
 namespace sluice {
 
@@ -21,8 +22,8 @@ Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOption
   switch (options.format) {
     case InputFormat::kCsv: return InferCsvSchema(env, path, options);
     case InputFormat::kJsonl: return InferJsonlSchema(env, path, options);
+    case InputFormat::kSqlite: return InferSqliteSchema(path, options);
     case InputFormat::kParquet:
-    case InputFormat::kSqlite:
     case InputFormat::kPostgres: break;
   }
   return Status::NotSupported("input '" + path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
@@ -33,8 +34,8 @@ Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, co
   switch (options.format) {
     case InputFormat::kCsv: return OpenCsvSource(env, range, file_schema, options, rejects);
     case InputFormat::kJsonl: return OpenJsonlSource(env, range, file_schema, options, rejects);
+    case InputFormat::kSqlite: return OpenSqliteSource(range, file_schema, options, rejects);
     case InputFormat::kParquet:
-    case InputFormat::kSqlite:
     case InputFormat::kPostgres: break;
   }
   return Status::NotSupported("input '" + range.path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
