@@ -1,5 +1,7 @@
 #include "sink/sqlite_sink.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -47,6 +49,18 @@ bool Holds(std::optional<DataType> column, DataType field) {
     case DataType::kTimestamp: return *column == DataType::kTimestamp || *column == DataType::kString;
   }
   return false;
+}
+
+// The double nearest to the shortest decimal text of `v` (0.1f -> 0.1, not
+// 0.10000000149011612): REAL columns then show what CSV output shows, and the
+// value still converts back to the same float32.
+double Float32AsDecimal(float v) {
+  if (!std::isfinite(v)) return static_cast<double>(v);
+  char buf[32];
+  const std::to_chars_result end = std::to_chars(buf, buf + sizeof buf, v);
+  double d = 0;
+  std::from_chars(buf, end.ptr, d);
+  return d;
 }
 
 // An open write transaction, rolled back unless committed.
@@ -218,7 +232,7 @@ class SqliteUnitWriter final : public TableUnitWriter {
     if (column.IsNull(row)) return insert_.BindNull(index);
     switch (column.type()) {
       case DataType::kInt64: return insert_.BindInt64(index, column.int64s()[row]);
-      case DataType::kFloat32: return insert_.BindDouble(index, static_cast<double>(column.float32s()[row]));
+      case DataType::kFloat32: return insert_.BindDouble(index, Float32AsDecimal(column.float32s()[row]));
       case DataType::kFloat64: return insert_.BindDouble(index, column.float64s()[row]);
       case DataType::kBool: return insert_.BindInt64(index, column.bools()[row] != 0 ? 1 : 0);
       case DataType::kString: return insert_.BindText(index, column.StringAt(row));

@@ -8,7 +8,8 @@
 // is kUnavailable, which the job runner retries.
 //
 // Table: output.table, created when missing with the output columns:
-//   int64 INTEGER, float32 and float64 REAL, bool BOOLEAN (0/1), string TEXT,
+//   int64 INTEGER, float32 and float64 REAL (a float32 as the double nearest its
+//   shortest decimal text, 0.1f -> 0.1: what CSV output shows), bool BOOLEAN (0/1), string TEXT,
 //   timestamp TIMESTAMP holding ISO-8601 UTC text "2024-01-05T10:00:00.000000Z"
 //   (always six fraction digits, so text order is time order; the SQLite
 //   source reads it back as a timestamp). NaN is stored as NULL (SQLite has no
