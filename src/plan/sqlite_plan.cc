@@ -84,16 +84,13 @@ class SqlitePlanner {
                                                 nullptr, fn, nullptr, nullptr, nullptr);
       if (rc != SQLITE_OK) return in_.db->Error(rc).WithContext(in_.key);
     }
-    if (partition_.by != PartitionBy::kFiles && partition_.by != PartitionBy::kSize) {
-      RETURN_IF_ERROR(FindColumn());
-    }
+    if (!partition_.column.empty()) RETURN_IF_ERROR(FindColumn());
     switch (partition_.by) {
       case PartitionBy::kFiles: RETURN_IF_ERROR(WholeInput()); break;
       case PartitionBy::kSize:
         if (!in_.rowid.empty()) {
           RETURN_IF_ERROR(RowidRanges());
         } else if (!partition_.column.empty()) {
-          RETURN_IF_ERROR(FindColumn());
           RETURN_IF_ERROR(ColumnRanges());
         } else {
           RETURN_IF_ERROR(WholeInput());
@@ -134,7 +131,6 @@ class SqlitePlanner {
   // The partition column: quoted for SQL, and its Sluice type (input.schema,
   // else as the source infers it).
   Status FindColumn() {
-    if (!column_sql_.empty()) return Status::OK();
     const auto found = std::find(in_.columns.begin(), in_.columns.end(), partition_.column);
     if (found == in_.columns.end()) {
       return Status::InvalidArgument("partition.column: no column '" + partition_.column + "' in '" + in_.name +

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "batch/value_parse.h"
 #include "core/sqlite_db.h"
 #include "core/strings.h"
@@ -290,7 +292,13 @@ class SqliteTableSink final : public TableSink {
     if (!db.ok()) return db.status().WithContext("output.path");
     db_ = std::move(*db);
     // WAL is a property of the database file: set once, every connection uses it.
-    Status st = db_->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL");
+    Result<std::string> mode = SetWal();
+    if (!mode.ok()) return mode.status().WithContext("output.path");
+    if (*mode != "wal") {
+      spdlog::warn("output.path: SQLite database '{}' cannot use WAL mode (journal mode {}); its readers will "
+                   "block commits", output_.database, *mode);
+    }
+    Status st = db_->Exec("PRAGMA synchronous = FULL");
     if (st.ok()) st = db_->Exec(kCreateProgressTable);
     return st.WithContext("output.path");
   }
@@ -329,6 +337,13 @@ class SqliteTableSink final : public TableSink {
   }
 
  private:
+  // Puts the database in WAL mode; the journal mode it is in then.
+  Result<std::string> SetWal() {
+    ASSIGN_OR_RETURN(SqliteStmt stmt, db_->Prepare("PRAGMA journal_mode = WAL"));
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    return row ? std::string(stmt.ColumnText(0)) : std::string("unknown");
+  }
+
   Status PrepareLocked(const Schema& schema) {
     const std::string table = QuoteSqliteIdentifier(output_.table);
     Transaction txn(db_.get());

@@ -60,6 +60,13 @@ Result<bool> CommitUnit(TableSink* sink, const std::string& unit, const Batch& b
 
 std::string Count(const std::string& db, const std::string& sql) { return QuerySql(db, sql).at(0); }
 
+// The progress row's marker of `unit`, "<none>" without one, "<error …>" on failure.
+std::string Marker(TableSink* sink, const std::string& unit) {
+  Result<std::optional<std::string>> marker = sink->CommittedMarker(unit);
+  if (!marker.ok()) return "<error " + marker.status().ToString() + ">";
+  return marker->value_or("<none>");
+}
+
 TEST(SqliteSinkTest, EveryTypeAndNullsRoundTrip) {
   TempDir dir;
   const std::string db = dir.File("sub/out.db");  // the directory is created too
@@ -149,9 +156,7 @@ TEST(SqliteSinkTest, RowsAppearOnlyOnCommitAndAbortDropsThem) {
   }  // destroyed without Commit
   EXPECT_EQ(Count(db, "SELECT count(*) FROM preds"), "0");
   EXPECT_EQ(Count(db, "SELECT count(*) FROM sluice_units"), "0");
-  Result<std::optional<std::string>> marker = sink->CommittedMarker("00000");
-  ASSERT_TRUE(marker.ok());
-  EXPECT_FALSE(marker->has_value());
+  EXPECT_EQ(Marker(sink.get(), "00000"), "<none>");
   ASSERT_TRUE(CommitUnit(sink.get(), "00000", Rows(1, 1500)).ok());
   EXPECT_EQ(Count(db, "SELECT count(*) || ',' || count(DISTINCT id) || ',' || min(id) || ',' || max(id) FROM preds"),
             "1500,1500,1,1500");
@@ -174,14 +179,10 @@ TEST(SqliteSinkTest, ASecondCommitOfAUnitIsRefusedAndDropsItsRows) {
   EXPECT_TRUE(*a);
   EXPECT_FALSE(*b);
   EXPECT_EQ(Count(db, "SELECT count(*) || ',' || max(score) FROM preds"), "5,0.5");
-  Result<std::optional<std::string>> marker = sink->CommittedMarker("00003");
-  ASSERT_TRUE(marker.ok() && marker->has_value());
-  EXPECT_EQ(**marker, "{\"first\":true}");
+  EXPECT_EQ(Marker(sink.get(), "00003"), "{\"first\":true}");
   // Another job's progress is its own.
   auto other = OpenSink(Output(db), "job-b");
-  Result<std::optional<std::string>> none = other->CommittedMarker("00003");
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(Marker(other.get(), "00003"), "<none>");
 }
 
 TEST(SqliteSinkTest, UpsertReplacesRowsByKey) {
@@ -237,9 +238,7 @@ TEST(SqliteSinkTest, OverwriteEmptiesTheTableOncePerJob) {
   ASSERT_TRUE(b->PrepareTable(kSchema).ok());
   EXPECT_EQ(Count(db, "SELECT count(*) FROM preds"), "0");
   EXPECT_EQ(QuerySql(db, "SELECT job || ':' || unit FROM sluice_units"), std::vector<std::string>{"job-b:"});
-  Result<std::optional<std::string>> gone = a->CommittedMarker("00000");
-  ASSERT_TRUE(gone.ok());
-  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(Marker(a.get(), "00000"), "<none>");
 }
 
 TEST(SqliteSinkTest, PreflightChecksTheExistingTableReadOnly) {
