@@ -60,6 +60,11 @@ Status SqliteStmt::BindDouble(int index, double value) {
 }
 
 Status SqliteStmt::BindText(int index, std::string_view value) {
+  const int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return rc == SQLITE_OK ? Status::OK() : db_->Error(rc);
+}
+
+Status SqliteStmt::BindTextNoCopy(int index, std::string_view value) {
   const int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8);
   return rc == SQLITE_OK ? Status::OK() : db_->Error(rc);
 }

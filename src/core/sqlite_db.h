@@ -52,11 +52,13 @@ class SqliteStmt {
 
   sqlite3_stmt* get() const { return stmt_; }
 
-  // Binds parameter `index` (1-based). Text is bound without a copy: it must
-  // stay valid until the statement is stepped and reset.
+  // Binds parameter `index` (1-based). BindText copies the text into SQLite;
+  // BindTextNoCopy does not (for per-row binds): the text must then stay
+  // valid until the statement is stepped and reset.
   Status BindInt64(int index, int64_t value);
   Status BindDouble(int index, double value);
   Status BindText(int index, std::string_view value);
+  Status BindTextNoCopy(int index, std::string_view value);
   Status BindNull(int index);
   Status Bind(int index, const SqlParam& value);
   // Binds `params` to parameters first, first + 1, ….

@@ -237,11 +237,11 @@ class SqliteUnitWriter final : public TableUnitWriter {
       case DataType::kFloat32: return insert_.BindDouble(index, Float32AsDecimal(column.float32s()[row]));
       case DataType::kFloat64: return insert_.BindDouble(index, column.float64s()[row]);
       case DataType::kBool: return insert_.BindInt64(index, column.bools()[row] != 0 ? 1 : 0);
-      case DataType::kString: return insert_.BindText(index, column.StringAt(row));
+      case DataType::kString: return insert_.BindTextNoCopy(index, column.StringAt(row));
       case DataType::kTimestamp:
         scratch->clear();
         AppendFixedTimestampText(column.int64s()[row], scratch);
-        return insert_.BindText(index, *scratch);
+        return insert_.BindTextNoCopy(index, *scratch);
     }
     return Status::Internal("unknown column type");
   }
