@@ -89,8 +89,6 @@ void BucketFunction(sqlite3_context* context, int, sqlite3_value** argv) {
   sqlite3_result_int64(context, static_cast<int64_t>(MixHash(h) % static_cast<uint64_t>(buckets)));
 }
 
-bool SameName(std::string_view a, std::string_view b) { return EqualsIgnoreCase(a, b); }
-
 // True when `name` is a table (not a view) of the main database.
 bool IsTable(SqliteDb* db, const std::string& name) {
   Result<SqliteStmt> stmt = db->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE");
@@ -113,9 +111,11 @@ class SqliteSource final : public Source {
 
   Status Open(const InputRange& range, const Schema& file_schema) {
     ASSIGN_OR_RETURN(input_, OpenSqliteInput(range.path, options_.table, options_.query));
+    const std::string slice = input_.name + (range.label.empty() ? "" : " " + range.label);
     location_ = "input '" + input_.name + "'" + (range.label.empty() ? "" : " " + range.label);
     ASSIGN_OR_RETURN(schema_, SelectColumns(input_.name, file_schema, options_, /*allow_declared_only=*/false));
-    RETURN_IF_ERROR(sampler_.Init(input_.name + (range.label.empty() ? "" : " " + range.label), schema_, options_));
+    // Without sample keys a row is sampled by where it is: its unit's slice and its row there.
+    RETURN_IF_ERROR(sampler_.Init(slice, schema_, options_));
     limits_.Set(options_.batch_rows, options_.max_batch_bytes);
 
     std::string sql = "SELECT ";
@@ -265,7 +265,7 @@ Result<SqliteInput> OpenSqliteInput(const std::string& database, const std::stri
     // Checked here: as a subquery, SQLite renames a repeated column ("a:1").
     for (int col = 0; col < alone->column_count(); ++col) {
       for (int before = 0; before < col; ++before) {
-        if (SameName(alone->ColumnName(before), alone->ColumnName(col))) {
+        if (EqualsIgnoreCase(alone->ColumnName(before), alone->ColumnName(col))) {
           return Status::InvalidArgument(in.key + ": two result columns are named '" + alone->ColumnName(col) +
                                          "' (give them distinct names with AS)");
         }
@@ -286,7 +286,7 @@ Result<SqliteInput> OpenSqliteInput(const std::string& database, const std::stri
   if (!table.empty() && IsTable(in.db.get(), table)) {
     for (const char* rowid : {"rowid", "_rowid_", "oid"}) {
       const bool shadowed = std::any_of(in.columns.begin(), in.columns.end(),
-                                        [&](const std::string& c) { return SameName(c, rowid); });
+                                        [&](const std::string& c) { return EqualsIgnoreCase(c, rowid); });
       if (shadowed) continue;
       // Fails for views and WITHOUT ROWID tables.
       if (in.db->Prepare(std::string("SELECT ") + rowid + " FROM " + in.from + " LIMIT 0").ok()) in.rowid = rowid;
