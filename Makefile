@@ -53,4 +53,4 @@ demo: build
 	BUILD=$(BUILD) scripts/demo
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) examples/*/out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) examples/*/out examples/*/out_*

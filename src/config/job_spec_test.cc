@@ -118,8 +118,9 @@ TEST(JobSpecTest, DatabaseInputsAndOutputs) {
   EXPECT_EQ(sqlite->output.mode, OutputMode::kOverwrite);
 
   Result<JobSpec> file = Parse("input: {path: in.sqlite, query: 'SELECT 1 AS x'}\n" + features +
-                               "output: {path: preds.db, table: t, state_dir: state}\n");
+                               "partition: {column: x}\noutput: {path: preds.db, table: t, state_dir: state}\n");
   ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->partition.column, "x");  // by size: ranges of x
   EXPECT_EQ(file->input.database, "/jobs/in.sqlite");
   EXPECT_EQ(file->output.database, "/jobs/preds.db");
   EXPECT_EQ(file->output.path, "/jobs/state");
@@ -191,6 +192,12 @@ TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {by: hash}\n"),
             "partition.column: required when partition.by is time, column or hash");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {sample: 1.5}\n"), "partition.sample: expected a fraction in (0, 1]");
+  // Databases cut ranges of a column under partition.by size; files do not.
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {column: id}\n"),
+            "partition.column: only used when partition.by is time, column or hash");
+  EXPECT_EQ(ErrorOf("input: {path: x.db, query: 'SELECT 1 AS x'}\nfeatures: [{name: x}]\nmodel: {path: m.json}\n"
+                    "partition: {by: files, column: x}\noutput: {path: out.db, table: t}\n"),
+            "partition.column: only used when partition.by is size, time, column or hash");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "partition: {window: 2d}\n"),
             "partition.window: unknown value '2d' (expected 1h, 1d, 1w, 1mo)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {partition_by: ['ts:minute']}\n"),

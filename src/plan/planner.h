@@ -120,6 +120,36 @@ Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& p
 // (redacted).
 Result<Plan> PlanDatabaseUnits(const InputSpec& input, const PartitionSpec& partition);
 
+// SQLite (plan/sqlite_plan.cc), in detail. Every row of the input is in
+// exactly one unit, whatever its values: range units are open at both ends
+// ("c < b1", "c >= b1 AND c < b2", …, "c >= bn"), NULLs of the partition
+// column have a unit of their own ("c IS NULL"), and SQLite's comparison order
+// is total (a value of an unexpected storage class lands in some unit and is
+// rejected there by the source). Units in order:
+//  - files: one unit, the whole table or query; rows counted.
+//  - size, a table with a rowid: n = table bytes / target_bytes (bytes: the
+//    table's pages from dbstat, else rows x the mean size of the first 1,000
+//    rows' values) ranges of equal row counts, from one pass over the rowids in
+//    order; filter "rowid >= ? AND rowid <= ?", label "rowid 1-50000"; rows
+//    counted (exact whatever the gaps in the rowids).
+//    A table without a rowid (WITHOUT ROWID, a view) or a query: as many even
+//    ranges of partition.column (int64 or timestamp) between its min and max
+//    when it is set (rows estimated; a range may be empty), else one unit.
+//  - time: one unit per window (time_window.h) that holds rows (one GROUP BY
+//    over the parsed timestamps), each running to the start of the next such
+//    window; bounds are text in the column's own format ("2024-01-05",
+//    "2024-01-05 13", with the ' ' or 'T' separator its values use), compared as
+//    text by SQLite: values with a UTC offset or mixed formats may land in a
+//    neighbouring window's unit (still exactly once).
+//  - column: one unit per distinct value ("c = ?", bound with its storage
+//    class; NULL: "c IS NULL"); counted; BLOB values are an error.
+//  - hash: one unit per bucket that holds rows, "sluice_bucket(c, ?, ?) = ?"
+//    (source/sqlite_source.h: the bucket HashBucket gives the value); counted.
+// partition.column must be a column of the input (error naming it); more than
+// 100,000 units is an error. The plan depends only on the input's contents: the
+// same rows give the same units on a resume.
+Result<Plan> PlanSqliteUnits(const InputSpec& input, const PartitionSpec& partition);
+
 // "00007".
 std::string UnitId(int index);
 

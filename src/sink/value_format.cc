@@ -113,7 +113,10 @@ void AppendFloat64Text(double v, TextFormat format, std::string* out) {
 
 void AppendBoolText(bool v, std::string* out) { out->append(v ? "true" : "false"); }
 
-void AppendTimestampText(int64_t micros, std::string* out) {
+namespace {
+
+// `fixed`: always six fraction digits; otherwise none, three or six.
+void AppendIsoTimestamp(int64_t micros, bool fixed, std::string* out) {
   const auto [days, in_day] = SplitDays(micros);
   AppendDateText(days, out);
   out->push_back('T');
@@ -124,9 +127,9 @@ void AppendTimestampText(int64_t micros, std::string* out) {
   AppendPadded(seconds / 60 % 60, 2, out);
   out->push_back(':');
   AppendPadded(seconds % 60, 2, out);
-  if (fraction != 0) {
+  if (fixed || fraction != 0) {
     out->push_back('.');
-    if (fraction % 1000 == 0) {
+    if (!fixed && fraction % 1000 == 0) {
       AppendPadded(fraction / 1000, 3, out);
     } else {
       AppendPadded(fraction, 6, out);
@@ -134,6 +137,12 @@ void AppendTimestampText(int64_t micros, std::string* out) {
   }
   out->push_back('Z');
 }
+
+}  // namespace
+
+void AppendTimestampText(int64_t micros, std::string* out) { AppendIsoTimestamp(micros, false, out); }
+
+void AppendFixedTimestampText(int64_t micros, std::string* out) { AppendIsoTimestamp(micros, true, out); }
 
 void AppendDateValueText(int64_t micros, std::string* out) { AppendDateText(SplitDays(micros).first, out); }
 

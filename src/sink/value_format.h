@@ -42,6 +42,10 @@ void AppendBoolText(bool v, std::string* out);
 void AppendTimestampText(int64_t micros, std::string* out);
 // The UTC day of `micros`, "2024-01-05", without quotes.
 void AppendDateValueText(int64_t micros, std::string* out);
+
+// "2024-01-05T10:00:00.000000Z": always six fraction digits, so that the text
+// order of values from years 0000-9999 is their time order (SQLite columns).
+void AppendFixedTimestampText(int64_t micros, std::string* out);
 // The time bucket of a timestamp (UTC) as an output directory names it: hour
 // "2024-01-05T13", day "2024-01-05", week the Monday of its ISO week
 // "2024-01-01", month "2024-01". Before 1970 too ("1969-12-31T23").

@@ -122,6 +122,17 @@ TEST(ValueFormatTest, Timestamps) {
   EXPECT_EQ(Ts(int64_t{-62135596800} * 1000000), "0001-01-01T00:00:00Z");
 }
 
+TEST(ValueFormatTest, FixedTimestampsSortAsText) {
+  const auto fixed = [](int64_t micros) { return Format([&](std::string* o) { AppendFixedTimestampText(micros, o); }); };
+  const int64_t jan5 = int64_t{1704448800} * 1000000;
+  EXPECT_EQ(fixed(jan5), "2024-01-05T10:00:00.000000Z");
+  EXPECT_EQ(fixed(jan5 + 123000), "2024-01-05T10:00:00.123000Z");
+  EXPECT_EQ(fixed(-1), "1969-12-31T23:59:59.999999Z");
+  // Whole seconds sort before their fractions (with AppendTimestampText 'Z' > '.' would not).
+  EXPECT_LT(fixed(jan5), fixed(jan5 + 1));
+  EXPECT_LT(fixed(jan5 + 999999), fixed(jan5 + 1000000));
+}
+
 TEST(ValueFormatTest, TimestampsAgreeWithGmtime) {
   std::mt19937_64 rng(7);
   std::uniform_int_distribution<int64_t> seconds(-2208988800, 4102444800);  // 1900..2100

@@ -6,6 +6,7 @@
 #if SLUICE_WITH_DUCKDB
 #include "source/parquet_source.h"
 #endif
+#include "source/sqlite_source.h"
 
 namespace sluice {
 
@@ -29,7 +30,7 @@ Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOption
 #else
     case InputFormat::kParquet:
 #endif
-    case InputFormat::kSqlite:
+    case InputFormat::kSqlite: return InferSqliteSchema(path, options);
     case InputFormat::kPostgres: break;
   }
   return Status::NotSupported("input '" + path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
@@ -45,7 +46,7 @@ Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, co
 #else
     case InputFormat::kParquet:
 #endif
-    case InputFormat::kSqlite:
+    case InputFormat::kSqlite: return OpenSqliteSource(range, file_schema, options, rejects);
     case InputFormat::kPostgres: break;
   }
   return Status::NotSupported("input '" + range.path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
