@@ -3,7 +3,8 @@
 
 namespace sluice {
 
-Result<Plan> PlanDatabaseUnits(const InputSpec&, const PartitionSpec&) {
+Result<Plan> PlanDatabaseUnits(const InputSpec& input, const PartitionSpec& partition) {
+  if (input.format == InputFormat::kPostgres) return PlanPostgresUnits(input, partition);
   return Status::NotSupported("input.database: database input is not supported yet");
 }
 

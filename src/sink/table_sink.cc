@@ -1,14 +1,17 @@
 // CheckTableSink / OpenTableSink: dispatch on output.format.
+#include "sink/postgres_sink.h"
 #include "sluice/sink.h"
 
 namespace sluice {
 
-Status CheckTableSink(const OutputSpec& output, const Schema&) {
+Status CheckTableSink(const OutputSpec& output, const Schema& schema) {
+  if (output.format == OutputFormat::kPostgres) return CheckPostgresTableSink(output, schema);
   return Status::NotSupported("output.format: '" + std::string(OutputFormatName(output.format)) +
                               "' is not supported yet");
 }
 
-Result<std::unique_ptr<TableSink>> OpenTableSink(const OutputSpec& output, const std::string&) {
+Result<std::unique_ptr<TableSink>> OpenTableSink(const OutputSpec& output, const std::string& fingerprint) {
+  if (output.format == OutputFormat::kPostgres) return OpenPostgresTableSink(output, fingerprint);
   return Status::NotSupported("output.format: '" + std::string(OutputFormatName(output.format)) + "' is not supported yet");
 }
 

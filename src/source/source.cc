@@ -3,6 +3,7 @@
 
 #include "source/csv_source.h"
 #include "source/jsonl_source.h"
+#include "source/postgres_source.h"
 
 namespace sluice {
 
@@ -21,9 +22,9 @@ Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOption
   switch (options.format) {
     case InputFormat::kCsv: return InferCsvSchema(env, path, options);
     case InputFormat::kJsonl: return InferJsonlSchema(env, path, options);
+    case InputFormat::kPostgres: return InferPostgresSchema(path, options);
     case InputFormat::kParquet:
-    case InputFormat::kSqlite:
-    case InputFormat::kPostgres: break;
+    case InputFormat::kSqlite: break;
   }
   return Status::NotSupported("input '" + path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }
@@ -33,9 +34,9 @@ Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, co
   switch (options.format) {
     case InputFormat::kCsv: return OpenCsvSource(env, range, file_schema, options, rejects);
     case InputFormat::kJsonl: return OpenJsonlSource(env, range, file_schema, options, rejects);
+    case InputFormat::kPostgres: return OpenPostgresSource(range, file_schema, options, rejects);
     case InputFormat::kParquet:
-    case InputFormat::kSqlite:
-    case InputFormat::kPostgres: break;
+    case InputFormat::kSqlite: break;
   }
   return Status::NotSupported("input '" + range.path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }
