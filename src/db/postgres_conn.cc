@@ -49,6 +49,8 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
   PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (raw == nullptr) return Status::Unavailable(std::string(what) + ": cannot connect to " + RedactConnection(conn) + ": out of memory");
   std::unique_ptr<PgConnection> c(new PgConnection(raw, conn));
+  // NOTICEs ("… does not exist, skipping") are not for the user; errors come back as results.
+  PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
   if (PQstatus(raw) != CONNECTION_OK) {
     return Status::Unavailable(std::string(what) + ": cannot connect to " + c->redacted() + ": " +
                                RedactPassword(OneLine(PQerrorMessage(raw)), conn));

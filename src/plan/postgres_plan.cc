@@ -283,8 +283,8 @@ class PostgresPlanner {
       }
       std::string value(PQgetvalue(res.get(), row, 0), static_cast<size_t>(PQgetlength(res.get(), row, 0)));
       // The value goes back as a parameter of the column's own type: its text form reads back exactly.
-      AddUnit(fmt::format("{} = '{}'", partition_.column, MessageValue(value)), quoted + " = ?", {std::move(value)},
-              count, bytes, true);
+      std::string label = fmt::format("{} = '{}'", partition_.column, MessageValue(value));
+      AddUnit(std::move(label), quoted + " = ?", {std::move(value)}, count, bytes, true);
     }
     return Status::OK();
   }

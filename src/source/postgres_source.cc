@@ -82,18 +82,14 @@ class PostgresSource final : public Source {
 
     ASSIGN_OR_RETURN(conn_, PgConnection::Connect(range.path, "input.path"));
     RETURN_IF_ERROR(conn_->Exec("BEGIN READ ONLY", what_).status());
-    Result<PgResult> declared = conn_->ExecParams("DECLARE sluice_cursor BINARY NO SCROLL CURSOR FOR " + select,
-                                                  range.params, what_);
-    if (!declared.ok()) {
-      std::vector<std::string> cast;
-      for (const Field& f : schema_.fields()) {
-        if (options_.declared_types.count(f.name)) cast.push_back(f.name);
-      }
-      if (cast.empty()) return declared.status();
-      return Status(declared.status().code(),
-                    declared.status().message() + " (columns read as their input.schema types: " + JoinNames(cast) + ")");
+    std::vector<std::string> cast;
+    for (const Field& f : schema_.fields()) {
+      if (options_.declared_types.count(f.name)) cast.push_back(f.name);
     }
-    return Status::OK();
+    if (!cast.empty()) cast_hint_ = " (columns read as their input.schema types: " + JoinNames(cast) + ")";
+    return WithCastHint(conn_->ExecParams("DECLARE sluice_cursor BINARY NO SCROLL CURSOR FOR " + select, range.params,
+                                          what_)
+                            .status());
   }
 
   const Schema& schema() const override { return schema_; }
@@ -151,7 +147,9 @@ class PostgresSource final : public Source {
       }
     }
     result_.reset();
-    ASSIGN_OR_RETURN(result_, conn_->Exec(fmt::format("FETCH FORWARD {} FROM sluice_cursor", want), what_));
+    Result<PgResult> fetched = conn_->Exec(fmt::format("FETCH FORWARD {} FROM sluice_cursor", want), what_);
+    if (!fetched.ok()) return WithCastHint(fetched.status());
+    result_ = std::move(*fetched);
     res_rows_ = static_cast<size_t>(PQntuples(result_.get()));
     res_row_ = 0;
     rows_fetched_ += res_rows_;
@@ -160,6 +158,12 @@ class PostgresSource final : public Source {
                                           PQnfields(result_.get()), schema_.num_fields()));
     }
     return Status::OK();
+  }
+
+  // A value the server could not cast may be one of a declared type: say which columns are.
+  Status WithCastHint(const Status& st) const {
+    if (st.ok() || cast_hint_.empty() || st.code() != StatusCode::kInvalidArgument) return st;
+    return Status(st.code(), st.message() + cast_hint_);
   }
 
   uint64_t RowBytes(size_t row) const {
@@ -192,13 +196,7 @@ class PostgresSource final : public Source {
         case DataType::kFloat32: cell.float_value = LoadBigEndian<float>(v); break;
         case DataType::kFloat64: cell.float_value = LoadBigEndian<double>(v); break;
         case DataType::kBool: cell.bool_value = v[0] != 0; break;
-        case DataType::kString:
-          cell.text = std::string_view(v, len);
-          if (!IsValidUtf8(cell.text)) {
-            Reject(col_idx, reject_reason::kInvalidUtf8, cell.text, "invalid UTF-8");
-            return false;
-          }
-          break;
+        case DataType::kString: cell.text = std::string_view(v, len); break;
         case DataType::kTimestamp: {
           const int64_t pg = LoadBigEndian<int64_t>(v);
           if (pg == std::numeric_limits<int64_t>::max() || pg == std::numeric_limits<int64_t>::min()) {
@@ -238,6 +236,7 @@ class PostgresSource final : public Source {
   const std::string name_;   // "<redacted database> table t" for rejects
   const std::string what_;   // "table t <label>" for errors (the runner adds the database)
   const std::string label_;
+  std::string cast_hint_;  // names the columns cast to declared types, for cast errors
   Schema schema_;
   RowSampler sampler_;
   BatchLimits limits_;

@@ -35,9 +35,10 @@
 //
 // Rows are numbered 1, 2, … within the range (Batch::row_lines); rejects name
 // "<redacted database> table <t>" (or "query") with the range's label and
-// that number. The only row the reader rejects is one whose text is not UTF-8
-// (a SQL_ASCII database; invalid_utf8) or whose timestamp is ±infinity
-// (bad_value). With options.sample < 1 a row is kept or left out by RowSampler
+// that number. The only row the reader rejects is one whose timestamp or date
+// is ±infinity (bad_value). Text arrives as UTF-8 (client_encoding UTF8: the
+// server converts, or fails the range on bytes it cannot convert).
+// With options.sample < 1 a row is kept or left out by RowSampler
 // (source_common.h) on its values, or on (database, row number) without keys.
 //
 // Errors: connection failures and a connection lost mid-read are kUnavailable
