@@ -318,7 +318,8 @@ Result<PartitionKey> ParsePartitionKey(const std::string& text, const std::strin
   return key;
 }
 
-Status ParsePartition(const YAML::Node& node, PartitionSpec* p) {
+// `database_input`: partition.by size may name the column whose ranges make the units.
+Status ParsePartition(const YAML::Node& node, bool database_input, PartitionSpec* p) {
   RETURN_IF_ERROR(CheckMap(node, "partition", {"by", "target_bytes", "column", "window", "buckets", "sample"}));
   if (node["by"]) {
     ASSIGN_OR_RETURN(std::string by, ReadEnum(node["by"], "partition.by", {"files", "size", "time", "column", "hash"}));
@@ -344,8 +345,10 @@ Status ParsePartition(const YAML::Node& node, PartitionSpec* p) {
   }
   const bool needs_column = p->by == PartitionBy::kTime || p->by == PartitionBy::kColumn || p->by == PartitionBy::kHash;
   if (needs_column && p->column.empty()) return KeyError("partition.column", "required when partition.by is time, column or hash");
-  if (!needs_column && !p->column.empty()) {
-    return KeyError("partition.column", "only used when partition.by is time, column or hash");
+  const bool ranges = database_input && p->by == PartitionBy::kSize;
+  if (!needs_column && !ranges && !p->column.empty()) {
+    return KeyError("partition.column", database_input ? "only used when partition.by is size, time, column or hash"
+                                                       : "only used when partition.by is time, column or hash");
   }
   return Status::OK();
 }
@@ -538,7 +541,9 @@ Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   JobSpec spec;
   if (!root["input"]) return KeyError("input", "required");
   RETURN_IF_ERROR(ParseInput(root["input"], base_dir, &spec.input));
-  if (root["partition"]) RETURN_IF_ERROR(ParsePartition(root["partition"], &spec.partition));
+  if (root["partition"]) {
+    RETURN_IF_ERROR(ParsePartition(root["partition"], !spec.input.database.empty(), &spec.partition));
+  }
 
   const YAML::Node features = root["features"];
   if (!features || !features.IsSequence() || features.size() == 0) {

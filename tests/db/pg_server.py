@@ -167,11 +167,10 @@ class PgServer:
         return env
 
     def psql(self, sql, database=DATABASE, csv=False, check=True):
-        """Runs `sql` as the superuser over the socket; returns stdout (unaligned, tuples only)."""
+        """Runs `sql` as the superuser over the socket; returns stdout: unaligned tuples, or with
+        `csv` CSV with a header line."""
         cmd = [self.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
-               "-U", ADMIN, "-d", database, "-At"]
-        if csv:
-            cmd.append("--csv")
+               "-U", ADMIN, "-d", database] + (["--csv"] if csv else ["-At"])
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         p = subprocess.run(cmd + ["-c", sql], capture_output=True, text=True, env=env)
         if check and p.returncode != 0:
