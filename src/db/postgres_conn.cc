@@ -127,12 +127,6 @@ std::string PgQuoteIdentifier(std::string_view name) {
   return out + "\"";
 }
 
-std::string PgQuoteTable(std::string_view table) {
-  const size_t dot = table.find('.');
-  if (dot == std::string_view::npos) return PgQuoteIdentifier(table);
-  return PgQuoteIdentifier(table.substr(0, dot)) + "." + PgQuoteIdentifier(table.substr(dot + 1));
-}
-
 std::string PgNumberPlaceholders(std::string_view sql, int first) {
   std::string out;
   out.reserve(sql.size() + 8);
@@ -154,7 +148,7 @@ std::string PgNumberPlaceholders(std::string_view sql, int first) {
 }
 
 std::string PgRelation(const std::string& table, const std::string& query) {
-  if (!table.empty()) return PgQuoteTable(table);
+  if (!table.empty()) return PgQuoteIdentifier(table);
   std::string_view q = query;
   while (!q.empty() && (q.back() == ';' || q.back() == ' ' || q.back() == '\n' || q.back() == '\t' || q.back() == '\r')) {
     q.remove_suffix(1);

@@ -87,12 +87,11 @@ class PgConnection {
 
 // `name` quoted as an SQL identifier: "a""b".
 std::string PgQuoteIdentifier(std::string_view name);
-// input.table / output.table as SQL: `"t"`, or for "schema.table" (split at the
-// first dot) `"schema"."table"`.
-std::string PgQuoteTable(std::string_view table);
 // `sql` with each `?` outside quotes ('…', "…") replaced by $first, $first+1, ….
 std::string PgNumberPlaceholders(std::string_view sql, int first = 1);
-// What a database input reads, as SQL for a FROM clause: the quoted table, or
+// What a database input reads, as SQL for a FROM clause: input.table quoted as
+// one identifier (a dot is part of the name; the schema comes from the
+// session's search_path, e.g. ?options=-csearch_path%3Dsales in the URL), or
 // "(<query>)" without the query's trailing spaces and semicolons (a newline
 // before the parenthesis ends a trailing -- comment).
 std::string PgRelation(const std::string& table, const std::string& query);

@@ -105,7 +105,7 @@ class PostgresPlanner {
                      conn_->ExecParams("SELECT c.relkind IN ('r', 'm'), pg_relation_size(c.oid) + "
                                        "coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0), c.reltuples::int8 "
                                        "FROM pg_class c WHERE c.oid = to_regclass($1)",
-                                       {PgQuoteTable(input_.table)}, what_));
+                                       {PgQuoteIdentifier(input_.table)}, what_));
     if (PQntuples(res.get()) != 1 || std::string_view(PQgetvalue(res.get(), 0, 0)) != "t") {
       return std::optional<TableSize>();
     }
@@ -133,7 +133,7 @@ class PostgresPlanner {
                      conn_->ExecParams("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
                                        "i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) "
                                        "AND i.indisprimary AND i.indnkeyatts = 1",
-                                       {PgQuoteTable(input_.table)}, what_));
+                                       {PgQuoteIdentifier(input_.table)}, what_));
     if (PQntuples(res.get()) != 1) return std::string();
     std::string column = PQgetvalue(res.get(), 0, 0);
     ASSIGN_OR_RETURN(const Oid oid, ColumnType(column));

@@ -218,10 +218,10 @@ TEST(PostgresPlanTest, ErrorsNameTheTableOrQueryAndHideThePassword) {
   pg->Sql(db, "CREATE TABLE t (id int, s text)");
   const std::string url = pg->Url(db, /*with_password=*/true);
   const std::string shown = RedactConnection(url);
-  Result<Plan> missing = PlanPostgresUnits(Input(url, "public.nope"), By(PartitionBy::kSize));
+  Result<Plan> missing = PlanPostgresUnits(Input(url, "public.t"), By(PartitionBy::kSize));  // one name, with a dot
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
-            "input.table 'public.nope' in " + shown + ": relation \"public.nope\" does not exist");
+            "input.table 'public.t' in " + shown + ": relation \"public.t\" does not exist");
   Result<Plan> failing = PlanPostgresUnits(Input(url, "", "SELECT 1/0 AS x"), By(PartitionBy::kColumn, "x"));
   ASSERT_FALSE(failing.ok());
   EXPECT_EQ(failing.status().message(), "input.query in " + shown + ": division by zero");

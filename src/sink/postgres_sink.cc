@@ -15,6 +15,8 @@
 namespace sluice {
 namespace {
 
+// The progress table (sink.h), beside output.table in the search_path's first schema.
+constexpr std::string_view kUnitsTable = "sluice_units";
 // COPY data is sent once this much is buffered.
 constexpr size_t kCopyFlushBytes = size_t{256} << 10;
 // pg_advisory_xact_lock key held while sluice_units is created ("sluice" in ASCII).
@@ -44,12 +46,6 @@ bool Holds(Oid oid, DataType type) {
     case DataType::kTimestamp: return oid == kTimestamp || oid == kTimestampTz;
   }
   return false;
-}
-
-// sluice_units beside output.table: in its schema when it names one.
-std::string UnitsTable(const std::string& table) {
-  const size_t dot = table.find('.');
-  return dot == std::string::npos ? "sluice_units" : PgQuoteIdentifier(table.substr(0, dot)) + ".sluice_units";
 }
 
 std::string ColumnList(const std::vector<std::string>& names) {
@@ -103,13 +99,13 @@ struct TableColumn {
 // The columns of output.table, or nullopt when there is no such table.
 Result<std::optional<std::vector<TableColumn>>> ReadTableColumns(PgConnection* conn, const std::string& table,
                                                                  const std::string& what) {
-  ASSIGN_OR_RETURN(const PgResult exists, conn->ExecParams("SELECT to_regclass($1) IS NOT NULL", {PgQuoteTable(table)}, what));
+  ASSIGN_OR_RETURN(const PgResult exists, conn->ExecParams("SELECT to_regclass($1) IS NOT NULL", {PgQuoteIdentifier(table)}, what));
   if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") return std::optional<std::vector<TableColumn>>();
   ASSIGN_OR_RETURN(const PgResult res,
                    conn->ExecParams("SELECT a.attname, a.atttypid::int8, format_type(a.atttypid, a.atttypmod) "
                                     "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
                                     "AND NOT a.attisdropped ORDER BY a.attnum",
-                                    {PgQuoteTable(table)}, what));
+                                    {PgQuoteIdentifier(table)}, what));
   std::vector<TableColumn> columns;
   for (int row = 0; row < PQntuples(res.get()); ++row) {
     columns.push_back({PQgetvalue(res.get(), row, 0), static_cast<Oid>(std::stoul(PQgetvalue(res.get(), row, 1))),
@@ -257,7 +253,6 @@ class PostgresTableSink final : public TableSink {
   PostgresTableSink(const OutputSpec& output, std::string fingerprint, std::unique_ptr<PgConnection> conn)
       : output_(output),
         fingerprint_(std::move(fingerprint)),
-        units_(UnitsTable(output.table)),
         what_(What(output, conn->redacted())),
         conn_(std::move(conn)) {}
 
@@ -269,7 +264,7 @@ class PostgresTableSink final : public TableSink {
           ->Exec(fmt::format("CREATE TABLE IF NOT EXISTS {} (job text NOT NULL, unit text NOT NULL, tbl text NOT NULL, "
                              "marker text NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), "
                              "PRIMARY KEY (job, unit))",
-                             units_),
+                             kUnitsTable),
                  what_)
           .status();
     });
@@ -279,7 +274,7 @@ class PostgresTableSink final : public TableSink {
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(Reconnect());
     ASSIGN_OR_RETURN(const PgResult res,
-                     conn_->ExecParams(fmt::format("SELECT marker FROM {} WHERE job = $1 AND unit = $2", units_),
+                     conn_->ExecParams(fmt::format("SELECT marker FROM {} WHERE job = $1 AND unit = $2", kUnitsTable),
                                        {fingerprint_, unit_id}, what_));
     if (PQntuples(res.get()) == 0) return std::optional<std::string>();
     return std::optional<std::string>(PQgetvalue(res.get(), 0, 0));
@@ -289,9 +284,9 @@ class PostgresTableSink final : public TableSink {
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(Reconnect());
     RETURN_IF_ERROR(CheckKeys(output_, schema, what_));
-    const std::string table = PgQuoteTable(output_.table);
+    const std::string table = PgQuoteIdentifier(output_.table);
     RETURN_IF_ERROR(InTransaction([&]() -> Status {
-      RETURN_IF_ERROR(conn_->Exec(fmt::format("LOCK TABLE {} IN EXCLUSIVE MODE", units_), what_).status());
+      RETURN_IF_ERROR(conn_->Exec(fmt::format("LOCK TABLE {} IN EXCLUSIVE MODE", kUnitsTable), what_).status());
       ASSIGN_OR_RETURN(const std::optional<std::vector<TableColumn>> columns, ReadTableColumns(conn_.get(), output_.table, what_));
       if (columns) {
         RETURN_IF_ERROR(CheckColumns(*columns, schema, what_));
@@ -305,11 +300,11 @@ class PostgresTableSink final : public TableSink {
       if (output_.mode == OutputMode::kUpsert) RETURN_IF_ERROR(EnsureKeyIndex());
       if (output_.mode == OutputMode::kOverwrite) {
         ASSIGN_OR_RETURN(const PgResult started,
-                         conn_->ExecParams(fmt::format("SELECT 1 FROM {} WHERE job = $1 AND unit = ''", units_),
+                         conn_->ExecParams(fmt::format("SELECT 1 FROM {} WHERE job = $1 AND unit = ''", kUnitsTable),
                                            {fingerprint_}, what_));
         if (PQntuples(started.get()) == 0) {
           RETURN_IF_ERROR(conn_->Exec("TRUNCATE " + table, what_).status());
-          RETURN_IF_ERROR(conn_->ExecParams(fmt::format("INSERT INTO {} (job, unit, tbl, marker) VALUES ($1, '', $2, '{{}}')", units_),
+          RETURN_IF_ERROR(conn_->ExecParams(fmt::format("INSERT INTO {} (job, unit, tbl, marker) VALUES ($1, '', $2, '{{}}')", kUnitsTable),
                                             {fingerprint_, output_.table}, what_)
                               .status());
         }
@@ -343,7 +338,7 @@ class PostgresTableSink final : public TableSink {
       config->copy_sql = fmt::format("COPY {} ({}) FROM STDIN", table, columns);
     }
     config->progress_sql =
-        fmt::format("INSERT INTO {} (job, unit, tbl, marker, committed_at) VALUES ($1, $2, $3, $4, now())", units_);
+        fmt::format("INSERT INTO {} (job, unit, tbl, marker, committed_at) VALUES ($1, $2, $3, $4, now())", kUnitsTable);
     config_ = std::move(config);
     return Status::OK();
   }
@@ -398,9 +393,9 @@ class PostgresTableSink final : public TableSink {
                                        "AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM "
                                        "pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY "
                                        "((i.indkey::int2[])[0:i.indnkeyatts - 1])) = $2::text[]",
-                                       {PgQuoteTable(output_.table), array, static_cast<int64_t>(sorted.size())}, what_));
+                                       {PgQuoteIdentifier(output_.table), array, static_cast<int64_t>(sorted.size())}, what_));
     if (PQntuples(res.get()) > 0) return Status::OK();
-    const Status st = conn_->Exec(fmt::format("CREATE UNIQUE INDEX ON {} ({})", PgQuoteTable(output_.table),
+    const Status st = conn_->Exec(fmt::format("CREATE UNIQUE INDEX ON {} ({})", PgQuoteIdentifier(output_.table),
                                               ColumnList(output_.keys)),
                                   what_)
                           .status();
@@ -411,7 +406,6 @@ class PostgresTableSink final : public TableSink {
 
   const OutputSpec output_;
   const std::string fingerprint_;
-  const std::string units_;  // sluice_units, quoted, schema-qualified when output.table is
   const std::string what_;
   std::mutex mu_;
   std::unique_ptr<PgConnection> conn_;           // guarded by mu_

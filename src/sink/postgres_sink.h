@@ -2,10 +2,11 @@
 // postgres; libpq, db/postgres_conn.h). The contract is sink.h's; this is how
 // it is kept.
 //
-// Tables. output.table is "name" or "schema.name" (each part quoted as an
-// identifier). sluice_units lives in the same schema (the first of
-// search_path for an unqualified table); it is created at OpenTableSink under
-// a transaction-level advisory lock, so concurrent shards do not race. A
+// Tables. output.table is one name, quoted as an identifier (a dot is part of
+// it); it and sluice_units live in the first schema of the session's
+// search_path (set it in the URL: ?options=-csearch_path%3Dsales).
+// sluice_units is created at OpenTableSink under a transaction-level advisory
+// lock, so concurrent shards do not race. A
 // missing output.table is created by PrepareTable with a column per output
 // field:
 //   int64 -> BIGINT, float32 -> REAL, float64 -> DOUBLE PRECISION,

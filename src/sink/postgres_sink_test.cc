@@ -268,11 +268,11 @@ TEST(PostgresSinkTest, AnExistingTableMustHoldTheOutputColumns) {
   st = CheckTableSink(Out(pg->Url(db), "absent", OutputMode::kUpsert, {"nope"}), kSchema);
   EXPECT_NE(st.message().find("output.keys: 'nope' is not an output column"), std::string::npos) << st.message();
   EXPECT_TRUE(CheckTableSink(Out(pg->Url(db), "absent"), kSchema).ok());
-  // Schema-qualified: the table and its sluice_units in that schema.
-  std::unique_ptr<TableSink> sink = OpenPrepared(Out(pg->Url(db), "s1.preds"), "fp1");
+  // A dot is part of the name; the schema is the search_path's, which the URL may set.
+  std::unique_ptr<TableSink> sink = OpenPrepared(Out(pg->Url(db) + "?options=-csearch_path%3Ds1", "p.reds"), "fp1");
   ASSERT_NE(sink, nullptr);
   ASSERT_TRUE(WriteUnit(sink.get(), "00000", {IdBatch(1, 2, "x")}).ok());
-  EXPECT_EQ(pg->Value(db, "SELECT count(*) FROM s1.preds"), "2");
+  EXPECT_EQ(pg->Value(db, "SELECT count(*) FROM s1.\"p.reds\""), "2");
   EXPECT_EQ(pg->Value(db, "SELECT count(*) FROM s1.sluice_units"), "1");
 }
 
