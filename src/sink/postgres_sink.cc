@@ -223,14 +223,24 @@ class PostgresUnitWriter final : public TableUnitWriter {
 
   Status Flush() {
     if (buffer_.empty()) return Status::OK();
-    if (PQputCopyData(conn_->get(), buffer_.data(), static_cast<int>(buffer_.size())) != 1) return conn_->Error(nullptr, what_);
+    if (PQputCopyData(conn_->get(), buffer_.data(), static_cast<int>(buffer_.size())) != 1) return CopyFailure();
     buffer_.clear();
     return Status::OK();
   }
 
+  // Why a COPY call failed: the server's error when it refused the data
+  // (permanent: a value the column cannot take), else the lost connection.
+  Status CopyFailure() {
+    if (conn_->ok()) {
+      PgResult res(PQgetResult(conn_->get()));
+      if (res && PQresultStatus(res.get()) == PGRES_FATAL_ERROR) return conn_->Error(res.get(), what_);
+    }
+    return conn_->Error(nullptr, what_);
+  }
+
   Status EndCopy() {
     RETURN_IF_ERROR(Flush());
-    if (PQputCopyEnd(conn_->get(), nullptr) != 1) return conn_->Error(nullptr, what_);
+    if (PQputCopyEnd(conn_->get(), nullptr) != 1) return CopyFailure();
     copying_ = false;
     PgResult res(PQgetResult(conn_->get()));
     Status st = PQresultStatus(res.get()) == PGRES_COMMAND_OK ? Status::OK() : conn_->Error(res.get(), what_);
@@ -272,12 +282,16 @@ class PostgresTableSink final : public TableSink {
 
   Result<std::optional<std::string>> CommittedMarker(const std::string& unit_id) override {
     std::lock_guard<std::mutex> lock(mu_);
+    const std::string sql = fmt::format("SELECT marker FROM {} WHERE job = $1 AND unit = $2", kUnitsTable);
     RETURN_IF_ERROR(Reconnect());
-    ASSIGN_OR_RETURN(const PgResult res,
-                     conn_->ExecParams(fmt::format("SELECT marker FROM {} WHERE job = $1 AND unit = $2", kUnitsTable),
-                                       {fingerprint_, unit_id}, what_));
-    if (PQntuples(res.get()) == 0) return std::optional<std::string>();
-    return std::optional<std::string>(PQgetvalue(res.get(), 0, 0));
+    Result<PgResult> res = conn_->ExecParams(sql, {fingerprint_, unit_id}, what_);
+    if (!res.ok() && !conn_->ok()) {  // lost while idle (the server restarted, a timeout): once more
+      RETURN_IF_ERROR(Reconnect());
+      res = conn_->ExecParams(sql, {fingerprint_, unit_id}, what_);
+    }
+    if (!res.ok()) return res.status();
+    if (PQntuples(res->get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(PQgetvalue(res->get(), 0, 0));
   }
 
   Status PrepareTable(const Schema& schema) override {

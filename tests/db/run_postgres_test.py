@@ -470,16 +470,22 @@ def case_kills(r, pg, work, rng, kills):
           "predictions as CSV")
 
 
+def proxied_run(r, pg, work, name, proxy):
+    """Runs a PostgreSQL -> PostgreSQL job into table `name` whose output connection goes through `proxy`."""
+    try:
+        write_job(os.path.join(work, f"{name}.yaml"), f'{{path: "{pg.url()}", table: events}}',
+                  f'{{path: "{pg.url(port=proxy.port)}", table: {name}, keys: [id], '
+                  f'columns: [id, merchant, ts, x2, score], state_dir: st_{name}}}',
+                  extra="partition: {target_bytes: 32KiB}\n")
+        return r.run(f"{name}.yaml")
+    finally:
+        proxy.close()
+
+
 def case_faults(r, pg, work, ref):
     print("== a connection cut during COPY is retried")
     proxy = FaultProxy(pg.port, cut_copy=(2, 5))
-    try:
-        write_job(os.path.join(work, "cut.yaml"), f'{{path: "{pg.url()}", table: events}}',
-                  f'{{path: "{pg.url(port=proxy.port)}", table: cut, keys: [id], columns: [id, merchant, ts, x2, score], '
-                  f'state_dir: st_cut}}', extra="partition: {target_bytes: 32KiB}\n")
-        p = r.run("cut.yaml")
-    finally:
-        proxy.close()
+    p = proxied_run(r, pg, work, "cut", proxy)
     check(proxy.faults == 2, f"the proxy cut {proxy.faults} COPYs, expected 2")
     retries = [l for l in p.stdout.splitlines() if l.startswith("retries:")]
     check(retries and "unavailable 2" in retries[0], f"no retries counted:\n{p.stdout}\n{p.stderr}")
@@ -488,13 +494,7 @@ def case_faults(r, pg, work, ref):
 
     print("== a connection lost after COMMIT was sent does not duplicate the unit")
     proxy = FaultProxy(pg.port, lose_commit=(3,))
-    try:
-        write_job(os.path.join(work, "lost.yaml"), f'{{path: "{pg.url()}", table: events}}',
-                  f'{{path: "{pg.url(port=proxy.port)}", table: lost, keys: [id], columns: [id, merchant, ts, x2, score], '
-                  f'state_dir: st_lost}}', extra="partition: {target_bytes: 32KiB}\n")
-        p = r.run("lost.yaml")
-    finally:
-        proxy.close()
+    p = proxied_run(r, pg, work, "lost", proxy)
     check(proxy.faults == 1, f"the proxy dropped {proxy.faults} COMMIT answers, expected 1")
     check("already committed" in p.stderr, f"the retry did not find the committed unit:\n{p.stderr}")
     check_table_against(pg, "lost", ref, "lost COMMIT")
