@@ -222,17 +222,19 @@ class FaultProxy:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.upstream_port))
-            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
-            threading.Thread(target=self._client_to_server, args=(client, server), daemon=True).start()
+            mute = threading.Event()  # set: the server's answers are dropped
+            threading.Thread(target=self._pump, args=(server, client, mute), daemon=True).start()
+            threading.Thread(target=self._client_to_server, args=(client, server, mute), daemon=True).start()
 
     @staticmethod
-    def _pump(src, dst):
+    def _pump(src, dst, mute):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                if not mute.is_set():
+                    dst.sendall(data)
         except OSError:
             pass
         for s in (src, dst):
@@ -251,7 +253,7 @@ class FaultProxy:
             buf += chunk
         return buf
 
-    def _client_to_server(self, client, server):
+    def _client_to_server(self, client, server, mute):
         copying, copy_ordinal = False, 0
         try:
             while True:  # untyped: SSLRequest / GSSENCRequest, then the startup message
@@ -278,6 +280,7 @@ class FaultProxy:
                             lose = self.commits in self.lose_commit
                             self.faults += lose
                         if lose:
+                            mute.set()  # before the server can answer
                             server.sendall(msg)
                             client.shutdown(socket.SHUT_RDWR)
                             client.close()
