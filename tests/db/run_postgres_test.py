@@ -530,24 +530,24 @@ def case_preflight(r, pg, work):
 
 
 def case_parquet_to_postgres(r, pg, work, ref, ref_summary):
-    """Parquet -> PostgreSQL: the CSV input written as Parquet by Sluice's own Parquet sink (a
-    passthrough of every column), then scored from Parquet into PostgreSQL."""
+    """Parquet -> PostgreSQL: the CSV input written as Parquet by Sluice's own Parquet sink (every
+    column passed through), then the reference job scored from those files into PostgreSQL."""
     print("== Parquet -> PostgreSQL")
+    with open(os.path.join(work, "fast1.json"), "w") as f:
+        json.dump({"sluice_fake": 1, "num_features": 1}, f)
     with open(os.path.join(work, "to_parquet.yaml"), "w") as f:
         f.write("""input: {path: in.csv}
 features: [{name: x2}]
-model: {path: slow.json}
+model: {path: fast1.json}
 output: {path: parquet_in, format: parquet, keys: [id], columns: [id, x1, x2, merchant, ts]}
 """)
-    with open(os.path.join(work, "fast1.json"), "w") as f:
-        json.dump({"sluice_fake": 1, "num_features": 1}, f)
-    r.run("to_parquet.yaml", "--set", "model.path=fast1.json")
-    write_job(os.path.join(work, "pq2pg.yaml"), "{path: parquet_in}",
+    r.run("to_parquet.yaml")
+    write_job(os.path.join(work, "pq2pg.yaml"), "{path: 'parquet_in/part-*.parquet'}",
               f'{{path: "{pg.url()}", table: preds_from_parquet, keys: [id], columns: [id, merchant, ts, x2, score], '
               f'state_dir: st_pq2pg}}')
     check(summary(r.run("pq2pg.yaml")) == ref_summary, "parquet -> postgres summary")
     check_table_against(pg, "preds_from_parquet", ref, "parquet -> postgres")
-    print("   same predictions and passthrough as CSV")
+    print("   same predictions, passthrough and rejects as CSV")
 
 
 if __name__ == "__main__":
