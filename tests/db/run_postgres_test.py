@@ -320,7 +320,7 @@ def main():
         try:
             run_cases(os.path.abspath(a.sluice), work, pg, rng, a)
         except BaseException:
-            print(f"server log (tail):\n{pg.log()[-3000:]}", file=sys.stderr)
+            print(f"server log (tail):\n{pg.log()[-3000:]}\nwork directory kept: {work}", file=sys.stderr)
             raise
     if a.keep:
         print(f"kept {work}")
