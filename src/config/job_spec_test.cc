@@ -149,6 +149,15 @@ TEST(JobSpecTest, DatabaseInputsAndOutputs) {
   EXPECT_EQ(ErrorOf("input: {path: 'postgresql://h/x', table: t, format: sqlite}\n" + features),
             "input.format: 'sqlite' does not match the postgres URL in input.path");
   EXPECT_EQ(ErrorOf("input: {path: x, format: postgres}\n" + features), "input.path: format postgres needs a postgresql:// URL");
+
+  // A database input is cut by size into ranges of partition.column; a file input has no such column.
+  Result<JobSpec> ranges = Parse("input: {path: 'postgresql://h/x', table: t}\npartition: {column: id}\n" + features);
+  ASSERT_TRUE(ranges.ok()) << ranges.status().ToString();
+  EXPECT_EQ(ranges->partition.column, "id");
+  EXPECT_EQ(ErrorOf("input: {path: 'postgresql://h/x', table: t}\npartition: {by: files, column: id}\n" + features),
+            "partition.column: only used when partition.by is size, time, column or hash");
+  EXPECT_EQ(ErrorOf("input: {path: a.csv}\npartition: {column: id}\n" + features),
+            "partition.column: only used when partition.by is time, column or hash");
 }
 
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {

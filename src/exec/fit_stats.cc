@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 
+#include "core/strings.h"
 #include "exec/job_context.h"
 #include "preprocess/stats_fitter.h"
 #include "sluice/job.h"
@@ -46,7 +47,7 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
     ASSIGN_OR_RETURN(auto source, OpenSource(env, unit.range, ctx.file_schema, ctx.source_options, &rejects));
     while (true) {
       Result<bool> more = source->Next(&batch);
-      if (!more.ok()) return more.status().WithContext(unit.range.path);
+      if (!more.ok()) return more.status().WithContext(RedactConnection(unit.range.path));
       if (!*more) break;
       fitter->Add(batch);
       report.rows += static_cast<int64_t>(batch.num_rows());

@@ -58,6 +58,12 @@ Result<JobFingerprint> Fingerprint(const JobSpec& spec, Env* env, const JobConte
     fp.model_sha256 = h.HexDigest();
   }
   for (const InputFile& f : ctx.plan.files) fp.inputs.push_back({f.path, f.size, f.mtime_ns});
+  // A database has no files: its units' slices stand in for them, since their
+  // bounds come from the data (a table grown past its last range is a changed
+  // input, not a run to resume against progress rows of other slices).
+  if (IsDatabase(ctx.plan.format)) {
+    for (const WorkUnit& u : ctx.plan.units) fp.inputs.push_back({RedactConnection(u.range.path) + " " + u.range.label, 0, 0});
+  }
   return fp;
 }
 

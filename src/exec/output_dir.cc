@@ -40,7 +40,7 @@ nlohmann::json FingerprintJson(const JobFingerprint& fp) {
 std::string DescribeChange(const nlohmann::json& old_job, const JobFingerprint& fp) {
   if (old_job.value("spec_sha256", "") != fp.spec_sha256) return "the job spec changed";
   if (old_job.value("model_sha256", "") != fp.model_sha256) return "the model file changed";
-  return "the input files changed";
+  return "the input changed (its files, or the units of a database input)";
 }
 
 }  // namespace

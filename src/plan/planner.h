@@ -111,7 +111,7 @@ Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& p
 // filters, not by its contents. by size (default): a SQLite table is cut into
 // rowid ranges, a PostgreSQL table or any query into ranges of
 // partition.column (an integer, timestamp or date column; required for
-// PostgreSQL and for queries) holding about target_bytes each (from the
+// queries; a PostgreSQL table without it uses its integer primary key) holding about target_bytes each (from the
 // table's size and row count estimates); no column and a query: one unit.
 // files: one unit. time: one unit per window between min and max of the column
 // that holds rows. column: one unit per distinct value. hash: one unit per
@@ -149,6 +149,31 @@ Result<Plan> PlanDatabaseUnits(const InputSpec& input, const PartitionSpec& part
 // 100,000 units is an error. The plan depends only on the input's contents: the
 // same rows give the same units on a resume.
 Result<Plan> PlanSqliteUnits(const InputSpec& input, const PartitionSpec& partition);
+// PostgreSQL (plan/postgres_plan.cc), called by PlanDatabaseUnits. Every
+// filter is parameterized; every row of the input falls in exactly one unit
+// (a unit "<column> null" takes the rows whose column is null).
+//  - size: ranges of partition.column, or of a table's single-column integer
+//    primary key when no column is given (else one unit). The column is an
+//    integer, timestamp or date; [min, max] is cut into ranges of equal width,
+//    as many as input bytes / target_bytes: `col >= ? AND col < ?`, the last
+//    `col >= ? AND col <= ?` (labels "id 1-50000", "ts [2024-01-01T00:00:00Z,
+//    2024-01-03T00:00:00Z)"). A table's bytes are its heap and TOAST sizes,
+//    which stay put while its rows do (not the free-space and visibility maps
+//    that VACUUM adds); a view, a partitioned table or a query is measured by
+//    one pass over it (count and pg_column_size), taken only when there is a
+//    column to cut by.
+//  - time: one unit per window of time_window.h that holds rows (found with
+//    date_trunc, in UTC): `col >= ?::timestamptz AND col < ?::timestamptz`
+//    ("ts day 2024-01-05").
+//  - column: one unit per distinct value, `col = ?` with the value's text
+//    ("merchant = 'travel'").
+//  - hash: partition.buckets units, `(('x' || substr(md5(coalesce(col::text,
+//    '')), 1, 15))::bit(60)::int8 % ?) = ?`: md5 of the value's text form, so
+//    buckets are the same on every server and version ("id hash bucket 3 of 16").
+//    Each bucket scans the whole input.
+// Units of time, column and hash count their rows exactly (one GROUP BY pass);
+// more than 100000 units is an error naming partition.column.
+Result<Plan> PlanPostgresUnits(const InputSpec& input, const PartitionSpec& partition);
 
 // "00007".
 std::string UnitId(int index);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "batch/value_parse.h"
-#include "core/sqlite_db.h"
+#include "db/sqlite_db.h"
 #include "core/strings.h"
 #include "plan/planner.h"
 #include "plan/time_window.h"

@@ -11,7 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "batch/value_parse.h"
-#include "core/sqlite_db.h"
+#include "db/sqlite_db.h"
 #include "core/strings.h"
 #include "sink/value_format.h"
 

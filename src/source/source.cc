@@ -7,6 +7,7 @@
 #include "source/parquet_source.h"
 #endif
 #include "source/sqlite_source.h"
+#include "source/postgres_source.h"
 
 namespace sluice {
 
@@ -31,7 +32,7 @@ Result<Schema> InferSchema(Env* env, const std::string& path, const SourceOption
     case InputFormat::kParquet:
 #endif
     case InputFormat::kSqlite: return InferSqliteSchema(path, options);
-    case InputFormat::kPostgres: break;
+    case InputFormat::kPostgres: return InferPostgresSchema(path, options);
   }
   return Status::NotSupported("input '" + path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }
@@ -47,7 +48,7 @@ Result<std::unique_ptr<Source>> OpenSource(Env* env, const InputRange& range, co
     case InputFormat::kParquet:
 #endif
     case InputFormat::kSqlite: return OpenSqliteSource(range, file_schema, options, rejects);
-    case InputFormat::kPostgres: break;
+    case InputFormat::kPostgres: return OpenPostgresSource(range, file_schema, options, rejects);
   }
   return Status::NotSupported("input '" + range.path + "': input.format " + std::string(InputFormatName(options.format)) + " is not supported by this build");
 }

@@ -113,6 +113,8 @@ class BatchLimits {
   bool Full(size_t rows, uint64_t bytes_spanned) const {
     return rows >= rows_ || (rows > 0 && bytes_ > 0 && bytes_spanned >= bytes_);
   }
+  size_t rows() const { return rows_; }
+  size_t bytes() const { return bytes_; }  // 0 = no byte limit
 
  private:
   size_t rows_ = 1;

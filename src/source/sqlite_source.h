@@ -13,7 +13,7 @@
 //
 // Types (InferSchema): input.schema wins; else the declared type of the
 // column (a table's columns, and a query's result columns that are table
-// columns: sqlite3_column_decltype) by SqliteDeclaredType (core/sqlite_db.h):
+// columns: sqlite3_column_decltype) by SqliteDeclaredType (db/sqlite_db.h):
 // integers -> int64; real/float/double/numeric/decimal -> float64; char/text/
 // clob -> string; bool/boolean -> bool; date/datetime/timestamp -> timestamp
 // (a date is midnight UTC). Columns without one (expressions, typeless or BLOB
@@ -54,7 +54,7 @@
 #include <string>
 #include <vector>
 
-#include "core/sqlite_db.h"
+#include "db/sqlite_db.h"
 #include "sluice/reject.h"
 #include "sluice/schema.h"
 #include "sluice/source.h"

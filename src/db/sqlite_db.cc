@@ -1,4 +1,4 @@
-#include "core/sqlite_db.h"
+#include "db/sqlite_db.h"
 
 #include <sqlite3.h>
 
