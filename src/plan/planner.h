@@ -178,4 +178,9 @@ Result<Plan> PlanPostgresUnits(const InputSpec& input, const PartitionSpec& part
 // "00007".
 std::string UnitId(int index);
 
+// Appends the next unit of a database input (the database planners): the rows
+// of `database` that satisfy `filter` with `params` (InputRange).
+WorkUnit& AddDatabaseUnit(Plan* plan, const std::string& database, std::string filter, std::vector<SqlParam> params,
+                          std::string label, int64_t est_rows, bool rows_exact);
+
 }  // namespace sluice

@@ -78,17 +78,8 @@ class PostgresPlanner {
 
   void AddUnit(std::string label, std::string filter, std::vector<SqlParam> params, int64_t rows, uint64_t bytes,
                bool exact) {
-    WorkUnit unit;
-    unit.index = static_cast<int>(plan_.units.size());
-    unit.id = UnitId(unit.index);
-    unit.range.path = input_.database;
-    unit.range.filter = std::move(filter);
-    unit.range.params = std::move(params);
-    unit.range.label = std::move(label);
-    unit.est_rows = rows;
-    unit.est_bytes = bytes;
-    unit.rows_exact = exact;
-    plan_.units.push_back(std::move(unit));
+    AddDatabaseUnit(&plan_, input_.database, std::move(filter), std::move(params), std::move(label), rows, exact)
+        .est_bytes = bytes;
   }
 
   // ---- by size -----------------------------------------------------------------------------

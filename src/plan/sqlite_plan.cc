@@ -206,16 +206,8 @@ class SqlitePlanner {
   }
 
   void AddUnit(std::string filter, std::vector<SqlParam> params, std::string label, int64_t est_rows, bool exact) {
-    WorkUnit unit;
-    unit.index = static_cast<int>(plan_.units.size());
-    unit.id = UnitId(unit.index);
-    unit.range.path = input_.database;
-    unit.range.filter = std::move(filter);
-    unit.range.params = std::move(params);
-    unit.range.label = std::move(label);
-    unit.est_rows = est_rows;  // est_bytes: at the end of Run
-    unit.rows_exact = exact;
-    plan_.units.push_back(std::move(unit));
+    // est_bytes: at the end of Run
+    AddDatabaseUnit(&plan_, input_.database, std::move(filter), std::move(params), std::move(label), est_rows, exact);
   }
 
   Status WholeInput() {
