@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "cli/cli.h"
+
+#include "core/strings.h"
 #include "exec/job_context.h"
 #include "observe/log.h"
 #include "sluice/job.h"
@@ -98,7 +100,12 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   std::printf("workers: %d x %d model thread(s); model loads %lld, evictions %lld; peak RSS %.0f MiB\n", r.workers,
               r.model_threads, static_cast<long long>(r.model_loads), static_cast<long long>(r.model_evictions),
               static_cast<double>(r.peak_rss_bytes) / (1 << 20));
-  std::printf("output: %s\n", spec->output.path.c_str());
+  if (IsDatabase(spec->output.format)) {
+    std::printf("output: table %s in %s (run files in %s)\n", spec->output.table.c_str(),
+                RedactConnection(spec->output.database).c_str(), spec->output.path.c_str());
+  } else {
+    std::printf("output: %s\n", spec->output.path.c_str());
+  }
   if (r.exit_code != ExitCode::kSuccess) std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
   return static_cast<int>(r.exit_code);
 }
