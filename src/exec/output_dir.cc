@@ -131,11 +131,18 @@ std::string TemporaryUnitId(std::string_view name) {
   return end - pos >= 5 ? std::string(name.substr(pos, end - pos)) : "";
 }
 
+// Other runs (shards, Dask workers) write and rename their own temporaries in
+// the same directories meanwhile: a file or directory gone between listing and
+// looking is theirs, finished, and skipped.
 Status RemoveTemporaries(Env* env, const std::string& dir, const std::set<std::string>& unit_ids) {
-  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
+  Result<std::vector<std::string>> listed = env->GetChildren(dir);
+  if (!listed.ok() && listed.status().code() == StatusCode::kNotFound) return Status::OK();
+  ASSIGN_OR_RETURN(std::vector<std::string> children, std::move(listed));
   for (const std::string& c : children) {
     const std::string path = JoinPath(dir, c);
-    ASSIGN_OR_RETURN(FileInfo info, env->Stat(path));
+    Result<FileInfo> stat = env->Stat(path);
+    if (!stat.ok() && stat.status().code() == StatusCode::kNotFound) continue;
+    ASSIGN_OR_RETURN(FileInfo info, std::move(stat));
     if (info.is_dir) {
       RETURN_IF_ERROR(RemoveTemporaries(env, path, unit_ids));
     } else if (unit_ids.count(TemporaryUnitId(c))) {
