@@ -20,7 +20,8 @@ WorkUnit& AddDatabaseUnit(Plan* plan, const std::string& database, std::string f
 Result<Plan> PlanDatabaseUnits(const InputSpec& input, const PartitionSpec& partition) {
   if (input.format == InputFormat::kSqlite) return PlanSqliteUnits(input, partition);
   if (input.format == InputFormat::kPostgres) return PlanPostgresUnits(input, partition);
-  return Status::NotSupported("input.database: database input is not supported yet");
+  return Status::InvalidArgument("input.format: '" + std::string(InputFormatName(input.format.value_or(InputFormat::kCsv))) +
+                                 "' is not a database");
 }
 
 }  // namespace sluice

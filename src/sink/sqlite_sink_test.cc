@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "batch/value_parse.h"
-#include "core/sqlite_test_util.h"
+#include "db/sqlite_test_util.h"
 #include "plan/planner.h"
 #include "source/source_test_util.h"
 #include "source/sqlite_source.h"

@@ -5,18 +5,25 @@
 #include "sink/sqlite_sink.h"
 
 namespace sluice {
+namespace {
+
+Status NotADatabase(const OutputSpec& output) {
+  return Status::InvalidArgument("output.format: '" + std::string(OutputFormatName(output.format)) +
+                                 "' is not a database");
+}
+
+}  // namespace
 
 Status CheckTableSink(const OutputSpec& output, const Schema& schema) {
   if (output.format == OutputFormat::kSqlite) return CheckSqliteTableSink(output, schema);
   if (output.format == OutputFormat::kPostgres) return CheckPostgresTableSink(output, schema);
-  return Status::NotSupported("output.format: '" + std::string(OutputFormatName(output.format)) +
-                              "' is not supported yet");
+  return NotADatabase(output);
 }
 
 Result<std::unique_ptr<TableSink>> OpenTableSink(const OutputSpec& output, const std::string& fingerprint) {
   if (output.format == OutputFormat::kSqlite) return OpenSqliteTableSink(output, fingerprint);
   if (output.format == OutputFormat::kPostgres) return OpenPostgresTableSink(output, fingerprint);
-  return Status::NotSupported("output.format: '" + std::string(OutputFormatName(output.format)) + "' is not supported yet");
+  return NotADatabase(output);
 }
 
 }  // namespace sluice

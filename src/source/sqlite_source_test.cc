@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "batch/value_parse.h"
-#include "core/sqlite_test_util.h"
+#include "db/sqlite_test_util.h"
 #include "sink/partition_layout.h"
 #include "sluice/env.h"
 #include "source/source_test_util.h"
