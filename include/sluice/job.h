@@ -218,6 +218,50 @@ struct RejectLimit {
 
 enum class LogFormat { kText, kJson };
 
+// monitoring.progress: auto shows a live bar when stderr is a terminal and
+// plain lines otherwise; plain always prints lines; off prints neither.
+enum class ProgressMode { kAuto, kPlain, kOff };
+
+// One monitoring.alerts rule: {name, when: "METRIC OP NUMBER", for, action, url, column}.
+struct AlertSpec {
+  // The metrics alerts can watch (DESIGN.md §6), each evaluated on the run so far:
+  //   error_rate          rows rejected / rows read
+  //   batch_latency_p99   seconds from a batch's read to its write, 99th percentile
+  //   rows_per_sec        input rows per second over the last 10 seconds
+  //   score_mean          mean of the score column's predictions
+  //   score_psi           population stability index of the score column's
+  //                       predictions against the reference histogram in the stats file
+  enum class Metric { kErrorRate, kBatchLatencyP99, kRowsPerSec, kScoreMean, kScorePsi };
+  enum class Op { kGt, kGe, kLt, kLe };
+  enum class Action { kLog, kWebhook, kFail };
+  std::string name;
+  Metric metric = Metric::kErrorRate;
+  Op op = Op::kGt;
+  double threshold = 0;
+  int64_t for_ms = 0;  // the condition must hold this long before the rule fires
+  Action action = Action::kLog;
+  std::string url;     // webhook: http:// or https:// URL the JSON body is POSTed to
+  // score_mean / score_psi: the prediction column watched; empty = the
+  // model's first output (its first element when it is wider than 1).
+  std::string column;
+};
+
+struct MonitoringSpec {
+  LogFormat log_format = LogFormat::kText;
+  // Where Prometheus metrics are served (GET /metrics): empty = not served;
+  // "9464" or ":9464" = 127.0.0.1:9464; "HOST:PORT" as given (an explicit
+  // 0.0.0.0 exposes them to the network). Port 0 picks a free port (logged).
+  std::string metrics_addr;
+  ProgressMode progress = ProgressMode::kAuto;
+  // How often _sluice/metrics.prom is rewritten, plain progress lines are
+  // printed and alerts are evaluated (the live bar redraws faster).
+  int64_t interval_ms = 5000;
+  std::vector<AlertSpec> alerts;
+};
+
+std::string_view AlertMetricName(AlertSpec::Metric metric);
+std::string_view AlertActionName(AlertSpec::Action action);
+
 struct JobSpec {
   InputSpec input;
   PartitionSpec partition;
@@ -231,7 +275,7 @@ struct JobSpec {
   ExecutionSpec execution;
   RejectLimit max_rejected;
   OutputSpec output;
-  LogFormat log_format = LogFormat::kText;
+  MonitoringSpec monitoring;
 
   // The spec as canonical JSON (every key, defaults filled), for job.json and
   // hashing. Paths are as resolved (absolute or relative to the working dir).
@@ -302,6 +346,11 @@ struct RunOptions {
   // Set (by a signal handler) to stop: no new unit starts, units in flight stop
   // at their next batch without committing, and RunJob returns kInterrupted.
   const std::atomic<bool>* interrupt = nullptr;
+  // RunJob's progress on stderr: `quiet` (--quiet) turns it off whatever
+  // monitoring.progress says; `stderr_tty` (stderr is a terminal) picks the
+  // live bar over plain lines for progress: auto.
+  bool quiet = false;
+  bool stderr_tty = false;
 };
 
 // Preflight: input present and readable, schema resolvable, stats complete,

@@ -34,6 +34,8 @@
 
 namespace sluice {
 
+class RunMetrics;
+
 class JobSession {
  public:
   // Preflight as RunJob (plan, schema, statistics; model.load: preload loads
@@ -73,6 +75,16 @@ class JobSession {
   // _SUCCESS. kInvalidArgument (nothing run) for an id that is not a unit of
   // the plan, or given twice.
   Result<JobReport> RunUnits(const std::vector<std::string>& unit_ids);
+
+  // Stops the session's runs: no new unit starts, units in flight stop at
+  // their next batch without committing (as on RunOptions::interrupt), and
+  // RunUnits returns `code` with `reason` as its error. For alert `fail`
+  // rules (exit 4); running the job again resumes it. Any thread.
+  void RequestStop(ExitCode code, std::string reason);
+
+  // The session's live metrics (observe/metrics.h), for the monitor and the
+  // run report; counts every unit this session ran.
+  RunMetrics* metrics();
 
  private:
   struct State;

@@ -415,7 +415,7 @@ int RunCli(int argc, char** argv, Env* env) {
   LogFormat format = LogFormat::kText;
   if (!args.job_path.empty()) {
     Result<JobSpec> spec = LoadSpec(env, args);
-    if (spec.ok()) format = spec->log_format;
+    if (spec.ok()) format = spec->monitoring.log_format;
   }
   if (Status st = InitLogging(log_level, format); !st.ok()) return Fail(st);
 

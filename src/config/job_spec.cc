@@ -2,6 +2,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
+#include <charconv>
+#include <cmath>
 #include <set>
 
 #include "config/yaml_util.h"
@@ -534,6 +536,126 @@ Status ParseRejectLimit(const YAML::Node& node, RejectLimit* limit) {
   return Status::OK();
 }
 
+// "host:port", ":port" or "port" (the last two on 127.0.0.1).
+Result<std::string> ReadListenAddress(const YAML::Node& node, std::string_view path) {
+  ASSIGN_OR_RETURN(std::string text, ReadString(node, path));
+  const size_t colon = text.rfind(':');
+  std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
+  int64_t n = -1;
+  if (!port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos) n = std::stoll(port);
+  if (n < 0 || n > 65535) {
+    return KeyError(path, "expected HOST:PORT, :PORT or PORT with a port from 0 to 65535, got '" + text + "'");
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "127.0.0.1";
+  return host + ":" + port;
+}
+
+// when: "METRIC OP NUMBER", e.g. "error_rate > 0.01".
+Status ParseAlertCondition(const std::string& text, const std::string& path, AlertSpec* a) {
+  static constexpr std::pair<std::string_view, AlertSpec::Op> kOps[] = {
+      {">=", AlertSpec::Op::kGe}, {"<=", AlertSpec::Op::kLe}, {">", AlertSpec::Op::kGt}, {"<", AlertSpec::Op::kLt}};
+  const std::string hint = "expected 'METRIC OP NUMBER' with METRIC one of error_rate, batch_latency_p99, "
+                           "rows_per_sec, score_mean, score_psi and OP one of >, >=, <, <=";
+  size_t at = std::string::npos;
+  std::string_view op_text;
+  for (const auto& [text_op, op] : kOps) {
+    at = text.find(text_op);
+    if (at != std::string::npos) {
+      a->op = op;
+      op_text = text_op;
+      break;
+    }
+  }
+  if (at == std::string::npos) return KeyError(path, hint + ", got '" + text + "'");
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return std::string(v);
+  };
+  const std::string metric = trim(std::string_view(text).substr(0, at));
+  const std::string number = trim(std::string_view(text).substr(at + op_text.size()));
+  bool known = false;
+  for (AlertSpec::Metric m : {AlertSpec::Metric::kErrorRate, AlertSpec::Metric::kBatchLatencyP99,
+                              AlertSpec::Metric::kRowsPerSec, AlertSpec::Metric::kScoreMean,
+                              AlertSpec::Metric::kScorePsi}) {
+    if (metric == AlertMetricName(m)) {
+      a->metric = m;
+      known = true;
+    }
+  }
+  if (!known) return KeyError(path, "unknown metric '" + metric + "'; " + hint);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size() || !std::isfinite(value)) return KeyError(path, "'" + number + "' is not a number; " + hint);
+  a->threshold = value;
+  return Status::OK();
+}
+
+Status ParseMonitoring(const YAML::Node& mon, MonitoringSpec* m) {
+  RETURN_IF_ERROR(CheckMap(mon, "monitoring", {"log_format", "metrics_addr", "progress", "interval", "alerts"}));
+  if (mon["log_format"]) {
+    ASSIGN_OR_RETURN(std::string f, ReadEnum(mon["log_format"], "monitoring.log_format", {"text", "json"}));
+    m->log_format = f == "json" ? LogFormat::kJson : LogFormat::kText;
+  }
+  if (mon["metrics_addr"] && !mon["metrics_addr"].IsNull()) {
+    ASSIGN_OR_RETURN(m->metrics_addr, ReadListenAddress(mon["metrics_addr"], "monitoring.metrics_addr"));
+  }
+  if (mon["progress"]) {
+    ASSIGN_OR_RETURN(std::string p, ReadEnum(mon["progress"], "monitoring.progress", {"auto", "plain", "off"}));
+    m->progress = p == "auto" ? ProgressMode::kAuto : p == "plain" ? ProgressMode::kPlain : ProgressMode::kOff;
+  }
+  if (mon["interval"]) {
+    ASSIGN_OR_RETURN(m->interval_ms, ReadDurationMs(mon["interval"], "monitoring.interval"));
+    if (m->interval_ms < 100) return KeyError("monitoring.interval", "must be at least 100ms");
+  }
+  if (const YAML::Node alerts = mon["alerts"]; alerts && !alerts.IsNull()) {
+    if (!alerts.IsSequence()) return KeyError("monitoring.alerts", "expected a list of rules");
+    std::set<std::string> names;
+    for (size_t i = 0; i < alerts.size(); ++i) {
+      const std::string path = "monitoring.alerts[" + std::to_string(i) + "]";
+      const YAML::Node r = alerts[i];
+      RETURN_IF_ERROR(CheckMap(r, path, {"name", "when", "for", "action", "url", "column"}));
+      AlertSpec a;
+      if (!r["name"]) return KeyError(path + ".name", "required");
+      ASSIGN_OR_RETURN(a.name, ReadString(r["name"], path + ".name"));
+      if (!names.insert(a.name).second) return KeyError(path + ".name", "'" + a.name + "' names two rules");
+      if (!r["when"]) return KeyError(path + ".when", "required");
+      ASSIGN_OR_RETURN(std::string when, ReadString(r["when"], path + ".when"));
+      RETURN_IF_ERROR(ParseAlertCondition(when, path + ".when", &a));
+      if (r["for"]) {
+        ASSIGN_OR_RETURN(a.for_ms, ReadDurationMs(r["for"], path + ".for"));
+      }
+      if (r["action"]) {
+        ASSIGN_OR_RETURN(std::string act, ReadEnum(r["action"], path + ".action", {"log", "webhook", "fail"}));
+        a.action = act == "log" ? AlertSpec::Action::kLog
+                   : act == "webhook" ? AlertSpec::Action::kWebhook
+                                      : AlertSpec::Action::kFail;
+      }
+      if (r["url"]) {
+        ASSIGN_OR_RETURN(a.url, ReadString(r["url"], path + ".url"));
+      }
+      if (a.action == AlertSpec::Action::kWebhook) {
+        if (a.url.empty()) return KeyError(path + ".url", "required for action: webhook");
+        if (a.url.rfind("http://", 0) != 0 && a.url.rfind("https://", 0) != 0) {
+          return KeyError(path + ".url", "expected an http:// or https:// URL, got '" + a.url + "'");
+        }
+      } else if (!a.url.empty()) {
+        return KeyError(path + ".url", "only used with action: webhook");
+      }
+      if (r["column"]) {
+        if (a.metric != AlertSpec::Metric::kScoreMean && a.metric != AlertSpec::Metric::kScorePsi) {
+          return KeyError(path + ".column", "only used with score_mean and score_psi");
+        }
+        ASSIGN_OR_RETURN(a.column, ReadString(r["column"], path + ".column"));
+      }
+      m->alerts.push_back(std::move(a));
+    }
+  }
+  return Status::OK();
+}
+
 Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   RETURN_IF_ERROR(CheckMap(root, "",
                            {"input", "partition", "features", "stats", "model", "batch", "execution", "errors",
@@ -587,18 +709,31 @@ Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   if (root["output"]) RETURN_IF_ERROR(ParseOutput(root["output"], base_dir, &spec.output));
   else spec.output.path = Resolve(base_dir, spec.output.path);
 
-  if (const YAML::Node mon = root["monitoring"]) {
-    RETURN_IF_ERROR(CheckMap(mon, "monitoring", {"log_format"}, {"metrics_addr", "progress", "alerts"},
-                             "metrics, progress and alerts come in a later version"));
-    if (mon["log_format"]) {
-      ASSIGN_OR_RETURN(std::string f, ReadEnum(mon["log_format"], "monitoring.log_format", {"text", "json"}));
-      spec.log_format = f == "json" ? LogFormat::kJson : LogFormat::kText;
-    }
-  }
+  if (root["monitoring"]) RETURN_IF_ERROR(ParseMonitoring(root["monitoring"], &spec.monitoring));
   return spec;
 }
 
 }  // namespace
+
+std::string_view AlertMetricName(AlertSpec::Metric metric) {
+  switch (metric) {
+    case AlertSpec::Metric::kErrorRate: return "error_rate";
+    case AlertSpec::Metric::kBatchLatencyP99: return "batch_latency_p99";
+    case AlertSpec::Metric::kRowsPerSec: return "rows_per_sec";
+    case AlertSpec::Metric::kScoreMean: return "score_mean";
+    case AlertSpec::Metric::kScorePsi: return "score_psi";
+  }
+  return "?";
+}
+
+std::string_view AlertActionName(AlertSpec::Action action) {
+  switch (action) {
+    case AlertSpec::Action::kLog: return "log";
+    case AlertSpec::Action::kWebhook: return "webhook";
+    case AlertSpec::Action::kFail: return "fail";
+  }
+  return "?";
+}
 
 std::string_view ImputeKindName(ImputeKind kind) {
   switch (kind) {
@@ -788,7 +923,8 @@ std::string JobSpec::ToCanonicalJson() const {
     fj["value"] = f.number ? nlohmann::ordered_json(*f.number) : nlohmann::ordered_json(f.text);
     j["output"]["filter"].push_back(fj);
   }
-  j["monitoring"]["log_format"] = log_format == LogFormat::kJson ? "json" : "text";
+  // monitoring is left out: it changes how a run reports, not what it writes,
+  // and job.json (the job's identity) must not change with it.
   return j.dump(2);
 }
 

@@ -100,7 +100,7 @@ monitoring: {log_format: json}
   EXPECT_EQ(r->output.filter[0].op, FilterOp::kGe);
   EXPECT_EQ(*r->output.filter[0].number, 0.8);
   EXPECT_EQ(r->output.filter[1].text, "travel");
-  EXPECT_EQ(r->log_format, LogFormat::kJson);
+  EXPECT_EQ(r->monitoring.log_format, LogFormat::kJson);
 }
 
 TEST(JobSpecTest, DatabaseInputsAndOutputs) {
@@ -158,6 +158,62 @@ TEST(JobSpecTest, DatabaseInputsAndOutputs) {
             "partition.column: only used when partition.by is size, time, column or hash");
   EXPECT_EQ(ErrorOf("input: {path: a.csv}\npartition: {column: id}\n" + features),
             "partition.column: only used when partition.by is time, column or hash");
+}
+
+TEST(JobSpecTest, MonitoringSection) {
+  Result<JobSpec> r = Parse(std::string(kMinimal) + R"(
+monitoring:
+  metrics_addr: 9464
+  progress: plain
+  interval: 2s
+  alerts:
+    - {name: errors, when: "error_rate > 0.01", action: fail}
+    - {name: drift, when: "score_psi>=0.2", for: 30s, action: webhook, url: "http://127.0.0.1:8080/hook", column: p}
+    - {name: slow, when: "rows_per_sec < 1e5"}
+)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const MonitoringSpec& m = r->monitoring;
+  EXPECT_EQ(m.metrics_addr, "127.0.0.1:9464");
+  EXPECT_EQ(m.progress, ProgressMode::kPlain);
+  EXPECT_EQ(m.interval_ms, 2000);
+  ASSERT_EQ(m.alerts.size(), 3u);
+  EXPECT_EQ(m.alerts[0].metric, AlertSpec::Metric::kErrorRate);
+  EXPECT_EQ(m.alerts[0].op, AlertSpec::Op::kGt);
+  EXPECT_EQ(m.alerts[0].threshold, 0.01);
+  EXPECT_EQ(m.alerts[0].action, AlertSpec::Action::kFail);
+  EXPECT_EQ(m.alerts[1].metric, AlertSpec::Metric::kScorePsi);
+  EXPECT_EQ(m.alerts[1].op, AlertSpec::Op::kGe);
+  EXPECT_EQ(m.alerts[1].for_ms, 30000);
+  EXPECT_EQ(m.alerts[1].url, "http://127.0.0.1:8080/hook");
+  EXPECT_EQ(m.alerts[1].column, "p");
+  EXPECT_EQ(m.alerts[2].action, AlertSpec::Action::kLog);
+  EXPECT_EQ(m.alerts[2].op, AlertSpec::Op::kLt);
+  EXPECT_EQ(m.alerts[2].threshold, 1e5);
+  // Monitoring is not part of the job's identity.
+  Result<JobSpec> plain = Parse(kMinimal);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->ToCanonicalJson(), r->ToCanonicalJson());
+
+  EXPECT_EQ(Parse(std::string(kMinimal) + "monitoring: {metrics_addr: \"0.0.0.0:9100\"}\n")->monitoring.metrics_addr,
+            "0.0.0.0:9100");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {metrics_addr: \"host:99999\"}\n"),
+            "monitoring.metrics_addr: expected HOST:PORT, :PORT or PORT with a port from 0 to 65535, got 'host:99999'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {alerts: [{name: a, when: \"latency > 1\"}]}\n"),
+            "monitoring.alerts[0].when: unknown metric 'latency'; expected 'METRIC OP NUMBER' with METRIC one of "
+            "error_rate, batch_latency_p99, rows_per_sec, score_mean, score_psi and OP one of >, >=, <, <=");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {alerts: [{name: a, when: \"error_rate > x\"}]}\n").substr(0, 52),
+            "monitoring.alerts[0].when: 'x' is not a number; expe");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {alerts: [{name: a, when: \"error_rate > 1\", action: webhook}]}\n"),
+            "monitoring.alerts[0].url: required for action: webhook");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) +
+                    "monitoring: {alerts: [{name: a, when: \"error_rate > 1\", action: webhook, url: ftp://x}]}\n"),
+            "monitoring.alerts[0].url: expected an http:// or https:// URL, got 'ftp://x'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {alerts: [{name: a, when: \"error_rate > 1\"}, "
+                                            "{name: a, when: \"error_rate > 2\"}]}\n"),
+            "monitoring.alerts[1].name: 'a' names two rules");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {alerts: [{name: a, when: \"error_rate > 1\", column: p}]}\n"),
+            "monitoring.alerts[0].column: only used with score_mean and score_psi");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {interval: 10ms}\n"), "monitoring.interval: must be at least 100ms");
 }
 
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {
