@@ -1,7 +1,11 @@
 # Developer entry points. Everything works from a fresh clone: each target bootstraps what it
 # needs first (scripts/bootstrap is quick when nothing is missing).
 #
-#   make build | test | asan | tsan | demo | clean      BUILD=dir  JOBS=n  CMAKE_ARGS=...
+#   make build | test | asan | tsan | demo | bench | clean      BUILD=dir  JOBS=n  CMAKE_ARGS=...
+#
+# `make bench` (never part of `make test`) turns on SLUICE_BUILD_BENCH in BUILD, builds what
+# bench/run_all.py needs and runs it: Sluice against pandas, Dask and its ceilings on 1M rows
+# (about 10 minutes on 2 cores); the table goes to stdout and BUILD/bench/results.md.
 #
 # CMAKE_ARGS is passed when a build directory is first configured. A SLUICE_THIRD_PARTY set in the
 # environment (bootstrap's unpack prefix) is passed on to CMake too.
@@ -22,7 +26,7 @@ CTEST = ctest --output-on-failure -j $(JOBS) --test-dir
 configure = test -f $(1)/build.ninja || cmake -S . -B $(1) -G Ninja $(2) \
   $(THIRD_PARTY_ARGS) $(CMAKE_ARGS)
 
-.PHONY: all bootstrap build test asan tsan demo clean
+.PHONY: all bootstrap build test asan tsan demo bench clean
 
 all: build
 
@@ -51,6 +55,11 @@ tsan: bootstrap
 
 demo: build
 	BUILD=$(BUILD) scripts/demo
+
+bench: build
+	cmake -S . -B $(BUILD) -DSLUICE_BUILD_BENCH=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target sluice_model_ceiling
+	/usr/bin/python3 bench/run_all.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) examples/*/out examples/*/out_*
