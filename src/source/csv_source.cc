@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -144,6 +146,28 @@ class CsvParser {
     return Status::OK();
   }
 
+  // The first delimiter, '\n' or '\r' in [p, limit), or limit. Eight bytes at a
+  // time where words are little-endian: a byte equal to c is a zero byte of
+  // w ^ (c * 0x01..01), and (x - 0x01..01) & ~x & 0x80..80 marks the lowest zero
+  // byte of x exactly (a borrow can only mark bytes above it).
+  const char* FindSpecial(const char* p, const char* limit) const {
+    if constexpr (std::endian::native == std::endian::little) {
+      constexpr uint64_t kOnes = 0x0101010101010101ULL;
+      constexpr uint64_t kHighs = 0x8080808080808080ULL;
+      const auto zero_bytes = [](uint64_t x) { return (x - kOnes) & ~x & kHighs; };
+      const uint64_t delimiters = kOnes * static_cast<unsigned char>(delimiter_);
+      for (; limit - p >= 8; p += 8) {
+        uint64_t w;
+        std::memcpy(&w, p, sizeof w);
+        const uint64_t hits = zero_bytes(w ^ delimiters) | zero_bytes(w ^ (kOnes * '\n')) |
+                              zero_bytes(w ^ (kOnes * '\r'));
+        if (hits != 0) return p + std::countr_zero(hits) / 8;
+      }
+    }
+    while (p < limit && !special_[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+  }
+
   // Scans one record at [begin, limit). kNeedMore when the record may continue
   // past `limit` and the file has more bytes.
   Scan ScanRecord(const char* begin, const char* limit, bool eof) {
@@ -182,7 +206,7 @@ class CsvParser {
       }
       // Unquoted text, or text after a closing quote.
       while (true) {
-        while (p < limit && !special_[static_cast<unsigned char>(*p)]) ++p;
+        p = FindSpecial(p, limit);
         if (p == limit) {
           if (!eof) return Scan::kNeedMore;
           field.end = static_cast<size_t>(p - begin);
@@ -240,12 +264,28 @@ class CsvParser {
   int64_t record_line_ = 0;
 };
 
-bool IsNullToken(const CsvOptions& csv, std::string_view text) {
-  for (const std::string& token : csv.null_values) {
-    if (text == token) return true;
+// input.csv.null_values, with the set of their lengths so that most cells are
+// ruled out by one bit test.
+class NullTokens {
+ public:
+  explicit NullTokens(const std::vector<std::string>& tokens) : tokens_(tokens) {
+    for (const std::string& token : tokens_) {
+      if (token.size() < 64) lengths_ |= uint64_t{1} << token.size();
+    }
   }
-  return false;
-}
+
+  bool Contains(std::string_view text) const {
+    if (text.size() < 64 && (lengths_ >> text.size() & 1) == 0) return false;
+    for (const std::string& token : tokens_) {
+      if (text == token) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::string> tokens_;
+  uint64_t lengths_ = 0;                     // bit n: a token of n bytes (n < 64)
+};
 
 struct Header {
   std::vector<std::string> names;
@@ -289,7 +329,7 @@ std::vector<std::string> NumberedNames(size_t count) {
 class CsvSource final : public Source {
  public:
   CsvSource(std::string path, const SourceOptions& options, RejectSink* rejects)
-      : path_(std::move(path)), options_(options), rejects_(rejects) {}
+      : path_(std::move(path)), options_(options), rejects_(rejects), null_tokens_(options.csv.null_values) {}
 
   Status Open(Env* env, const InputRange& range, const Schema& file_schema, const TextReadTuning& tuning) {
     RETURN_IF_ERROR(CheckCsvOptions(options_.csv));
@@ -399,7 +439,7 @@ class CsvSource final : public Source {
       const size_t field_idx = field_of_column_[col_idx];
       const std::string_view text = parser_->FieldText(field_idx, &scratch_[col_idx]);
       Cell& cell = cells_[col_idx];
-      if (!parser_->quoted(field_idx) && IsNullToken(options_.csv, text)) {
+      if (!parser_->quoted(field_idx) && null_tokens_.Contains(text)) {
         cell.is_null = true;
         continue;
       }
@@ -426,6 +466,7 @@ class CsvSource final : public Source {
   std::string path_;
   SourceOptions options_;
   RejectSink* rejects_;
+  NullTokens null_tokens_;  // options_.csv.null_values
   std::unique_ptr<RandomAccessFile> file_;
   std::unique_ptr<CsvParser> parser_;
   Schema schema_;
@@ -464,6 +505,7 @@ Result<Schema> InferCsvSchema(Env* env, const std::string& path, const SourceOpt
   }
 
   std::vector<TypeGuess> guesses(names.size());
+  const NullTokens null_tokens(options.csv.null_values);
   std::string scratch;
   bool have_columns = options.csv.header;
   // Without a header the first good record counts the columns, even if infer_rows is 0.
@@ -479,7 +521,7 @@ Result<Schema> InferCsvSchema(Env* env, const std::string& path, const SourceOpt
     if (parser.num_fields() != names.size() || record_idx >= options.infer_rows) continue;
     for (size_t col_idx = 0; col_idx < names.size(); ++col_idx) {
       const std::string_view text = parser.FieldText(col_idx, &scratch);
-      if (text.empty() || (!parser.quoted(col_idx) && IsNullToken(options.csv, text))) continue;
+      if (text.empty() || (!parser.quoted(col_idx) && null_tokens.Contains(text))) continue;
       guesses[col_idx].AddText(text);
     }
   }

@@ -61,6 +61,16 @@ const std::vector<CsvCase>& ConformanceCases() {
       {"custom_null_tokens", "a,b\n1,-\n2,\n", {"1|<null>", "2|"}, {2, 3}, {},
        CsvOptions{',', true, '"', {"-"}}, {{"b", DataType::kString}}},
       {"blank_lines_skipped", "a,b\n\n1,x\n\r\n2,y\n\n", {"1|x", "2|y"}, {3, 5}},
+      // Fields and records longer than the eight-byte steps of the structure scan, with the
+      // delimiter, CR and LF at every offset within a step; a null token's length among them.
+      {"long_fields_every_offset",
+       "a,b\n1234567890123,abcdefghij\n12345678,abcdefg\r\n123456789,abcdefgh\ri\n1,NA\n"
+       "1234567,abcdefghijklmnopqrstuvwxyz",
+       {"1234567890123|abcdefghij", "12345678|abcdefg", "123456789|abcdefgh\ri", "1|NA",
+        "1234567|abcdefghijklmnopqrstuvwxyz"},
+       {2, 3, 4, 5, 6}, {}, CsvOptions{',', true, '"', {"", "nul"}}, {{"b", DataType::kString}}},
+      {"long_null_token", "a,b\n1,missing\n2,missing_not\n", {"1|<null>", "2|missing_not"}, {2, 3}, {},
+       CsvOptions{',', true, '"', {"missing"}}, {{"b", DataType::kString}}},
       {"quote_inside_unquoted_field", "a,b\n1,ab\"c\n", {"1|ab\"c"}, {2}},
       {"text_after_closing_quote", "a,b\n1,\"ab\"c\n", {"1|abc"}, {2}},
       {"semicolon_and_single_quote", "a;b\n1;'x;y'\n2;'it''s'\n", {"1|x;y", "2|it's"}, {2, 3}, {},

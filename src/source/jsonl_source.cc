@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -208,10 +209,11 @@ class JsonlSource final : public Source {
         return false;
     }
     for (Cell& cell : cells_) cell.is_null = true;
+    size_t position = 0;
     for (const simdjson::dom::key_value_pair field : object) {
-      const auto found = column_of_key_.find(field.key);
-      if (found == column_of_key_.end()) continue;
-      if (!ConvertValue(found->second, field.value)) return false;
+      const size_t col_idx = ColumnOfKey(position++, field.key);
+      if (col_idx == kNotAColumn) continue;
+      if (!ConvertValue(col_idx, field.value)) return false;
     }
     if (!sampler_.Keep(cells_, lines_->line())) return false;
     for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
@@ -219,6 +221,21 @@ class JsonlSource final : public Source {
     }
     batch->row_lines.push_back(lines_->line());
     return true;
+  }
+
+  // The column of `key`, the position-th key of its line, or kNotAColumn. Lines of a
+  // file almost always list their keys in one order, so the key the previous lines
+  // had at this position is compared first and the hash table is the fallback.
+  size_t ColumnOfKey(size_t position, std::string_view key) {
+    if (position < key_slots_.size() && key_slots_[position].key == key) return key_slots_[position].col_idx;
+    const auto found = column_of_key_.find(key);
+    const size_t col_idx = found == column_of_key_.end() ? kNotAColumn : found->second;
+    if (position < kMaxKeySlots) {
+      if (position >= key_slots_.size()) key_slots_.resize(position + 1);
+      key_slots_[position].key.assign(key);
+      key_slots_[position].col_idx = col_idx;
+    }
+    return col_idx;
   }
 
   // Converts one JSON value into cells_[col_idx], or rejects the row.
@@ -332,6 +349,13 @@ class JsonlSource final : public Source {
   simdjson::dom::parser parser_;
   Schema schema_;
   std::unordered_map<std::string_view, size_t> column_of_key_;  // views into schema_ names
+  static constexpr size_t kNotAColumn = SIZE_MAX;
+  static constexpr size_t kMaxKeySlots = 1024;
+  struct KeySlot {
+    std::string key;
+    size_t col_idx = kNotAColumn;
+  };
+  std::vector<KeySlot> key_slots_;  // by key position: the last key seen there and its column
   std::vector<Cell> cells_;
   std::vector<std::string> scratch_;  // per column: text of numbers and nested values
   uint64_t range_begin_ = 0;

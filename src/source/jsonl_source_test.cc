@@ -47,6 +47,15 @@ const std::vector<JsonlCase>& Cases() {
        {1, 2, 3}},
       {"key_order_does_not_matter", "{\"b\":\"x\",\"a\":1}\n{\"a\":2,\"b\":\"y\"}\n", {}, {"a", "b"},
        {"1|x", "2|y"}, {1, 2}},
+      // Keys are matched to columns by the previous line's order first: every change of order,
+      // an unselected key where a column was, and a key past the previous line's end.
+      {"key_order_changes_between_lines",
+       "{\"a\":1,\"b\":\"x\"}\n{\"b\":\"y\",\"a\":2}\n{\"z\":0,\"a\":3}\n{\"a\":4,\"b\":\"w\",\"z\":9}\n"
+       "{\"a\":5,\"b\":\"v\"}\n",
+       {},
+       {"a", "b"},
+       {"1|x", "2|y", "3|<null>", "4|w", "5|v"},
+       {1, 2, 3, 4, 5}},
       {"numbers_as_strings", "{\"v\":1.5}\n{\"v\":\"3.5\"}\n{\"v\":\" 2 \"}\n", {{"v", DataType::kFloat64}}, {}, {"1.5", "3.5", "2"}, {1, 2, 3}},
       {"numbers_for_string_column",
        "{\"s\":\"x\"}\n{\"s\":15}\n{\"s\":1.5e3}\n{\"s\":-7}\n{\"s\":18446744073709551615}\n{\"s\":true}\n",
