@@ -5,7 +5,7 @@
 #
 # `make bench` (never part of `make test`) turns on SLUICE_BUILD_BENCH in BUILD, builds what
 # bench/run_all.py needs and runs it: Sluice against pandas, Dask and its ceilings on 1M rows
-# (about 10 minutes on 2 cores); the table goes to stdout and BUILD/bench/results.md.
+# (about 15 minutes on a busy 2-core machine); the table goes to stdout and BUILD/bench/results.md.
 #
 # CMAKE_ARGS is passed when a build directory is first configured. A SLUICE_THIRD_PARTY set in the
 # environment (bootstrap's unpack prefix) is passed on to CMake too.

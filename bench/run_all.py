@@ -19,8 +19,8 @@ model is trained with a fixed seed. Steps:
    - Sluice: `sluice run`, W workers (default 2), units of 16 MiB, output in the input's format;
      best wall time of 3 runs; peak RSS from /usr/bin/time -v.
    - pandas and Dask peers (bench/peers.py): CSV and JSONL. JSONL peers read a slice of
-     --jsonl-peer-rows rows (default 250k; rows/s extrapolated, marked in the table) because
-     pandas' read_json on 1M rows takes minutes. No Parquet peers: pandas and Dask need pyarrow
+     --jsonl-peer-rows rows (default 100k; rows/s extrapolated, marked in the table) because
+     read_json(lines=True) is slow (about 20k rows/s for pandas and Dask on a busy 2-core machine). No Parquet peers: pandas and Dask need pyarrow
      or fastparquet to read Parquet, and neither is installed.
    - Ceilings: parse + write (Sluice with the constant model, same input and output format) and
      model only (BUILD/bench/sluice_model_ceiling: the backend's Predict on an in-memory matrix
@@ -268,7 +268,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"))
     parser.add_argument("--rows", type=int, default=1000000)
-    parser.add_argument("--jsonl-peer-rows", type=int, default=250000)
+    parser.add_argument("--jsonl-peer-rows", type=int, default=100000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", help="working directory (default: a new temporary one, removed after)")
     parser.add_argument("--markdown", help="where to write the table (default BUILD/bench/results.md)")

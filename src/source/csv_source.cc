@@ -284,7 +284,7 @@ class NullTokens {
 
  private:
   std::vector<std::string> tokens_;
-  uint64_t lengths_ = 0;                     // bit n: a token of n bytes (n < 64)
+  uint64_t lengths_ = 0;  // bit n: a token of n bytes (n < 64)
 };
 
 struct Header {
