@@ -10,8 +10,11 @@
 namespace sluice {
 namespace {
 
-std::vector<size_t> SizesOrDefault(std::vector<size_t> sizes) {
+std::vector<size_t> Candidates(std::vector<size_t> sizes, size_t max_size) {
   if (sizes.empty()) sizes.assign(std::begin(kAutoBatchSizes), std::end(kAutoBatchSizes));
+  if (max_size > 0) {
+    while (sizes.size() > 1 && sizes.back() > max_size) sizes.pop_back();
+  }
   return sizes;
 }
 
@@ -33,7 +36,8 @@ std::string Rate(double rows_per_sec) {
 }  // namespace
 
 BatchSizer::BatchSizer(Options options)
-    : options_{SizesOrDefault(std::move(options.sizes)), options.start, options.min_batches, options.min_window_us},
+    : options_{Candidates(std::move(options.sizes), options.max_size), options.start, options.max_size,
+               options.min_batches, options.min_window_us},
       start_(NearestIndex(options_.sizes, options_.start)),
       trials_(options_.sizes.size()),
       current_(start_),

@@ -34,6 +34,8 @@ class BatchSizer {
   struct Options {
     std::vector<size_t> sizes;   // candidates, ascending; empty = kAutoBatchSizes
     size_t start = 4096;         // the first size tried (the candidate nearest to it)
+    // Sizes above this are not tried (the smallest candidate always is); 0 = no bound.
+    size_t max_size = 0;
     // A size is measured once this many batches (after its first) have
     // finished while it is tried ...
     int64_t min_batches = 3;

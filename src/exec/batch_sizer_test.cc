@@ -76,6 +76,18 @@ TEST(BatchSizerTest, MeasuresFromTheFirstBatchOfASizeOn) {
   EXPECT_EQ(sizer.Describe(), "4096 rows (rows/s: 4096 1.00M, 16384 1.00M?)");
 }
 
+TEST(BatchSizerTest, MaxSizeBoundsTheCandidates) {
+  BatchSizer::Options o = Small();
+  o.max_size = 20000;
+  BatchSizer sizer(o);
+  auto cost = [](size_t size) { return 1.0 + 2000.0 / static_cast<double>(size); };
+  EXPECT_EQ(Drive(&sizer, cost), (std::vector<size_t>{4096, 16384}));
+  EXPECT_EQ(sizer.best(), 16384u);
+  o.max_size = 100;  // below every candidate: the smallest
+  BatchSizer tiny(o);
+  EXPECT_EQ(tiny.Next(), 256u);
+}
+
 TEST(BatchSizerTest, UndecidedReportsTheStart) {
   BatchSizer sizer(BatchSizer::Options{});
   EXPECT_EQ(sizer.best(), 4096u);

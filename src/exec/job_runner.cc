@@ -34,6 +34,8 @@ namespace {
 // Per worker, outside the batches: the reader's chunk window, the part
 // writer's buffers, the rejects writer.
 constexpr uint64_t kWorkerFixedBytes = uint64_t{6} << 20;
+// batch.size: auto tries no size above a unit's mean rows / this.
+constexpr size_t kMinBatchesPerUnit = 8;
 // The smallest share of memory a batch slot may have.
 constexpr uint64_t kMinTokenBytes = uint64_t{1} << 20;
 
@@ -290,6 +292,12 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
   if (s->spec.batch_size_auto) {
     BatchSizer::Options sizing;
     sizing.start = s->spec.batch_size;
+    // Each unit fills and drains its pipeline: batches much larger than a
+    // unit's share of rows leave cores idle for much of it.
+    int64_t rows = 0;
+    for (const WorkUnit& u : s->ctx->plan.units) rows += u.est_rows;
+    const size_t units = std::max<size_t>(s->ctx->plan.units.size(), 1);
+    sizing.max_size = static_cast<size_t>(rows / static_cast<int64_t>(units)) / kMinBatchesPerUnit;
     s->batch_sizer = std::make_unique<BatchSizer>(sizing);
   }
 
