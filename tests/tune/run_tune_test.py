@@ -2,7 +2,7 @@
 """batch.size: auto and `sluice tune` end to end.
 
 auto: a run with batch.size: auto (1 and 2 workers, async and sync) writes byte-identical output
-(parts, rejects, unit markers) to runs with fixed sizes 256, 4096 and 65536, and reports the size
+(parts, rejects, unit markers, _SUCCESS) to runs with fixed sizes 256, 4096 and 65536, and reports the size
 it chose, one of the candidates. Which size it chooses depends on timing and is not asserted.
 
 tune: `sluice tune` on a small generated input prints one table row per batch size and split of
@@ -23,7 +23,7 @@ import tempfile
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from output_tree import tree  # noqa: E402
+from output_tree import tree_difference  # noqa: E402
 
 SIZES = [256, 1024, 4096, 16384, 65536]
 FEATURES = [f"x{i}" for i in range(8)]
@@ -71,22 +71,6 @@ def run(sluice, d, args, env=None):
     return p
 
 
-def compared(out):
-    """The files a run's batch size must not change: parts, rejects, unit markers."""
-    return {rel: path for rel, path in tree(out).items() if rel != "_SUCCESS"}
-
-
-def same_output(a, b):
-    ta, tb = compared(a), compared(b)
-    if sorted(ta) != sorted(tb):
-        return f"files differ: {sorted(set(ta) ^ set(tb))[:5]}"
-    for rel in sorted(ta):
-        with open(ta[rel], "rb") as fa, open(tb[rel], "rb") as fb:
-            if fa.read() != fb.read():
-                return f"{rel} differs between {a} and {b}"
-    return None
-
-
 def chosen_size(stdout):
     m = re.search(r"batch (\d+) rows( \(auto\))?", stdout)
     if not m:
@@ -101,7 +85,7 @@ def check_auto(sluice, d):
         p = run(sluice, d, ["run", "job.yaml", "--set", f"batch.size={size}", "--set", f"output.path={out}"])
         if chosen_size(p.stdout) != (size, False):
             fail(f"fixed run reports {chosen_size(p.stdout)}, expected ({size}, False)")
-        diff = same_output("fixed-4096", out)
+        diff = tree_difference("fixed-4096", out)
         if diff:
             fail(f"batch.size {size} vs 4096: {diff}")
     for workers, mode in ((1, "async"), (2, "async"), (2, "sync")):
@@ -111,7 +95,7 @@ def check_auto(sluice, d):
         size, auto = chosen_size(p.stdout)
         if not auto or size not in SIZES:
             fail(f"{out}: the summary says batch {size} auto={auto}, expected one of {SIZES} (auto)")
-        diff = same_output("fixed-4096", out)
+        diff = tree_difference("fixed-4096", out)
         if diff:
             fail(f"{out} vs a fixed batch.size: {diff}")
         tried = re.search(r"batch.size auto: .*", p.stderr)
@@ -150,7 +134,7 @@ def check_tune(sluice, d):
     for s in settings:
         args += ["--set", s]
     run(sluice, d, args)
-    diff = same_output("fixed-4096", "tuned-out")
+    diff = tree_difference("fixed-4096", "tuned-out")
     if diff:
         fail(f"the tuned run's output: {diff}")
     print(f"run_tune_test: tune: {len(rows)} configurations, best {settings}")
