@@ -11,9 +11,13 @@
 // feature matrix, outputs, output batch) stays within its share: the cap starts
 // conservative and follows the measured bytes per input byte of earlier batches.
 //
+// Batch sizes: spec batch.size, or with batch.size: auto the session's
+// BatchSizer, told when each batch was written. Every batch's time in each
+// stage adds up in UnitShared::stage_us.
+//
 // Output is deterministic: rows keep input order within the part, and rejects
 // are buffered per token and written in batch order, so sync, async and any
-// number of workers give the same bytes.
+// number of workers or batch size give the same bytes.
 //
 // Thread-safety: RunUnit may run concurrently for different units sharing one
 // UnitShared.
