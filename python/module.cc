@@ -96,6 +96,8 @@ py::dict ReportDict(const JobReport& r) {
   d["parts"] = r.parts;
   d["workers"] = r.workers;
   d["model_threads"] = r.model_threads;
+  d["batch_size"] = r.batch_size;
+  d["batch_size_auto"] = r.batch_size_auto;
   d["model_loads"] = r.model_loads;
   d["model_evictions"] = r.model_evictions;
   d["peak_rss_bytes"] = r.peak_rss_bytes;

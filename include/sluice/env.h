@@ -85,6 +85,8 @@ class Env {
   // Creates dir and its missing parents; OK if it exists.
   virtual Status CreateDirs(const std::string& dir) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
+  // Removes an empty directory.
+  virtual Status RemoveDir(const std::string& dir) = 0;
   // Atomically replaces `to` with `from`.
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   // Makes the directory's entries (creations, renames) durable.
@@ -118,6 +120,7 @@ class EnvWrapper : public Env {
   Result<std::vector<std::string>> GetChildren(const std::string& d) override { return target_->GetChildren(d); }
   Status CreateDirs(const std::string& d) override { return target_->CreateDirs(d); }
   Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
+  Status RemoveDir(const std::string& d) override { return target_->RemoveDir(d); }
   Status RenameFile(const std::string& f, const std::string& t) override { return target_->RenameFile(f, t); }
   Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
   uint64_t NowMicros() override { return target_->NowMicros(); }
@@ -145,6 +148,9 @@ Status WriteFileAtomic(Env* env, const std::string& path, std::string_view data)
 // a glob pattern (*, ?, [..] in any component) into a sorted list of files.
 // kNotFound when nothing matches.
 Result<std::vector<std::string>> ExpandInputPaths(Env* env, const std::string& pattern);
+
+// Removes `dir` and everything below it; OK if it does not exist.
+Status RemoveTree(Env* env, const std::string& dir);
 
 // "a/b" + "c" -> "a/b/c". Directory part of a path ("a/b/c" -> "a/b", "c" -> ".").
 std::string JoinPath(std::string_view dir, std::string_view name);

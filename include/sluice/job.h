@@ -262,6 +262,9 @@ struct MonitoringSpec {
 std::string_view AlertMetricName(AlertSpec::Metric metric);
 std::string_view AlertActionName(AlertSpec::Action action);
 
+// The batch sizes batch.size: auto chooses among, and `sluice tune` measures.
+inline constexpr size_t kAutoBatchSizes[] = {256, 1024, 4096, 16384, 65536};
+
 struct JobSpec {
   InputSpec input;
   PartitionSpec partition;
@@ -271,7 +274,10 @@ struct JobSpec {
   std::string stats_path;
   std::string stats_inline_json;
   ModelSpec model;
+  // Rows per batch. batch.size: auto sets batch_size_auto: the run picks among
+  // kAutoBatchSizes while it goes (exec/batch_sizer.h), starting at batch_size.
   size_t batch_size = 4096;
+  bool batch_size_auto = false;
   ExecutionSpec execution;
   RejectLimit max_rejected;
   OutputSpec output;
@@ -323,6 +329,15 @@ struct JobReport {
   std::vector<std::string> parts;  // committed output files, relative to output.path, in plan order
   int workers = 1;                 // units run in parallel
   int model_threads = 1;           // intra-op threads per worker
+  // Rows per batch: batch.size, or with batch.size: auto the size the run chose
+  // (its best measured so far when the run ended before choosing).
+  size_t batch_size = 0;
+  bool batch_size_auto = false;
+  // Time the batches spent in each stage, summed over batches and workers
+  // (thread seconds): read + preprocess, predict, postprocess + write.
+  double read_seconds = 0;
+  double predict_seconds = 0;
+  double write_seconds = 0;
   int64_t model_loads = 0;         // model loads (routing: per segment model)
   int64_t model_evictions = 0;     // routing: models dropped from the LRU cache
   uint64_t peak_rss_bytes = 0;

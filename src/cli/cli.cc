@@ -12,6 +12,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "sluice/job.h"
 #include "sluice/model.h"
 #include "sluice/session.h"
+#include "sluice/tune.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -97,8 +99,9 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
     for (const auto& [code, count] : r.retries) retries += fmt::format("{}{} {}", retries.empty() ? "" : ", ", code, count);
     std::printf("retries: %s\n", retries.c_str());
   }
-  std::printf("workers: %d x %d model thread(s); model loads %lld, evictions %lld; peak RSS %.0f MiB\n", r.workers,
-              r.model_threads, static_cast<long long>(r.model_loads), static_cast<long long>(r.model_evictions),
+  std::printf("workers: %d x %d model thread(s); batch %zu rows%s; model loads %lld, evictions %lld; peak RSS %.0f MiB\n",
+              r.workers, r.model_threads, r.batch_size, r.batch_size_auto ? " (auto)" : "",
+              static_cast<long long>(r.model_loads), static_cast<long long>(r.model_evictions),
               static_cast<double>(r.peak_rss_bytes) / (1 << 20));
   if (IsDatabase(spec->output.format)) {
     std::printf("output: table %s in %s (run files in %s)\n", spec->output.table.c_str(),
@@ -108,6 +111,54 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   }
   if (r.exit_code != ExitCode::kSuccess) std::fprintf(stderr, "sluice: error: %s\n", r.error.c_str());
   return static_cast<int>(r.exit_code);
+}
+
+struct TuneArgs {
+  int64_t sample_rows = 200000;
+  int repeats = 2;
+  std::string out = "tuned.yaml";
+};
+
+// Where tune's runs write: $TMPDIR (or /tmp)/sluice-tune-<pid>-<time>, removed after.
+std::string TuneScratchDir(Env* env) {
+  const char* tmp = std::getenv("TMPDIR");
+  return JoinPath(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
+                  fmt::format("sluice-tune-{}-{}", static_cast<long>(getpid()), env->NowMicros()));
+}
+
+int CmdTune(Env* env, const ModelRegistry& models, const CommonArgs& args, const TuneArgs& tune) {
+  Result<JobSpec> spec = LoadSpec(env, args);
+  if (!spec.ok()) return Fail(spec.status());
+  TuneOptions options;
+  options.models = &models;
+  options.sample_rows = tune.sample_rows;
+  options.repeats = tune.repeats;
+  options.work_dir = TuneScratchDir(env);
+  const auto mib = [](uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  std::printf("%8s  %-17s %12s %10s %9s %10s %9s\n", "batch", "workers x threads", "rows/s", "peak RSS", "read ms",
+              "predict ms", "write ms");
+  options.on_trial = [&](const TuneTrial& t) {
+    const std::string split = fmt::format("{} x {}", t.workers, t.model_threads);
+    if (!t.error.empty()) {
+      std::printf("%8zu  %-17s %12s  (not run: %s)\n", t.batch_size, split.c_str(), "-", t.error.c_str());
+    } else {
+      std::printf("%8zu  %-17s %12.0f %6.0f MiB %9.0f %10.0f %9.0f\n", t.batch_size, split.c_str(), t.rows_per_sec,
+                  mib(t.peak_rss_bytes), t.read_seconds * 1e3, t.predict_seconds * 1e3, t.write_seconds * 1e3);
+    }
+    std::fflush(stdout);
+  };
+  Result<TuneReport> report = TuneJob(*spec, env, options);
+  if (!report.ok()) return Fail(report.status());
+  const TuneReport& r = *report;
+  const TuneTrial& best = r.trials[r.best];
+  std::printf("sample: %lld rows, %s; %d core(s); best of %d run(s) each; stage times are thread time%s\n",
+              static_cast<long long>(r.sample_rows), r.sample.c_str(), r.cores, tune.repeats,
+              r.peak_rss_per_run ? "" : "; peak RSS is the process's so far");
+  std::printf("best: batch.size %zu, %d worker(s) x %d model thread(s): %.0f rows/s\n", best.batch_size, best.workers,
+              best.model_threads, best.rows_per_sec);
+  if (Status st = WriteFileAtomic(env, tune.out, TunedSettingsYaml(r, args.job_path)); !st.ok()) return Fail(st);
+  std::printf("wrote %s\n", tune.out.c_str());
+  return 0;
 }
 
 int CmdValidate(Env* env, const ModelRegistry& models, const CommonArgs& args) {
@@ -375,6 +426,8 @@ int RunCli(int argc, char** argv, Env* env) {
   CLI::App* status = app.add_subcommand("status", "Show the done, failed and pending units of an output directory.");
   CLI::App* finalize = app.add_subcommand(
       "finalize", "Check that every unit of an output directory is committed (after --shard runs) and write _SUCCESS.");
+  CLI::App* tune = app.add_subcommand(
+      "tune", "Measure batch sizes and worker x thread splits on a sample of the input; write the best settings.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
   std::string status_dir;
   bool status_json = false;
@@ -388,7 +441,7 @@ int RunCli(int argc, char** argv, Env* env) {
   inspect->add_option("model", model_path, "model file")->required();
   inspect->add_option("--kind", model_kind, "backend, when auto-detection is not wanted")->capture_default_str();
   inspect->add_flag("--json", inspect_json, "print JSON");
-  for (CLI::App* cmd : {run, validate, plan, fit}) {
+  for (CLI::App* cmd : {run, validate, plan, fit, tune}) {
     cmd->add_option("job", args.job_path, "job spec (YAML)")->required();
     cmd->add_option("--set", args.overrides, "override a spec key: --set batch.size=1024 (repeatable)");
   }
@@ -399,6 +452,14 @@ int RunCli(int argc, char** argv, Env* env) {
   plan->add_flag("--json", plan_json, "print JSON");
   run->add_flag("--restart", restart, "replace the output of a different job in output.path");
   fit->add_option("--out", stats_out, "where to write the statistics (JSON)")->required();
+  TuneArgs tune_args;
+  tune->add_option("--sample", tune_args.sample_rows, "rows of the input to measure on (the first units)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  tune->add_option("--repeats", tune_args.repeats, "runs per configuration; the fastest counts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  tune->add_option("--out", tune_args.out, "where to write the best settings (YAML)")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -417,6 +478,8 @@ int RunCli(int argc, char** argv, Env* env) {
     Result<JobSpec> spec = LoadSpec(env, args);
     if (spec.ok()) format = spec->monitoring.log_format;
   }
+  // tune's many runs would each log their plan and units: warnings only, unless asked.
+  if (tune->parsed() && app.count("--log-level") == 0) log_level = "warn";
   if (Status st = InitLogging(log_level, format); !st.ok()) return Fail(st);
 
   ModelRegistry models;
@@ -427,6 +490,7 @@ int RunCli(int argc, char** argv, Env* env) {
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);
   if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
+  if (tune->parsed()) return CmdTune(env, models, args, tune_args);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;
 }

@@ -697,11 +697,9 @@ Result<JobSpec> ParseTree(const YAML::Node& root, const std::string& base_dir) {
   if (const YAML::Node batch = root["batch"]) {
     RETURN_IF_ERROR(CheckMap(batch, "batch", {"size"}));
     if (batch["size"]) {
-      if (batch["size"].IsScalar() && batch["size"].Scalar() == "auto") {
-        return KeyError("batch.size", "'auto' is not supported yet; give a number of rows");
-      }
-      ASSIGN_OR_RETURN(int64_t n, ReadInt(batch["size"], "batch.size", 1, kMaxBatchRows));
-      spec.batch_size = static_cast<size_t>(n);
+      ASSIGN_OR_RETURN(int64_t n, ReadIntOrAuto(batch["size"], "batch.size", 1, kMaxBatchRows));
+      spec.batch_size_auto = n == 0;  // auto: the run starts at the default and chooses
+      if (n > 0) spec.batch_size = static_cast<size_t>(n);
     }
   }
   if (root["execution"]) RETURN_IF_ERROR(ParseExecution(root["execution"], &spec.execution));
@@ -889,7 +887,11 @@ std::string JobSpec::ToCanonicalJson() const {
   }
   j["model"]["outputs"] = nlohmann::ordered_json::object();
   for (const auto& [col, ref] : model.outputs) j["model"]["outputs"][col] = ref;
-  j["batch"]["size"] = batch_size;
+  if (batch_size_auto) {
+    j["batch"]["size"] = "auto";
+  } else {
+    j["batch"]["size"] = batch_size;
+  }
   if (max_rejected.fraction) {
     j["errors"]["max_rejected_fraction"] = *max_rejected.fraction;
   } else {

@@ -216,12 +216,31 @@ monitoring:
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "monitoring: {interval: 10ms}\n"), "monitoring.interval: must be at least 100ms");
 }
 
+TEST(JobSpecTest, BatchSizeAuto) {
+  Result<JobSpec> r = Parse(std::string(kMinimal) + "batch: {size: auto}\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->batch_size_auto);
+  EXPECT_EQ(r->batch_size, 4096u);  // where the run starts
+  EXPECT_EQ(nlohmann::json::parse(r->ToCanonicalJson())["batch"]["size"], "auto");
+  // --set turns it on and off; a number is a fixed size again.
+  Result<JobSpec> fixed = Parse(std::string(kMinimal) + "batch: {size: auto}\n", {"batch.size=512"});
+  ASSERT_TRUE(fixed.ok()) << fixed.status().ToString();
+  EXPECT_FALSE(fixed->batch_size_auto);
+  EXPECT_EQ(fixed->batch_size, 512u);
+  EXPECT_EQ(nlohmann::json::parse(fixed->ToCanonicalJson())["batch"]["size"], 512);
+  Result<JobSpec> set = Parse(kMinimal, {"batch.size=auto"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_TRUE(set->batch_size_auto);
+  EXPECT_NE(r->ToCanonicalJson(), fixed->ToCanonicalJson());
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: 0}\n"), "batch.size: value 0 out of range [1, 16777216]");
+}
+
 TEST(JobSpecTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "bogus: 1\n"),
             "bogus: unknown key (expected one of: input, partition, features, stats, model, batch, execution, errors, "
             "output, monitoring)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: -3}\n"), "batch.size: value -3 out of range [1, 16777216]");
-  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected an integer, got 'many'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "batch: {size: many}\n"), "batch.size: expected a number or auto, got 'many'");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {format: xml}\n"),
             "output.format: unknown value 'xml' (expected csv, jsonl, parquet, sqlite, postgres)");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "output: {path: out.db}\n"), "output.table: required for a database output");

@@ -218,6 +218,20 @@ TYPED_TEST(EnvConformanceTest, CreateDirsIsRecursiveAndIdempotent) {
   EXPECT_FALSE(this->env()->CreateDirs(this->P("f")).ok());
 }
 
+TYPED_TEST(EnvConformanceTest, RemoveDirOnlyWhenEmptyAndRemoveTreeRemovesAll) {
+  Env* env = this->env();
+  for (const char* name : {"t/a.csv", "t/sub/b.csv", "t/sub/deeper/c.csv"}) this->Write(this->P(name), "1");
+  ASSERT_TRUE(env->CreateDirs(this->P("t/empty")).ok());
+  EXPECT_FALSE(env->RemoveDir(this->P("t/sub")).ok());  // not empty
+  EXPECT_TRUE(env->RemoveDir(this->P("t/empty")).ok());
+  EXPECT_FALSE(env->FileExists(this->P("t/empty")));
+  EXPECT_FALSE(env->RemoveDir(this->P("t/empty")).ok());  // gone
+  ASSERT_TRUE(RemoveTree(env, this->P("t")).ok());
+  EXPECT_FALSE(env->FileExists(this->P("t")));
+  EXPECT_FALSE(env->FileExists(this->P("t/sub/deeper/c.csv")));
+  EXPECT_TRUE(RemoveTree(env, this->P("t")).ok());  // nothing there: fine
+}
+
 TYPED_TEST(EnvConformanceTest, GetChildrenIsSortedNamesWithoutDots) {
   for (const char* name : {"b.csv", "a.csv", ".hidden", "c/x.csv", "B.csv"}) this->Write(this->P(name), "1");
   auto children = this->env()->GetChildren(this->P(""));

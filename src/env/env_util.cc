@@ -158,6 +158,17 @@ Status WriteFileAtomic(Env* env, const std::string& path, std::string_view data)
   return env->SyncDir(DirName(path));
 }
 
+Status RemoveTree(Env* env, const std::string& dir) {
+  if (!env->FileExists(dir)) return Status::OK();
+  ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
+  for (const std::string& name : children) {
+    const std::string path = JoinPath(dir, name);
+    ASSIGN_OR_RETURN(FileInfo info, env->Stat(path));
+    RETURN_IF_ERROR(info.is_dir ? RemoveTree(env, path) : env->RemoveFile(path));
+  }
+  return env->RemoveDir(dir);
+}
+
 Result<std::vector<std::string>> ExpandInputPaths(Env* env, const std::string& pattern) {
   if (HasGlobChars(pattern)) return ExpandGlob(env, pattern);
   Result<FileInfo> info = env->Stat(pattern);

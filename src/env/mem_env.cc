@@ -263,6 +263,20 @@ class MemEnv final : public Env {
     return Status::OK();
   }
 
+  Status RemoveDir(const std::string& dir) override {
+    std::string p = Normalize(dir);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!IsDirLocked(p)) return NoSuchFile("remove directory", dir);
+    const std::string prefix = p + "/";
+    auto file = files_.lower_bound(prefix);
+    auto sub = dirs_.lower_bound(prefix);
+    if ((file != files_.end() && file->first.starts_with(prefix)) || (sub != dirs_.end() && sub->starts_with(prefix))) {
+      return MemError("remove directory", dir, "Directory not empty", StatusCode::kIOError);
+    }
+    dirs_.erase(p);
+    return Status::OK();
+  }
+
   Status RenameFile(const std::string& from, const std::string& to) override {
     std::string f = Normalize(from);
     std::string t = Normalize(to);

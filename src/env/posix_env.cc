@@ -293,6 +293,11 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
+  Status RemoveDir(const std::string& dir) override {
+    if (::rmdir(dir.c_str()) != 0) return PosixError("remove directory", dir, errno);
+    return Status::OK();
+  }
+
   Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return PosixError("rename", from + "' to '" + to, errno);

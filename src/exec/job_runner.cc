@@ -34,6 +34,8 @@ namespace {
 // Per worker, outside the batches: the reader's chunk window, the part
 // writer's buffers, the rejects writer.
 constexpr uint64_t kWorkerFixedBytes = uint64_t{6} << 20;
+// batch.size: auto tries no size above a unit's mean rows / this.
+constexpr size_t kMinBatchesPerUnit = 8;
 // The smallest share of memory a batch slot may have.
 constexpr uint64_t kMinTokenBytes = uint64_t{1} << 20;
 
@@ -215,6 +217,7 @@ struct JobSession::State {
   uint64_t token_bytes = 0;
   OutputLock lock;
   std::unique_ptr<TableSink> table_sink;
+  std::unique_ptr<BatchSizer> batch_sizer;  // batch.size: auto; shared by every RunUnits call
   std::unordered_map<std::string, size_t> unit_index;  // unit id -> index in ctx->plan.units
   // Retries made while opening (job.json, the database); the first RunUnits reports them.
   std::map<std::string, int64_t> open_retries;  // guarded by mu
@@ -286,6 +289,17 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
   RETURN_IF_ERROR(PlanMemory(s->spec, *s->ctx, env, &shared));
   s->tokens = shared.tokens;
   s->token_bytes = shared.token_bytes;
+  if (s->spec.batch_size_auto) {
+    BatchSizer::Options sizing;
+    sizing.start = s->spec.batch_size;
+    // Each unit fills and drains its pipeline: batches much larger than a
+    // unit's share of rows leave cores idle for much of it.
+    int64_t rows = 0;
+    for (const WorkUnit& u : s->ctx->plan.units) rows += u.est_rows;
+    const size_t units = std::max<size_t>(s->ctx->plan.units.size(), 1);
+    sizing.max_size = static_cast<size_t>(rows / static_cast<int64_t>(units)) / kMinBatchesPerUnit;
+    s->batch_sizer = std::make_unique<BatchSizer>(sizing);
+  }
 
   const std::string& out = s->out();
   RETURN_IF_ERROR(CheckOutputDir(env, out, s->fp, options.restart));
@@ -353,6 +367,7 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   shared.token_bytes = s.token_bytes;
   shared.interrupt = s.options.interrupt;
   shared.table_sink = s.table_sink.get();
+  shared.batch_sizer = s.batch_sizer.get();
 
   // Resume: units committed earlier are kept. A run that owns these units
   // (alone, or its shard) removes what killed runs left of the others; with
@@ -458,6 +473,13 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
     for (const auto& [code, count] : s.open_retries) report.retries[code] += count;
     s.open_retries.clear();
   }
+  report.batch_size_auto = s.batch_sizer != nullptr;
+  report.batch_size = s.batch_sizer ? s.batch_sizer->best() : spec.batch_size;
+  if (s.batch_sizer && !s.batch_sizer->decided() && n > 0) {
+    spdlog::info("batch.size auto: the units ended before a choice; best so far {}", s.batch_sizer->Describe());
+  }
+  double* const stage_seconds[kNumBatchStages] = {&report.read_seconds, &report.predict_seconds, &report.write_seconds};
+  for (size_t i = 0; i < kNumBatchStages; ++i) *stage_seconds[i] = static_cast<double>(shared.stage_us[i].load()) / 1e6;
   report.model_loads = ctx.models->loads();
   report.model_evictions = ctx.models->evictions();
   report.peak_rss_bytes = PeakRssBytes();

@@ -38,6 +38,8 @@ struct Token {
   int64_t reader_rejects = 0;   // rows the reader rejected (counted in rows_in)
   size_t n_ok = 0;
   uint64_t max_input_bytes = 0;  // largest batch this token carried, in input bytes
+  size_t target_rows = 0;                     // rows this batch was asked for
+  uint64_t stage_us[kNumBatchStages] = {};    // this batch's time in each stage
 
   size_t ByteSize() const {
     size_t bytes = in.ByteSize() + out.ByteSize() + matrix.capacity() * sizeof(float) + row_ok.capacity() +
@@ -46,6 +48,21 @@ struct Token {
     for (const OutputTensor& t : outputs) bytes += t.values.ByteSize();
     return bytes;
   }
+};
+
+// Adds the time from construction to destruction to a batch's stage.
+class StageTimer {
+ public:
+  StageTimer(Env* env, Token* t, BatchStage stage)
+      : env_(env), us_(&t->stage_us[static_cast<size_t>(stage)]), start_(env->NowMicros()) {}
+  ~StageTimer() { *us_ += env_->NowMicros() - start_; }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  Env* env_;
+  uint64_t* us_;
+  uint64_t start_;
 };
 
 // Routes the reader's and preprocessor's rejects into the current token.
@@ -123,6 +140,7 @@ class UnitRun {
       more = Read(&t);
       if (Ok()) Predict(&t);
       if (Ok()) Write(&t);
+      Finish(&t);
     }
   }
 
@@ -162,6 +180,7 @@ class UnitRun {
             tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order, [&](Token* t) {
               TsanAcquire(handoff);
               if (Ok()) Write(t);
+              Finish(t);
               TsanRelease(handoff);
               std::lock_guard<std::mutex> lock(free_mu);
               free.push_back(t);
@@ -172,11 +191,13 @@ class UnitRun {
   // Reads and featurizes the next batch into *t. False at the end of the range
   // (*t may still hold the last rejects).
   bool Read(Token* t) {
+    StageTimer timer(shared_.env, t, BatchStage::kRead);
     t->rejects.clear();
     t->n_ok = 0;
     sink_.set_token(t);
     const uint64_t before = source_->bytes_read();
-    source_->SetBatchLimits(spec_.batch_size, BatchByteCap());
+    t->target_rows = shared_.batch_sizer ? shared_.batch_sizer->Next() : spec_.batch_size;
+    source_->SetBatchLimits(t->target_rows, BatchByteCap());
     Result<bool> more = source_->Next(&t->in);
     t->reader_rejects = static_cast<int64_t>(t->rejects.size());
     t->max_input_bytes = std::max(t->max_input_bytes, source_->bytes_read() - before);
@@ -193,6 +214,7 @@ class UnitRun {
 
   void Predict(Token* t) {
     if (t->n_ok == 0) return;
+    StageTimer timer(shared_.env, t, BatchStage::kPredict);
     const size_t width = ctx_.preprocessor->num_outputs();
     const bool with_text = ctx_.preprocessor->has_text_features();
     t->text_ptrs.clear();
@@ -267,6 +289,7 @@ class UnitRun {
   }
 
   void Write(Token* t) {
+    StageTimer timer(shared_.env, t, BatchStage::kWrite);
     const int64_t n_rejects = static_cast<int64_t>(t->rejects.size());
     for (Reject& r : t->rejects) rejects_->Add(std::move(r));
     reader_rejects_ += t->reader_rejects;
@@ -295,6 +318,18 @@ class UnitRun {
       std::lock_guard<std::mutex> lock(mu_);
       expansion_ = std::max(expansion_measured_ ? expansion_ : 0.0, expansion);
       expansion_measured_ = true;
+    }
+  }
+
+  // The batch's stage times go to the run's totals and, for batch.size: auto,
+  // to the controller; the token starts its next batch from zero.
+  void Finish(Token* t) {
+    for (size_t s = 0; s < kNumBatchStages; ++s) {
+      shared_.stage_us[s] += t->stage_us[s];
+      t->stage_us[s] = 0;
+    }
+    if (shared_.batch_sizer && t->in.num_rows() > 0 && Ok()) {
+      shared_.batch_sizer->Record(t->target_rows, t->in.num_rows(), shared_.env->NowMicros());
     }
   }
 

@@ -11,9 +11,13 @@
 // feature matrix, outputs, output batch) stays within its share: the cap starts
 // conservative and follows the measured bytes per input byte of earlier batches.
 //
+// Batch sizes: spec batch.size, or with batch.size: auto the session's
+// BatchSizer, told when each batch was written. Every batch's time in each
+// stage adds up in UnitShared::stage_us.
+//
 // Output is deterministic: rows keep input order within the part, and rejects
 // are buffered per token and written in batch order, so sync, async and any
-// number of workers give the same bytes.
+// number of workers or batch size give the same bytes.
 //
 // Thread-safety: RunUnit may run concurrently for different units sharing one
 // UnitShared.
@@ -26,6 +30,7 @@
 #include <random>
 #include <string>
 
+#include "exec/batch_sizer.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "sluice/job.h"
@@ -33,12 +38,21 @@
 
 namespace sluice {
 
+// The stages of a batch, for its timing: read + preprocess, predict, postprocess + write.
+enum class BatchStage { kRead, kPredict, kWrite };
+inline constexpr size_t kNumBatchStages = 3;
+
 struct UnitShared {
   const JobSpec* spec = nullptr;
   Env* env = nullptr;
   const JobContext* ctx = nullptr;
   size_t tokens = 1;           // batches in flight per unit (1 in sync mode)
   uint64_t token_bytes = 0;    // memory share of one token
+  // batch.size: auto: the session's controller, which sets each batch's size
+  // and is told how each batch went (borrowed). Null: spec->batch_size.
+  BatchSizer* batch_sizer = nullptr;
+  // Microseconds the batches of all units spent in each BatchStage (thread time).
+  std::atomic<uint64_t> stage_us[kNumBatchStages] = {};
   // Rejected rows seen so far in all units (for errors.max_rejected as a count).
   std::atomic<int64_t> rejected{0};
   // Set when the reject limit is crossed: other units stop at their next batch.

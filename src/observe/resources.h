@@ -9,4 +9,10 @@ namespace sluice {
 // Peak resident set size of this process so far, in bytes (getrusage).
 uint64_t PeakRssBytes();
 
+// Starts PeakRssBytes over from the current resident set size (Linux: writes
+// 5 to /proc/self/clear_refs), so that a later reading is the peak of what ran
+// in between. False when the system does not allow it (the peak then stays the
+// process's).
+bool ResetPeakRss();
+
 }  // namespace sluice
