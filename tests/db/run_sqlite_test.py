@@ -294,7 +294,14 @@ def overwrite(work, runner, rng, ids):
     sets2 = dict(sets, **{"output.state_dir": "state_ow2", "batch.size": 32})
     for _ in range(3):
         p = runner.popen("slow.yaml", sets2)
-        time.sleep(rng.uniform(0.3, 0.8))
+        # Kill at a random moment after the table was emptied (a loaded machine may take
+        # long to get there; the moment itself is not what is tested).
+        deadline = time.time() + 120
+        while p.poll() is None and time.time() < deadline:
+            if query(db, "SELECT count(*) FROM ow WHERE id >= 0")[0][0] < len(ids):
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
         killed = p.poll() is None
         if killed:
             p.send_signal(signal.SIGKILL)
