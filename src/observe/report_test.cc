@@ -305,5 +305,17 @@ TEST_F(ReportTest, WriteAndRerender) {
   EXPECT_NE(paths.status().message().find("/out/_sluice/report.json"), std::string::npos) << paths.status().message();
 }
 
+TEST_F(ReportTest, TextThatIsNotUtf8IsReplaced) {
+  report_.rejects_by_reason = {{"bad \xff byte", 3}};
+  input_.markers[1].input = "in/caf\xe9-latin1-name-that-is-quite-long.csv";
+  std::unique_ptr<Env> env = NewMemEnv();
+  ASSERT_TRUE(WriteReport(env.get(), "/out", "report", BuildReportJson(input_)).ok());
+  Result<std::string> json = ReadFileToString(env.get(), "/out/_sluice/report.json");
+  ASSERT_TRUE(json.ok());
+  const ojson r = ojson::parse(*json);
+  EXPECT_EQ(r["rejects"]["by_reason"].begin().key(), "bad \xEF\xBF\xBD byte");  // U+FFFD
+  EXPECT_TRUE(RerenderReports(env.get(), "/out").ok());
+}
+
 }  // namespace
 }  // namespace sluice
