@@ -22,6 +22,7 @@
 #include "core/strings.h"
 #include "exec/job_context.h"
 #include "observe/log.h"
+#include "observe/report.h"
 #include "sluice/job.h"
 #include "sluice/model.h"
 #include "sluice/session.h"
@@ -300,13 +301,28 @@ int CmdFinalize(Env* env, const std::string& out) {
   return 0;
 }
 
-int CmdFitStats(Env* env, const CommonArgs& args, const std::string& out_path) {
+int CmdFitStats(Env* env, const ModelRegistry& models, const CommonArgs& args, const std::string& out_path,
+                bool scores) {
   Result<JobSpec> spec = LoadSpec(env, args);
   if (!spec.ok()) return Fail(spec.status());
-  Result<FitStatsReport> report = FitStats(*spec, env, out_path);
+  FitStatsOptions options;
+  options.scores = scores;
+  options.models = &models;
+  Result<FitStatsReport> report = FitStats(*spec, env, out_path, options);
   if (!report.ok()) return Fail(report.status());
   std::printf("fit-stats: %lld rows (%lld unreadable, skipped) -> %s\n", static_cast<long long>(report->rows),
               static_cast<long long>(report->rows_rejected), out_path.c_str());
+  if (!report->score_column.empty()) {
+    std::printf("fit-stats: reference histogram of '%s' from %lld scores\n", report->score_column.c_str(),
+                static_cast<long long>(report->scores));
+  }
+  return 0;
+}
+
+int CmdReport(Env* env, const std::string& out) {
+  Result<std::vector<std::string>> paths = RerenderReports(env, out);
+  if (!paths.ok()) return Fail(paths.status());
+  for (const std::string& path : *paths) std::printf("%s\n", path.c_str());
   return 0;
 }
 
@@ -428,7 +444,10 @@ int RunCli(int argc, char** argv, Env* env) {
       "finalize", "Check that every unit of an output directory is committed (after --shard runs) and write _SUCCESS.");
   CLI::App* tune = app.add_subcommand(
       "tune", "Measure batch sizes and worker x thread splits on a sample of the input; write the best settings.");
+  CLI::App* report = app.add_subcommand("report", "Render an output directory's run report (report.html) again from report.json.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
+  std::string report_dir;
+  report->add_option("out_dir", report_dir, "output directory of a run")->required();
   std::string status_dir;
   bool status_json = false;
   status->add_option("out_dir", status_dir, "output directory of a run")->required();
@@ -460,6 +479,9 @@ int RunCli(int argc, char** argv, Env* env) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   tune->add_option("--out", tune_args.out, "where to write the best settings (YAML)")->capture_default_str();
+  bool fit_scores = false;
+  fit->add_flag("--scores", fit_scores,
+                "also score the input and write the score column's reference histogram (always with score alerts)");
 
   try {
     app.parse(argc, argv);
@@ -491,6 +513,8 @@ int RunCli(int argc, char** argv, Env* env) {
   if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
   if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (tune->parsed()) return CmdTune(env, models, args, tune_args);
+  if (fit->parsed()) return CmdFitStats(env, models, args, stats_out, fit_scores);
+  if (report->parsed()) return CmdReport(env, report_dir);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;
 }

@@ -58,6 +58,16 @@ class Postprocessor {
   // The schema of the batches Apply builds.
   const Schema& output_schema() const { return output_schema_; }
 
+  // A prediction column: the model output element it holds.
+  struct Prediction {
+    std::string name;
+    size_t output = 0;   // index into ModelInfo::outputs
+    size_t element = 0;  // index within the output's row
+  };
+  // Every prediction column the mapping defines (also those output.columns
+  // leaves out), in model.outputs order.
+  const std::vector<Prediction>& predictions() const { return predictions_; }
+
   // Input columns Apply reads (keys, passthrough, filter references), in input
   // schema order. A Postprocessor made on a schema of just these columns
   // behaves the same.
@@ -86,11 +96,6 @@ class Postprocessor {
     Source source = Source::kInput;
     size_t index = 0;
     DataType type = DataType::kFloat64;
-  };
-  struct Prediction {
-    std::string name;
-    size_t output = 0;   // index into ModelInfo::outputs
-    size_t element = 0;  // index within the output's row
   };
   struct Filter {
     ColumnRef ref;
