@@ -511,7 +511,6 @@ int RunCli(int argc, char** argv, Env* env) {
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);
   if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
-  if (fit->parsed()) return CmdFitStats(env, args, stats_out);
   if (tune->parsed()) return CmdTune(env, models, args, tune_args);
   if (fit->parsed()) return CmdFitStats(env, models, args, stats_out, fit_scores);
   if (report->parsed()) return CmdReport(env, report_dir);
