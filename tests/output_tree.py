@@ -5,13 +5,17 @@ import os
 
 def tree(d):
     """Every file under d, relative path -> path, but _sluice/job.json (it records output.path
-    itself) and the run locks (_sluice/lock, _sluice/locks/)."""
+    itself), the run locks (_sluice/lock, _sluice/locks/) and the metrics textfiles
+    (_sluice/metrics*.prom: timings and memory, different in every run)."""
     out = {}
     for root, _, files in os.walk(d):
         for name in files:
             rel = os.path.relpath(os.path.join(root, name), d)
-            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
-                out[rel] = os.path.join(root, name)
+            if rel == os.path.join("_sluice", "job.json") or rel.startswith(os.path.join("_sluice", "lock")):
+                continue
+            if rel.startswith(os.path.join("_sluice", "metrics")) and rel.endswith(".prom"):
+                continue
+            out[rel] = os.path.join(root, name)
     return out
 
 

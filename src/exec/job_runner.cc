@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,9 @@
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "exec/unit_runner.h"
+#include "observe/log.h"
+#include "observe/metrics.h"
+#include "observe/monitor.h"
 #include "observe/resources.h"
 #include "sluice/job.h"
 #include "sluice/session.h"
@@ -196,6 +200,38 @@ PlanSummary SummarizePlan(const JobContext& ctx, const std::string& fingerprint,
   return summary;
 }
 
+// The job's score column (metrics, alerts, report): the column the first
+// score_mean / score_psi rule names, else the model's first output. Needs the
+// bound postprocessor. kInvalidArgument naming the rule for an unknown column.
+struct ScoreColumn {
+  std::string name;
+  int output = -1;
+  size_t element = 0;
+};
+Result<ScoreColumn> FindScoreColumn(const JobSpec& spec, const Postprocessor& post) {
+  std::string wanted, key;
+  for (size_t i = 0; i < spec.monitoring.alerts.size() && wanted.empty(); ++i) {
+    const AlertSpec& a = spec.monitoring.alerts[i];
+    const bool on_scores = a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
+    if (on_scores && !a.column.empty()) {
+      wanted = a.column;
+      key = fmt::format("monitoring.alerts[{}].column", i);
+    }
+  }
+  ScoreColumn c;
+  const std::optional<std::pair<size_t, size_t>> source = post.PredictionSource(wanted, &c.name);
+  if (!source) {
+    if (wanted.empty()) return c;  // a model without outputs: nothing to watch
+    std::string names;
+    for (const std::string& n : post.prediction_columns()) names += (names.empty() ? "" : ", ") + n;
+    return Status::InvalidArgument(
+        fmt::format("{}: no prediction column '{}' (predictions: {})", key, wanted, names.empty() ? "none" : names));
+  }
+  c.output = static_cast<int>(source->first);
+  c.element = source->second;
+  return c;
+}
+
 // A unit run by RunUnits: its outcome, or found committed by another attempt.
 struct UnitResult {
   UnitOutcome outcome;
@@ -221,6 +257,13 @@ struct JobSession::State {
   std::mutex mu;
   bool bind_tried = false;  // guarded by mu
   Status bind;              // guarded by mu
+  ScoreColumn score;        // guarded by mu; set when bound
+  RunMetrics metrics;
+  // RequestStop: units stop as on an interrupt; RunUnits answers stop_code.
+  std::atomic<bool> stop_requested{false};
+  std::mutex stop_mu;
+  ExitCode stop_code = ExitCode::kSuccess;  // guarded by stop_mu
+  std::string stop_reason;                  // guarded by stop_mu
 
   const std::string& out() const { return spec.output.path; }
 
@@ -229,15 +272,28 @@ struct JobSession::State {
   // first answer. A failure fails every unit that needs it.
   Status EnsureBound(UnitShared* shared) {
     std::lock_guard<std::mutex> guard(mu);
-    if (bind_tried) return bind;
-    bind_tried = true;
-    bind = BindModels(spec, ctx.get());
-    if (bind.ok() && table_sink) {
-      bind = WithRetries(shared, "output.table",
-                         [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+    if (!bind_tried) {
+      bind_tried = true;
+      bind = BindModels(spec, ctx.get());
+      if (bind.ok()) bind = BindScoreColumn();
+      if (bind.ok() && table_sink) {
+        bind = WithRetries(shared, "output.table",
+                           [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+      }
+      if (!bind.ok()) spdlog::error("{}", bind.ToString());
     }
-    if (!bind.ok()) spdlog::error("{}", bind.ToString());
+    if (bind.ok()) {
+      shared->score_element.store(score.element, std::memory_order_relaxed);
+      shared->score_output.store(score.output, std::memory_order_release);
+    }
     return bind;
+  }
+
+  // The score column, once the postprocessor is bound. Caller holds mu (or is Open).
+  Status BindScoreColumn() {
+    ASSIGN_OR_RETURN(score, FindScoreColumn(spec, *ctx->postprocessor));
+    if (score.output >= 0) metrics.SetScoreColumn(score.name, nullptr);
+    return Status::OK();
   }
 
   // One pending unit. When the directory is shared, under the unit's lock:
@@ -279,6 +335,8 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
     s->unit_index.emplace(u.id, s->unit_index.size());
   }
   s->digest = s->fp.Digest();
+  if (s->ctx->postprocessor) RETURN_IF_ERROR(s->BindScoreColumn());  // model.load: preload
+  s->metrics.SetJob(s->spec.output.path, s->digest);
   UnitShared shared;
   shared.spec = &s->spec;
   shared.env = env;
@@ -311,6 +369,18 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
 const JobSpec& JobSession::spec() const { return state_->spec; }
 const std::string& JobSession::fingerprint() const { return state_->digest; }
 int64_t JobSession::model_loads() const { return state_->ctx->models->loads(); }
+RunMetrics* JobSession::metrics() { return &state_->metrics; }
+
+void JobSession::RequestStop(ExitCode code, std::string reason) {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.stop_mu);
+    if (s.stop_requested.load()) return;  // the first request stands
+    s.stop_code = code;
+    s.stop_reason = std::move(reason);
+  }
+  s.stop_requested.store(true);
+}
 
 std::vector<std::string> JobSession::ShardUnitIds() const {
   std::vector<std::string> ids;
@@ -352,6 +422,8 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   shared.tokens = s.tokens;
   shared.token_bytes = s.token_bytes;
   shared.interrupt = s.options.interrupt;
+  shared.stop_request = &s.stop_requested;
+  shared.metrics = &s.metrics;
   shared.table_sink = s.table_sink.get();
 
   // Resume: units committed earlier are kept. A run that owns these units
@@ -376,6 +448,9 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   if (!s.options.shared_output) {
     RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids, /*whole_job=*/false));
   }
+  int64_t pending_rows = 0;
+  for (size_t i : pending) pending_rows += ctx.plan.units[i].est_rows;
+  s.metrics.SetPlanned(static_cast<int64_t>(pending.size()), pending_rows);
 
   report.units_total = static_cast<int64_t>(units.size());
   report.workers = ctx.workers;
@@ -411,8 +486,21 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
               outcomes[i] = UnitResult{UnitOutcome{UnitOutcome::State::kStopped, {}}, false};
               continue;
             }
+            ScopedLogUnit log_unit(unit.id);
+            s.metrics.UnitStarted();
+            const auto unit_start = std::chrono::steady_clock::now();
             outcomes[i] = s.RunOne(&shared, unit);
             const Result<UnitResult>& r = *outcomes[i];
+            const double unit_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - unit_start).count();
+            if (!r.ok()) {
+              s.metrics.UnitFinished(unit.id, /*committed=*/false, unit_seconds);
+            } else if (r->outcome.state == UnitOutcome::State::kCommitted) {
+              s.metrics.UnitFinished(unit.id, /*committed=*/true, unit_seconds);
+            } else {
+              s.metrics.UnitStopped();
+            }
+            s.metrics.SetModelCounts(ctx.models->loads(), ctx.models->evictions());
             if (!r.ok()) {
               spdlog::error("unit {}: {}", unit.id, r.status().ToString());
             } else if (r->outcome.state == UnitOutcome::State::kCommitted && !r->found_committed) {
@@ -464,7 +552,12 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
 
   if (report.exit_code != ExitCode::kSuccess) return report;
-  if (shared.interrupted()) {
+  if (s.stop_requested.load()) {
+    std::lock_guard<std::mutex> lock(s.stop_mu);
+    report.exit_code = s.stop_code;
+    report.error = fmt::format("{}; {} of {} unit(s) committed; run the same command again to resume", s.stop_reason,
+                               report.units_done, report.units_total);
+  } else if (shared.interrupted()) {
     report.exit_code = ExitCode::kInterrupted;
     report.error = fmt::format("interrupted: {} of {} unit(s) committed; run the same command again to resume",
                                report.units_done, report.units_total);
@@ -482,14 +575,28 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   const uint64_t start_us = env->NowMicros();
   ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
-  ASSIGN_OR_RETURN(JobReport report, session->RunUnits(session->ShardUnitIds()));
+  const std::string& out = spec.output.path;
+  MonitorOptions monitor_options;
+  monitor_options.spec = &spec.monitoring;
+  // Shards of one job write their own textfile, as their own report.
+  monitor_options.textfile =
+      out + (options.shard_count > 1
+                 ? fmt::format("/_sluice/metrics-shard-{}-of-{}.prom", options.shard_index, options.shard_count)
+                 : std::string("/_sluice/metrics.prom"));
+  monitor_options.progress = options.quiet ? ProgressMode::kOff : spec.monitoring.progress;
+  monitor_options.tty = options.stderr_tty;
+  JobSession* const s = session.get();
+  monitor_options.on_fail = [s](const std::string& reason) { s->RequestStop(ExitCode::kAlert, reason); };
+  ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor, Monitor::Start(session->metrics(), env, std::move(monitor_options)));
+  Result<JobReport> run = session->RunUnits(session->ShardUnitIds());
+  monitor->Stop();
+  ASSIGN_OR_RETURN(JobReport report, std::move(run));
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
   if (report.exit_code != ExitCode::kSuccess) return report;
   // The run that finds every unit of the plan committed (of any shard) checks
   // errors.max_rejected over the whole job and writes _SUCCESS. A shard that
   // does not complete the job leaves a percentage limit to the one that does,
   // or to sluice finalize: a shard's own share says nothing about the job's.
-  const std::string& out = spec.output.path;
   std::vector<std::string> all_ids;
   ASSIGN_OR_RETURN(PlanSummary plan, session->Plan());
   for (const PlannedUnit& u : plan.units) all_ids.push_back(u.id);

@@ -28,6 +28,7 @@
 
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
+#include "observe/metrics.h"
 #include "sluice/job.h"
 #include "sluice/sink.h"
 
@@ -44,6 +45,17 @@ struct UnitShared {
   // Set when the reject limit is crossed: other units stop at their next batch.
   std::atomic<bool> stop{false};
   const std::atomic<bool>* interrupt = nullptr;  // RunOptions::interrupt
+  // JobSession::RequestStop: stops like an interrupt. Null when none.
+  const std::atomic<bool>* stop_request = nullptr;
+  // The session's live metrics: units update them per batch (rows, bytes,
+  // rejects by reason, stage times, batches in flight, queue depths, scores)
+  // and per unit (commit time); retries are counted here too. Null: none.
+  RunMetrics* metrics = nullptr;
+  // The score column's model output and element within it (ObserveScores);
+  // score_output < 0 when there is none (yet: a lazy model binds it when the
+  // first unit runs). Element is stored before output, and read after it.
+  std::atomic<int> score_output{-1};
+  std::atomic<size_t> score_element{0};
   // Database sinks (output.format sqlite | postgres): the job's table sink,
   // prepared (PrepareTable) before units run. Null for file outputs.
   TableSink* table_sink = nullptr;
@@ -53,7 +65,9 @@ struct UnitShared {
   std::map<std::string, int64_t> Retries() const;
   // Full-jitter backoff before attempt `attempt + 1` (attempt >= 1), from spec->execution.retries.
   uint64_t BackoffMicros(int attempt);
-  bool interrupted() const { return interrupt != nullptr && interrupt->load(); }
+  bool interrupted() const {
+    return (interrupt != nullptr && interrupt->load()) || (stop_request != nullptr && stop_request->load());
+  }
 
  private:
   mutable std::mutex mu_;

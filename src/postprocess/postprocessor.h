@@ -36,8 +36,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sluice/batch.h"
@@ -62,6 +65,16 @@ class Postprocessor {
   // schema order. A Postprocessor made on a schema of just these columns
   // behaves the same.
   std::vector<std::string> input_columns() const;
+
+  // A prediction column's source: the model output (index into
+  // ModelInfo::outputs) and the element within its row. `name` empty: the
+  // model's first output, element 0, whatever its column is called. Sets
+  // *column to the column's name (a model output no column takes is named
+  // after the output). nullopt when there is no such column. For the job's
+  // score column (metrics, alerts, report).
+  std::optional<std::pair<size_t, size_t>> PredictionSource(std::string_view name, std::string* column) const;
+  // Prediction column names, in order (for messages).
+  std::vector<std::string> prediction_columns() const;
 
   // input: the batch as read (its columns are found by name; each needed one
   // must have the type it had in the schema given to Make). row_ok: one entry
