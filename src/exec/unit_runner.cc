@@ -116,7 +116,10 @@ class UnitRun {
     }
     const Clock::time_point commit_start = Clock::now();
     RETURN_IF_ERROR(Commit(&outcome.marker));
-    if (metrics_ != nullptr) metrics_->ObserveStage(Stage::kCommit, SecondsSince(commit_start));
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStage(Stage::kCommit, SecondsSince(commit_start));
+      CountBytesWritten();  // what the commit wrote (a CSV header, a Parquet footer)
+    }
     return outcome;
   }
 
@@ -328,7 +331,6 @@ class UnitRun {
     const Clock::time_point start = Clock::now();
     Status st = ctx_.postprocessor->Apply(t->in, t->row_ok, t->outputs, &t->out, &rows_filtered_);
     const Clock::time_point written = Clock::now();
-    const uint64_t bytes_before = part_ ? part_->bytes_written() : 0;
     if (st.ok()) st = table_ ? table_->Write(t->out) : part_->Write(t->out);
     if (!st.ok()) {
       Fail(st);
@@ -337,7 +339,7 @@ class UnitRun {
     if (metrics_ != nullptr) {
       metrics_->ObserveStage(Stage::kPostprocess, std::chrono::duration<double>(written - start).count());
       metrics_->ObserveStage(Stage::kWrite, SecondsSince(written));
-      metrics_->AddBytes(0, part_ ? static_cast<int64_t>(part_->bytes_written() - bytes_before) : 0);
+      CountBytesWritten();
       metrics_->ObserveBatch(SecondsSince(t->read_start));
       CountBatch(rows_in, n_rejects, static_cast<int64_t>(t->out.num_rows()), rows_filtered_ - filtered_before);
       ObserveScores(*t);
@@ -372,6 +374,14 @@ class UnitRun {
     metrics_->AddRows(rows_in, rows_out, rejected, filtered);
     for (const auto& [reason, n] : batch_reasons_) metrics_->AddReject(reason, n);
     batch_reasons_.clear();
+  }
+
+  // Part bytes written since the last call (file outputs).
+  void CountBytesWritten() {
+    if (!part_) return;
+    const uint64_t now = part_->bytes_written();
+    metrics_->AddBytes(0, static_cast<int64_t>(now - bytes_counted_));
+    bytes_counted_ = now;
   }
 
   // The score column's values of the batch's scored rows.
@@ -474,6 +484,7 @@ class UnitRun {
   int64_t rows_read_ = 0;
   int64_t reader_rejects_ = 0;
   int64_t rows_filtered_ = 0;
+  uint64_t bytes_counted_ = 0;  // part bytes already added to the metrics
   bool predict_retried_ = false;  // a transient prediction failure used up its attempts
 };
 

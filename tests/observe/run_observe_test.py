@@ -31,7 +31,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 ROWS = 24000
-BAD_EVERY = 997  # a row with a non-numeric feature: rejected (parse_error)
+BAD_EVERY = 997  # a row with a non-numeric feature: rejected (bad_value)
 
 
 def fail(msg):
@@ -162,15 +162,19 @@ def check_scrapes_and_textfile(sluice, work):
             fail(f"metrics.prom: {name} = {value(final, name)}, markers say {want}")
     if total(final, "sluice_rows_rejected_total") != sums["rows_rejected"]:
         fail(f"metrics.prom: rejected {total(final, 'sluice_rows_rejected_total')} != markers {sums['rows_rejected']}")
-    if value(final, "sluice_rows_rejected_total", reason="parse_error") != sums["rows_rejected"]:
-        fail("metrics.prom: rejects are not all parse_error: " +
+    if value(final, "sluice_rows_rejected_total", reason="bad_value") != sums["rows_rejected"]:
+        fail("metrics.prom: rejects are not all bad_value: " +
              str({k: v for k, v in final.items() if k[0] == "sluice_rows_rejected_total"}))
     if value(final, "sluice_units", state="done") != len(units) or value(final, "sluice_units", state="failed") != 0:
         fail(f"metrics.prom: units done {value(final, 'sluice_units', state='done')}, markers {len(units)}")
     if value(final, "sluice_score_count", column="score") != sums["rows_out"] + sums["rows_filtered"]:
         fail(f"metrics.prom: score count {value(final, 'sluice_score_count', column='score')}")
     batches = value(final, "sluice_batches_total")
-    for stage in ("read", "preprocess", "predict", "postprocess", "write"):
+    # Each unit's last read finds the end of its range.
+    if value(final, "sluice_stage_seconds_count", stage="read") != batches + len(units):
+        fail(f"metrics.prom: {value(final, 'sluice_stage_seconds_count', stage='read')} reads, "
+             f"{batches} batches in {len(units)} units")
+    for stage in ("preprocess", "predict", "postprocess", "write"):
         if value(final, "sluice_stage_seconds_count", stage=stage) != batches:
             fail(f"metrics.prom: stage {stage} observed {value(final, 'sluice_stage_seconds_count', stage=stage)} "
                  f"times, batches {batches}")
@@ -248,8 +252,9 @@ def check_progress(sluice, work):
     redraws = re.findall(r"\r\x1b\[K\[[# ]+\] +\d+% \S+/\S+ rows +\S+ rows/s +ETA \S+ +units \d+/\d+", tty)
     if len(redraws) < 3:
         fail(f"progress (tty): {len(redraws)} in-place redraws of the bar\n{tty!r}")
-    last = tty.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
-    if not re.fullmatch(r"\r\x1b\[Kdone: \S+ rows in \S+ \(\S+ rows/s\): .* units (\d+)/\1 done, 0 failed", last):
+    # The terminal ends lines with "\r\n"; the summary replaces the bar on its line.
+    last = tty.replace("\r\n", "\n").rstrip("\n").split("\n")[-1].split("\r")[-1]
+    if not re.fullmatch(r"\x1b\[Kdone: \S+ rows in \S+ \(\S+ rows/s\): .* units (\d+)/\1 done, 0 failed", last):
         fail(f"progress (tty): the output does not end with a summary line: {last!r}")
 
     p = subprocess.run([sluice, "run", job, "--log-level", "warn", "--set",
