@@ -171,6 +171,12 @@ struct Monitor::Impl {
       return Status::InvalidArgument("monitoring.metrics_addr: expected HOST:PORT, got '" + addr + "'");
     }
     server = std::make_unique<httplib::Server>();
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second run
+    // listen on the same port and take half of the scrapes.
+    server->set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     RunMetrics* m = metrics;
     server->Get("/metrics", [m](const httplib::Request&, httplib::Response& res) {
       res.set_content(m->ExpositionText(), "text/plain; version=0.0.4; charset=utf-8");
