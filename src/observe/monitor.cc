@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -97,6 +98,37 @@ std::string JoinAddress(const std::string& host, int port) {
 
 enum class Display { kNone, kLines, kBar };
 
+// The terminal line the bar lives on, shared by the bar and the log sinks.
+struct TerminalLine {
+  std::mutex mu;
+  bool bar_shown = false;  // guarded by mu: the cursor is at the end of the bar
+};
+
+// Wraps a log sink while the bar is shown: a log line first erases the bar,
+// so it starts on a clean line; the next redraw puts the bar back below it.
+class BarAwareSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  BarAwareSink(spdlog::sink_ptr inner, TerminalLine* line) : inner_(std::move(inner)), line_(line) {
+    set_level(inner_->level());
+  }
+  const spdlog::sink_ptr& inner() const { return inner_; }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::lock_guard<std::mutex> lock(line_->mu);
+    if (line_->bar_shown) {
+      std::fputs("\r\x1b[K", stderr);
+      line_->bar_shown = false;
+    }
+    inner_->log(msg);
+  }
+  void flush_() override { inner_->flush(); }
+
+ private:
+  spdlog::sink_ptr inner_;
+  TerminalLine* line_;
+};
+
 }  // namespace
 
 struct Monitor::Impl {
@@ -119,7 +151,8 @@ struct Monitor::Impl {
 
   bool textfile_warned = false;  // the monitor's thread only (then Stop, after the join)
   bool fail_signalled = false;   // the monitor's thread only (then Stop, after the join)
-  bool bar_drawn = false;        // the monitor's thread only (then Stop, after the join)
+  TerminalLine line;
+  bool sinks_wrapped = false;  // the run's thread only
 
   // Sample, textfile, alerts; a plain line when `line`.
   void Tick(bool line) {
@@ -142,8 +175,23 @@ struct Monitor::Impl {
     const std::string text = ProgressText(metrics->Snapshot(), &fraction);
     const size_t filled = static_cast<size_t>(fraction * kBarWidth);
     // "\r" and erase-line redraw in place; a log line printed meanwhile is left above.
+    std::lock_guard<std::mutex> lock(line.mu);
     WriteStderr(fmt::format("\r\x1b[K[{}{}] {}", std::string(filled, '#'), std::string(kBarWidth - filled, ' '), text));
-    bar_drawn = true;
+    line.bar_shown = true;
+  }
+
+  // Log lines erase the bar first (BarAwareSink) while it is shown. Start and
+  // Stop run while no unit logs.
+  void WrapLogSinks(bool wrap) {
+    if (wrap == sinks_wrapped) return;
+    sinks_wrapped = wrap;
+    for (spdlog::sink_ptr& sink : spdlog::default_logger()->sinks()) {
+      if (wrap) {
+        sink = std::make_shared<BarAwareSink>(sink, &line);
+      } else if (auto* bar_aware = dynamic_cast<BarAwareSink*>(sink.get())) {
+        sink = bar_aware->inner();
+      }
+    }
   }
 
   void Loop() {
@@ -218,6 +266,7 @@ Result<std::unique_ptr<Monitor>> Monitor::Start(RunMetrics* metrics, Env* env, M
   }
   if (spec != nullptr && !spec->metrics_addr.empty()) RETURN_IF_ERROR(impl->StartServer(spec->metrics_addr));
   Impl* raw = impl.get();
+  if (raw->display == Display::kBar) raw->WrapLogSinks(true);
   raw->thread = std::thread([raw] { raw->Loop(); });
   return std::unique_ptr<Monitor>(new Monitor(std::move(impl)));
 }
@@ -234,10 +283,11 @@ void Monitor::Stop() {
   }
   m.cv.notify_all();
   if (m.thread.joinable()) m.thread.join();
+  m.WrapLogSinks(false);
   m.Tick(/*line=*/false);
   if (m.display != Display::kNone) {
     // The bar's line is replaced by the summary.
-    WriteStderr(fmt::format("{}done: {}\n", m.bar_drawn ? "\r\x1b[K" : "", SummaryText(m.metrics->Snapshot())));
+    WriteStderr(fmt::format("{}done: {}\n", m.line.bar_shown ? "\r\x1b[K" : "", SummaryText(m.metrics->Snapshot())));
   }
   if (m.server) {
     m.server->stop();
