@@ -418,10 +418,25 @@ Result<OutputStatus> ReadOutputStatus(Env* env, const std::string& out);
 struct FitStatsReport {
   int64_t rows = 0;
   int64_t rows_rejected = 0;  // rows the reader could not parse (not used for stats)
+  // With a score reference: the score column and how many scores it was fitted on.
+  std::string score_column;
+  int64_t scores = 0;
+};
+
+struct FitStatsOptions {
+  // Also write the reference histogram of the job's score column ("scores"
+  // in the stats file): with --scores, and always when a monitoring.alerts
+  // rule watches score_mean or score_psi.
+  bool scores = false;
+  const ModelRegistry* models = nullptr;  // borrowed; required to score
 };
 
 // `sluice fit-stats`: reads every input row once and writes the statistics the
-// spec's features need (stats-file format) to `out_path`, atomically.
-Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string& out_path);
+// spec's features need (stats-file format) to `out_path`, atomically. With a
+// score reference it then reads the rows again, scores them with the job's
+// model and the statistics just fitted, and adds the deciles of the score
+// column (FitScoreReference, over a uniform sample of up to a million scores).
+Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string& out_path,
+                                const FitStatsOptions& options = {});
 
 }  // namespace sluice

@@ -21,6 +21,7 @@
 #include "core/strings.h"
 #include "exec/job_context.h"
 #include "observe/log.h"
+#include "observe/report.h"
 #include "sluice/job.h"
 #include "sluice/model.h"
 #include "sluice/session.h"
@@ -251,13 +252,28 @@ int CmdFinalize(Env* env, const std::string& out) {
   return 0;
 }
 
-int CmdFitStats(Env* env, const CommonArgs& args, const std::string& out_path) {
+int CmdFitStats(Env* env, const ModelRegistry& models, const CommonArgs& args, const std::string& out_path,
+                bool scores) {
   Result<JobSpec> spec = LoadSpec(env, args);
   if (!spec.ok()) return Fail(spec.status());
-  Result<FitStatsReport> report = FitStats(*spec, env, out_path);
+  FitStatsOptions options;
+  options.scores = scores;
+  options.models = &models;
+  Result<FitStatsReport> report = FitStats(*spec, env, out_path, options);
   if (!report.ok()) return Fail(report.status());
   std::printf("fit-stats: %lld rows (%lld unreadable, skipped) -> %s\n", static_cast<long long>(report->rows),
               static_cast<long long>(report->rows_rejected), out_path.c_str());
+  if (!report->score_column.empty()) {
+    std::printf("fit-stats: reference histogram of '%s' from %lld scores\n", report->score_column.c_str(),
+                static_cast<long long>(report->scores));
+  }
+  return 0;
+}
+
+int CmdReport(Env* env, const std::string& out) {
+  Result<std::vector<std::string>> paths = RerenderReports(env, out);
+  if (!paths.ok()) return Fail(paths.status());
+  for (const std::string& path : *paths) std::printf("%s\n", path.c_str());
   return 0;
 }
 
@@ -378,7 +394,10 @@ int RunCli(int argc, char** argv, Env* env) {
   CLI::App* status = app.add_subcommand("status", "Show the done, failed and pending units of an output directory.");
   CLI::App* finalize = app.add_subcommand(
       "finalize", "Check that every unit of an output directory is committed (after --shard runs) and write _SUCCESS.");
+  CLI::App* report = app.add_subcommand("report", "Render an output directory's run report (report.html) again from report.json.");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
+  std::string report_dir;
+  report->add_option("out_dir", report_dir, "output directory of a run")->required();
   std::string status_dir;
   bool status_json = false;
   status->add_option("out_dir", status_dir, "output directory of a run")->required();
@@ -403,6 +422,9 @@ int RunCli(int argc, char** argv, Env* env) {
   run->add_flag("--restart", restart, "replace the output of a different job in output.path");
   run->add_flag("--quiet", quiet, "no progress bar or progress lines on stderr (monitoring.progress: off)");
   fit->add_option("--out", stats_out, "where to write the statistics (JSON)")->required();
+  bool fit_scores = false;
+  fit->add_flag("--scores", fit_scores,
+                "also score the input and write the score column's reference histogram (always with score alerts)");
 
   try {
     app.parse(argc, argv);
@@ -430,7 +452,8 @@ int RunCli(int argc, char** argv, Env* env) {
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);
   if (finalize->parsed()) return CmdFinalize(env, finalize_dir);
-  if (fit->parsed()) return CmdFitStats(env, args, stats_out);
+  if (fit->parsed()) return CmdFitStats(env, models, args, stats_out, fit_scores);
+  if (report->parsed()) return CmdReport(env, report_dir);
   if (inspect->parsed()) return CmdInspect(env, models, model_path, model_kind, inspect_json);
   return kExitInvalid;
 }

@@ -64,7 +64,92 @@ Result<std::set<size_t>> TextFeatures(const ModelInfo& info, size_t num_features
   return text;
 }
 
+// The stats file's reference histogram of the score column into
+// ctx->score_reference; a score_psi rule without one fails here, at preflight.
+Status LoadScoreReference(const JobSpec& spec, JobContext* ctx) {
+  const std::vector<AlertSpec>& rules = spec.monitoring.alerts;
+  const auto first_score_rule = std::find_if(rules.begin(), rules.end(), [](const AlertSpec& a) {
+    return a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
+  });
+  const std::string column = first_score_rule == rules.end() ? "" : first_score_rule->column;
+  const ScoreReference* ref = column.empty() ? (ctx->stats.scores().empty() ? nullptr : &ctx->stats.scores().front())
+                                             : ctx->stats.FindScores(column);
+  if (ref != nullptr) ctx->score_reference = *ref;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (rules[i].metric != AlertSpec::Metric::kScorePsi || ref != nullptr) continue;
+    const std::string where = spec.stats_path.empty() ? (spec.stats_inline_json.empty() ? "the job has no stats file"
+                                                                                        : "the inline stats have none")
+                                                      : "'" + spec.stats_path + "' has none";
+    return Status::InvalidArgument(fmt::format(
+        "monitoring.alerts[{}] ('{}'): score_psi compares the scores with a reference histogram{} from the stats "
+        "file, and {}; run `sluice fit-stats JOB --out STATS` to write one",
+        i, rules[i].name, column.empty() ? "" : " of column '" + column + "'", where));
+  }
+  return Status::OK();
+}
+
 }  // namespace
+
+namespace {
+
+// The score column, and its reference histogram from the stats file.
+Status BindScoreColumn(const JobSpec& spec, JobContext* ctx) {
+  const bool watched = std::any_of(spec.monitoring.alerts.begin(), spec.monitoring.alerts.end(), [](const AlertSpec& a) {
+    return a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
+  });
+  Result<ScoreColumn> column = ResolveScoreColumn(spec, ctx->model_info, *ctx->postprocessor);
+  if (!column.ok()) {
+    if (watched) return column.status();
+    return Status::OK();  // nothing watches scores: the report goes without a histogram
+  }
+  ctx->score_column = *column;
+  const ScoreReference* ref = ctx->stats.FindScores(column->name);
+  ctx->score_reference.reset();
+  if (ref != nullptr) ctx->score_reference = *ref;
+  for (size_t i = 0; i < spec.monitoring.alerts.size(); ++i) {
+    const AlertSpec& a = spec.monitoring.alerts[i];
+    if (a.metric != AlertSpec::Metric::kScorePsi || ref != nullptr) continue;
+    return Status::InvalidArgument(fmt::format(
+        "monitoring.alerts[{}] ('{}'): score_psi needs the reference histogram of the score column '{}' in the stats "
+        "file, which has {}; run `sluice fit-stats JOB --out STATS` to write one",
+        i, a.name, column->name, ctx->stats.scores().empty() ? "none" : "only " + ctx->stats.scores().front().column));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<ScoreColumn> ResolveScoreColumn(const JobSpec& spec, const ModelInfo& info, const Postprocessor& post) {
+  const std::vector<Postprocessor::Prediction>& predictions = post.predictions();
+  const Postprocessor::Prediction* chosen = nullptr;
+  std::string rule_key;
+  for (size_t i = 0; i < spec.monitoring.alerts.size() && rule_key.empty(); ++i) {
+    const AlertSpec& a = spec.monitoring.alerts[i];
+    if (a.column.empty()) continue;
+    rule_key = fmt::format("monitoring.alerts[{}].column", i);
+    for (const Postprocessor::Prediction& p : predictions) {
+      if (p.name == a.column) chosen = &p;
+    }
+    if (chosen == nullptr) {
+      std::vector<std::string> names;
+      for (const Postprocessor::Prediction& p : predictions) names.push_back(p.name);
+      return Status::InvalidArgument(fmt::format("{}: '{}' is not a prediction column (prediction columns: {})",
+                                                 rule_key, a.column, JoinNames(names)));
+    }
+  }
+  if (chosen == nullptr) {
+    for (const Postprocessor::Prediction& p : predictions) {
+      if (chosen == nullptr && p.output == 0 && p.element == 0) chosen = &p;
+    }
+  }
+  if (chosen == nullptr && !predictions.empty()) chosen = &predictions.front();
+  if (chosen == nullptr) return Status::InvalidArgument("model: the model has no outputs to score");
+  if (info.outputs[chosen->output].type == DataType::kString) {
+    return Status::InvalidArgument(fmt::format("{}: prediction column '{}' holds text, not scores",
+                                               rule_key.empty() ? "monitoring.alerts" : rule_key, chosen->name));
+  }
+  return ScoreColumn{chosen->name, chosen->output, chosen->element};
+}
 
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   ASSIGN_OR_RETURN(ctx->plan, PlanUnits(env, spec.input, spec.partition));
@@ -149,6 +234,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   auto ctx = std::make_unique<JobContext>();
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
+  RETURN_IF_ERROR(LoadScoreReference(spec, ctx.get()));
   RETURN_IF_ERROR(PlanThreads(spec, options, ctx.get()));
   // CSV and JSON Lines cannot be read by time or value: such partitions become
   // the first output level instead (Parquet and databases make them units).
@@ -260,6 +346,7 @@ Status BindModels(const JobSpec& spec, JobContext* ctx) {
   ASSIGN_OR_RETURN(ctx->preprocessor, Preprocessor::Make(spec.features, ctx->stats, projected, text_features));
   ASSIGN_OR_RETURN(ctx->postprocessor, Postprocessor::Make(output, spec.model, ctx->model_info, projected));
   if (IsDatabase(spec.output.format)) RETURN_IF_ERROR(CheckTableSink(spec.output, ctx->postprocessor->output_schema()));
+  RETURN_IF_ERROR(BindScoreColumn(spec, ctx));
   ctx->bound = true;
   return Status::OK();
 }

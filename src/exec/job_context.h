@@ -25,6 +25,17 @@
 
 namespace sluice {
 
+// The score column (DESIGN.md §6): what score_mean / score_psi alerts, the
+// report's prediction histogram and fit-stats' reference histogram watch. It
+// is the column the first score rule names (monitoring.alerts[].column), else
+// the prediction column holding the model's first output's first element,
+// else the first prediction column. kInvalidArgument naming the rule when its
+// column is not a prediction column, or when the column is not numeric.
+struct ScoreColumn {
+  std::string name;
+  size_t output = 0;   // index into ModelInfo::outputs
+  size_t element = 0;  // within the output's row
+};
 struct JobContext {
   Plan plan;
   std::vector<size_t> run_units;  // indices into plan.units this run processes (its --shard)
@@ -32,6 +43,11 @@ struct JobContext {
   std::string input_name;         // in messages: the first file, or the database (redacted) and table/query
   SourceOptions source_options;   // columns are set by BindModels
   Stats stats;
+  // The reference histogram of the score column from the stats file ("scores"):
+  // the column a score_mean / score_psi rule names, else the file's first one.
+  // Unset when the file has none (a score_psi rule then fails preflight).
+  // BindModels narrows it to score_column's reference.
+  std::optional<ScoreReference> score_reference;
   int workers = 1;        // units in parallel
   int model_threads = 1;  // intra-op threads per worker
   // The output layout: partition.OutputKey() (file inputs), then output.partition_by.
@@ -47,6 +63,9 @@ struct JobContext {
   std::unique_ptr<Preprocessor> preprocessor;
   std::unique_ptr<Postprocessor> postprocessor;
   std::optional<size_t> route_column;  // model.route.by in the source's batches
+  // The score column (ResolveScoreColumn); unset when the model has no numeric
+  // prediction column and no alert rule watches scores.
+  std::optional<ScoreColumn> score_column;
   // Columns the postprocessor adds only so the writer can lay out partitions;
   // they are not written into the files.
   std::vector<std::string> layout_only_columns;
@@ -59,6 +78,8 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 // every routed model) and binds the stages to it. Idempotent.
 // Precondition: ctx comes from PrepareJob (its model cache is set).
 Status BindModels(const JobSpec& spec, JobContext* ctx);
+
+Result<ScoreColumn> ResolveScoreColumn(const JobSpec& spec, const ModelInfo& info, const Postprocessor& post);
 
 // Every model file of the job as (config key, path): model.path, then
 // model.route.models.<value> and model.route.default.

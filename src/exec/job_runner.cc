@@ -28,6 +28,7 @@
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "observe/monitor.h"
+#include "observe/report.h"
 #include "observe/resources.h"
 #include "sluice/job.h"
 #include "sluice/session.h"
@@ -200,38 +201,6 @@ PlanSummary SummarizePlan(const JobContext& ctx, const std::string& fingerprint,
   return summary;
 }
 
-// The job's score column (metrics, alerts, report): the column the first
-// score_mean / score_psi rule names, else the model's first output. Needs the
-// bound postprocessor. kInvalidArgument naming the rule for an unknown column.
-struct ScoreColumn {
-  std::string name;
-  int output = -1;
-  size_t element = 0;
-};
-Result<ScoreColumn> FindScoreColumn(const JobSpec& spec, const Postprocessor& post) {
-  std::string wanted, key;
-  for (size_t i = 0; i < spec.monitoring.alerts.size() && wanted.empty(); ++i) {
-    const AlertSpec& a = spec.monitoring.alerts[i];
-    const bool on_scores = a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
-    if (on_scores && !a.column.empty()) {
-      wanted = a.column;
-      key = fmt::format("monitoring.alerts[{}].column", i);
-    }
-  }
-  ScoreColumn c;
-  const std::optional<std::pair<size_t, size_t>> source = post.PredictionSource(wanted, &c.name);
-  if (!source) {
-    if (wanted.empty()) return c;  // a model without outputs: nothing to watch
-    std::string names;
-    for (const std::string& n : post.prediction_columns()) names += (names.empty() ? "" : ", ") + n;
-    return Status::InvalidArgument(
-        fmt::format("{}: no prediction column '{}' (predictions: {})", key, wanted, names.empty() ? "none" : names));
-  }
-  c.output = static_cast<int>(source->first);
-  c.element = source->second;
-  return c;
-}
-
 // A unit run by RunUnits: its outcome, or found committed by another attempt.
 struct UnitResult {
   UnitOutcome outcome;
@@ -257,7 +226,6 @@ struct JobSession::State {
   std::mutex mu;
   bool bind_tried = false;  // guarded by mu
   Status bind;              // guarded by mu
-  ScoreColumn score;        // guarded by mu; set when bound
   RunMetrics metrics;
   // RequestStop: units stop as on an interrupt; RunUnits answers stop_code.
   std::atomic<bool> stop_requested{false};
@@ -275,25 +243,25 @@ struct JobSession::State {
     if (!bind_tried) {
       bind_tried = true;
       bind = BindModels(spec, ctx.get());
-      if (bind.ok()) bind = BindScoreColumn();
+      if (bind.ok()) BindScoreColumn();
       if (bind.ok() && table_sink) {
         bind = WithRetries(shared, "output.table",
                            [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
       }
       if (!bind.ok()) spdlog::error("{}", bind.ToString());
     }
-    if (bind.ok()) {
-      shared->score_element.store(score.element, std::memory_order_relaxed);
-      shared->score_output.store(score.output, std::memory_order_release);
+    if (bind.ok() && ctx->score_column) {
+      shared->score_element.store(ctx->score_column->element, std::memory_order_relaxed);
+      shared->score_output.store(static_cast<int>(ctx->score_column->output), std::memory_order_release);
     }
     return bind;
   }
 
-  // The score column, once the postprocessor is bound. Caller holds mu (or is Open).
-  Status BindScoreColumn() {
-    ASSIGN_OR_RETURN(score, FindScoreColumn(spec, *ctx->postprocessor));
-    if (score.output >= 0) metrics.SetScoreColumn(score.name, nullptr);
-    return Status::OK();
+  // The metrics' score histogram, once the models are bound (BindModels picks
+  // the score column and its reference). Caller holds mu (or is Open).
+  void BindScoreColumn() {
+    if (!ctx->score_column) return;
+    metrics.SetScoreColumn(ctx->score_column->name, ctx->score_reference ? &*ctx->score_reference : nullptr);
   }
 
   // One pending unit. When the directory is shared, under the unit's lock:
@@ -335,7 +303,7 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
     s->unit_index.emplace(u.id, s->unit_index.size());
   }
   s->digest = s->fp.Digest();
-  if (s->ctx->postprocessor) RETURN_IF_ERROR(s->BindScoreColumn());  // model.load: preload
+  if (s->ctx->bound) s->BindScoreColumn();  // model.load: preload
   s->metrics.SetJob(s->spec.output.path, s->digest);
   UnitShared shared;
   shared.spec = &s->spec;
@@ -370,6 +338,10 @@ const JobSpec& JobSession::spec() const { return state_->spec; }
 const std::string& JobSession::fingerprint() const { return state_->digest; }
 int64_t JobSession::model_loads() const { return state_->ctx->models->loads(); }
 RunMetrics* JobSession::metrics() { return &state_->metrics; }
+const JobFingerprint& JobSession::job_fingerprint() const { return state_->fp; }
+const ScoreReference* JobSession::score_reference() const {
+  return state_->ctx->score_reference ? &*state_->ctx->score_reference : nullptr;
+}
 
 void JobSession::RequestStop(ExitCode code, std::string reason) {
   State& s = *state_;
@@ -572,10 +544,80 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   return BindModels(spec, ctx.get());
 }
 
+namespace {
+
+// How long the end of a run waits for webhook deliveries still in progress.
+constexpr int64_t kWebhookFlushMs = 15000;
+
+uint64_t UnixMicros() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// A run whose units all went well: the run that finds every unit of the plan
+// committed (of any shard) checks errors.max_rejected over the whole job and
+// writes _SUCCESS. A shard that does not complete the job leaves a percentage
+// limit to the one that does, or to sluice finalize: a shard's own share says
+// nothing about the job's.
+Status CompleteJob(const JobSpec& spec, Env* env, JobSession* session, JobReport* report) {
+  const std::string& out = spec.output.path;
+  std::vector<std::string> all_ids;
+  ASSIGN_OR_RETURN(PlanSummary plan, session->Plan());
+  for (const PlannedUnit& u : plan.units) all_ids.push_back(u.id);
+  ASSIGN_OR_RETURN(const Completion done, ReadCompletion(env, out, all_ids, /*stop_at_missing=*/true));
+  if (!done.missing.empty()) return Status::OK();
+  if (RejectLimitExceeded(spec.max_rejected, done.totals.rows_rejected, done.totals.rows_in)) {
+    report->exit_code = ExitCode::kRejectLimit;
+    report->error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", done.totals.rows_rejected,
+                                done.totals.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
+    return Status::OK();
+  }
+  UnitShared shared;
+  shared.spec = &spec;
+  shared.env = env;
+  Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, done.markers, done.totals); });
+  for (const auto& [code, count] : shared.Retries()) report->retries[code] += count;
+  if (!st.ok()) {
+    // Every unit is committed; only the manifest is missing, and the next run (or sluice finalize) writes it.
+    report->exit_code = ExitCode::kUnitsFailed;
+    report->error = "writing _SUCCESS: " + st.ToString();
+  }
+  return Status::OK();
+}
+
+// _sluice/report.json and report.html (report-shard-I-of-N with --shard) of a
+// run that ended with `report`, whatever its exit code: its rows are the
+// committed units' markers.
+Status WriteRunReport(const JobSpec& spec, Env* env, const RunOptions& options, JobSession* session,
+                      const JobReport& report, const AlertEngine* alerts, uint64_t started_unix_micros) {
+  ReportInput in;
+  in.spec = &spec;
+  in.fingerprint = &session->job_fingerprint();
+  in.report = &report;
+  for (const std::string& id : session->ShardUnitIds()) {
+    ASSIGN_OR_RETURN(std::optional<UnitMarker> marker, CommittedUnit(env, spec.output.path, id));
+    if (marker) in.markers.push_back(std::move(*marker));
+  }
+  in.unit_seconds = session->metrics()->UnitSeconds();
+  in.metrics = session->metrics()->Snapshot();
+  in.timeline = session->metrics()->Timeline();
+  if (alerts != nullptr) in.alerts = alerts->fired();
+  in.score_reference = session->score_reference();
+  in.started_unix_micros = started_unix_micros;
+  in.finished_unix_micros = UnixMicros();
+  return WriteReport(env, spec.output.path, ReportBaseName(options.shard_index, options.shard_count),
+                     BuildReportJson(in));
+}
+
+}  // namespace
+
 Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   const uint64_t start_us = env->NowMicros();
+  const uint64_t started_unix_micros = UnixMicros();
   ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
   const std::string& out = spec.output.path;
+  ASSIGN_OR_RETURN(std::unique_ptr<AlertEngine> alerts,
+                   AlertEngine::Create(spec.monitoring.alerts, session->score_reference(), out, session->fingerprint()));
   MonitorOptions monitor_options;
   monitor_options.spec = &spec.monitoring;
   // Shards of one job write their own textfile, as their own report.
@@ -585,38 +627,19 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
                  : std::string("/_sluice/metrics.prom"));
   monitor_options.progress = options.quiet ? ProgressMode::kOff : spec.monitoring.progress;
   monitor_options.tty = options.stderr_tty;
+  monitor_options.alerts = alerts.get();
   JobSession* const s = session.get();
   monitor_options.on_fail = [s](const std::string& reason) { s->RequestStop(ExitCode::kAlert, reason); };
   ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor, Monitor::Start(session->metrics(), env, std::move(monitor_options)));
   Result<JobReport> run = session->RunUnits(session->ShardUnitIds());
   monitor->Stop();
+  alerts->Flush(kWebhookFlushMs);
   ASSIGN_OR_RETURN(JobReport report, std::move(run));
+  if (report.exit_code == ExitCode::kSuccess) RETURN_IF_ERROR(CompleteJob(spec, env, session.get(), &report));
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
-  if (report.exit_code != ExitCode::kSuccess) return report;
-  // The run that finds every unit of the plan committed (of any shard) checks
-  // errors.max_rejected over the whole job and writes _SUCCESS. A shard that
-  // does not complete the job leaves a percentage limit to the one that does,
-  // or to sluice finalize: a shard's own share says nothing about the job's.
-  std::vector<std::string> all_ids;
-  ASSIGN_OR_RETURN(PlanSummary plan, session->Plan());
-  for (const PlannedUnit& u : plan.units) all_ids.push_back(u.id);
-  ASSIGN_OR_RETURN(const Completion done, ReadCompletion(env, out, all_ids, /*stop_at_missing=*/true));
-  if (!done.missing.empty()) return report;
-  if (RejectLimitExceeded(spec.max_rejected, done.totals.rows_rejected, done.totals.rows_in)) {
-    report.exit_code = ExitCode::kRejectLimit;
-    report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", done.totals.rows_rejected,
-                               done.totals.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
-    return report;
-  }
-  UnitShared shared;
-  shared.spec = &spec;
-  shared.env = env;
-  Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, done.markers, done.totals); });
-  for (const auto& [code, count] : shared.Retries()) report.retries[code] += count;
-  if (!st.ok()) {
-    // Every unit is committed; only the manifest is missing, and the next run (or sluice finalize) writes it.
-    report.exit_code = ExitCode::kUnitsFailed;
-    report.error = "writing _SUCCESS: " + st.ToString();
+  // The report explains the run; failing to write it does not undo the run.
+  if (Status st = WriteRunReport(spec, env, options, session.get(), report, alerts.get(), started_unix_micros); !st.ok()) {
+    spdlog::warn("run report: {}", st.ToString());
   }
   return report;
 }

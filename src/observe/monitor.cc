@@ -154,7 +154,7 @@ struct Monitor::Impl {
   TerminalLine line;
   bool sinks_wrapped = false;  // the run's thread only
 
-  // Sample, textfile, alerts; a plain line when `line`.
+  // Sample, textfile, alerts (on_fail once a `fail` rule fired); a plain line when `line`.
   void Tick(bool line) {
     metrics->Sample();
     if (!options.textfile.empty()) {
@@ -164,9 +164,17 @@ struct Monitor::Impl {
         spdlog::warn("metrics: cannot write {}: {} (the run goes on)", options.textfile, st.ToString());
       }
     }
+    const MetricsSnapshot snapshot = metrics->Snapshot();
+    if (options.alerts != nullptr) {
+      options.alerts->Evaluate(snapshot);
+      if (!fail_signalled && options.alerts->fail_requested()) {
+        fail_signalled = true;
+        if (options.on_fail) options.on_fail(options.alerts->fail_reason());
+      }
+    }
     if (line && display == Display::kLines) {
       double fraction = 0;
-      WriteStderr("progress: " + ProgressText(metrics->Snapshot(), &fraction) + "\n");
+      WriteStderr("progress: " + ProgressText(snapshot, &fraction) + "\n");
     }
   }
 

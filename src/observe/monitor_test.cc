@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -90,6 +91,40 @@ TEST(MonitorTest, WithoutAddressOrTextfileOnlySamples) {
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
   (*monitor)->Stop();
   EXPECT_GE(metrics.Timeline().size(), 2u);  // ticks and the last sample
+}
+
+// A `fail` rule that fires calls on_fail once, from the monitor's thread.
+TEST(MonitorTest, AFailRuleCallsOnFailOnce) {
+  AlertSpec rule;
+  rule.name = "errors";
+  rule.metric = AlertSpec::Metric::kErrorRate;
+  rule.op = AlertSpec::Op::kGt;
+  rule.threshold = 0.01;
+  rule.action = AlertSpec::Action::kFail;
+  Result<std::unique_ptr<AlertEngine>> alerts = AlertEngine::Create({rule}, nullptr, "job", "f00");
+  ASSERT_TRUE(alerts.ok()) << alerts.status().ToString();
+  RunMetrics metrics;
+  metrics.AddRows(2000, 1900, 100, 0);  // 5% rejected
+  MonitoringSpec spec;
+  spec.interval_ms = 100;
+  MonitorOptions options;
+  options.spec = &spec;
+  options.progress = ProgressMode::kOff;
+  options.alerts = alerts->get();
+  std::promise<std::string> reason;
+  int calls = 0;
+  options.on_fail = [&](const std::string& why) {
+    if (calls++ == 0) reason.set_value(why);
+  };
+  Result<std::unique_ptr<Monitor>> monitor = Monitor::Start(&metrics, nullptr, options);
+  ASSERT_TRUE(monitor.ok());
+  std::future<std::string> fired = reason.get_future();
+  ASSERT_EQ(fired.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // more ticks: no second call
+  (*monitor)->Stop();
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(fired.get().find("alert errors fired"), std::string::npos);
+  ASSERT_EQ((*alerts)->fired().size(), 1u);
 }
 
 }  // namespace

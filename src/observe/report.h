@@ -5,7 +5,8 @@
 // other. `sluice report OUT_DIR` renders report.html again from report.json.
 //
 // report.json (keys in this order; "sluice_report": 1 first):
-//   job          {name, spec (canonical JSON object), monitoring, fingerprint,
+//   job          {name, spec (canonical JSON object), monitoring (alert rules
+//                 with webhook URLs cut to scheme://host:port/…), fingerprint,
 //                 model_sha256, started, finished (ISO 8601 UTC), seconds,
 //                 exit_code, error}
 //   totals       {rows_in, rows_out, rows_rejected, rows_filtered, rows_sampled_out,
@@ -47,6 +48,8 @@
 namespace sluice {
 
 struct ReportInput {
+  // job.name; empty: the base name of output.path.
+  std::string job_name;
   const JobSpec* spec = nullptr;
   const JobFingerprint* fingerprint = nullptr;
   const JobReport* report = nullptr;

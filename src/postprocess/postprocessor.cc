@@ -314,25 +314,6 @@ Result<std::unique_ptr<Postprocessor>> Postprocessor::Make(const OutputSpec& out
   return p;
 }
 
-std::optional<std::pair<size_t, size_t>> Postprocessor::PredictionSource(std::string_view name,
-                                                                        std::string* column) const {
-  for (const Prediction& p : predictions_) {
-    if (name.empty() ? (p.output == 0 && p.element == 0) : p.name == name) {
-      *column = p.name;
-      return std::make_pair(p.output, p.element);
-    }
-  }
-  if (!name.empty() || model_outputs_.empty()) return std::nullopt;
-  *column = model_outputs_.front().name;
-  return std::make_pair(size_t{0}, size_t{0});
-}
-
-std::vector<std::string> Postprocessor::prediction_columns() const {
-  std::vector<std::string> names;
-  for (const Prediction& p : predictions_) names.push_back(p.name);
-  return names;
-}
-
 std::vector<std::string> Postprocessor::input_columns() const {
   std::vector<std::string> out;
   for (size_t i = 0; i < input_needed_.size(); ++i) {

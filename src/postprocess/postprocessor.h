@@ -36,11 +36,8 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include "sluice/batch.h"
@@ -61,20 +58,20 @@ class Postprocessor {
   // The schema of the batches Apply builds.
   const Schema& output_schema() const { return output_schema_; }
 
+  // A prediction column: the model output element it holds.
+  struct Prediction {
+    std::string name;
+    size_t output = 0;   // index into ModelInfo::outputs
+    size_t element = 0;  // index within the output's row
+  };
+  // Every prediction column the mapping defines (also those output.columns
+  // leaves out), in model.outputs order.
+  const std::vector<Prediction>& predictions() const { return predictions_; }
+
   // Input columns Apply reads (keys, passthrough, filter references), in input
   // schema order. A Postprocessor made on a schema of just these columns
   // behaves the same.
   std::vector<std::string> input_columns() const;
-
-  // A prediction column's source: the model output (index into
-  // ModelInfo::outputs) and the element within its row. `name` empty: the
-  // model's first output, element 0, whatever its column is called. Sets
-  // *column to the column's name (a model output no column takes is named
-  // after the output). nullopt when there is no such column. For the job's
-  // score column (metrics, alerts, report).
-  std::optional<std::pair<size_t, size_t>> PredictionSource(std::string_view name, std::string* column) const;
-  // Prediction column names, in order (for messages).
-  std::vector<std::string> prediction_columns() const;
 
   // input: the batch as read (its columns are found by name; each needed one
   // must have the type it had in the schema given to Make). row_ok: one entry
@@ -99,11 +96,6 @@ class Postprocessor {
     Source source = Source::kInput;
     size_t index = 0;
     DataType type = DataType::kFloat64;
-  };
-  struct Prediction {
-    std::string name;
-    size_t output = 0;   // index into ModelInfo::outputs
-    size_t element = 0;  // index within the output's row
   };
   struct Filter {
     ColumnRef ref;

@@ -1,5 +1,6 @@
 #include "preprocess/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -120,13 +121,61 @@ Result<FeatureStats> ReadFeature(const Json& j, const std::string& path, const E
   return fs;
 }
 
+// "scores.<column>": {"edges": [...], "fractions": [...]}.
+Result<ScoreReference> ReadScores(const std::string& column, const Json& j, const ErrorContext& ctx) {
+  const std::string path = "scores." + column;
+  if (!j.is_object()) {
+    return ctx.Error(path, std::string("expected an object with 'edges' and 'fractions', got ") +
+                               std::string(JsonTypeName(j)));
+  }
+  ScoreReference ref;
+  ref.column = column;
+  for (const auto& [key, value] : j.items()) {
+    if (key != "edges" && key != "fractions") {
+      return ctx.Error(path, "unknown key '" + key + "' (expected edges, fractions)");
+    }
+    const std::string key_path = path + "." + key;
+    if (!value.is_array()) {
+      return ctx.Error(key_path, std::string("expected an array of numbers, got ") + std::string(JsonTypeName(value)));
+    }
+    std::vector<double>& out = key == "edges" ? ref.edges : ref.fractions;
+    for (size_t i = 0; i < value.size(); ++i) {
+      ASSIGN_OR_RETURN(double v, ReadFiniteNumber(value[i], key_path + "[" + std::to_string(i) + "]", ctx));
+      out.push_back(v);
+    }
+  }
+  if (!j.contains("edges")) return ctx.Error(path, "missing 'edges'");
+  if (!j.contains("fractions")) return ctx.Error(path, "missing 'fractions'");
+  for (size_t i = 1; i < ref.edges.size(); ++i) {
+    if (!(ref.edges[i - 1] < ref.edges[i])) {
+      return ctx.Error(path + ".edges", "not strictly ascending at index " + std::to_string(i));
+    }
+  }
+  if (ref.fractions.size() != ref.edges.size() + 1) {
+    return ctx.Error(path + ".fractions", "expected " + std::to_string(ref.edges.size() + 1) +
+                                              " fractions (one more than edges), got " +
+                                              std::to_string(ref.fractions.size()));
+  }
+  double sum = 0;
+  for (size_t i = 0; i < ref.fractions.size(); ++i) {
+    if (ref.fractions[i] < 0 || ref.fractions[i] > 1) {
+      return ctx.Error(path + ".fractions[" + std::to_string(i) + "]", "must be between 0 and 1");
+    }
+    sum += ref.fractions[i];
+  }
+  if (std::fabs(sum - 1) > 1e-3) {
+    return ctx.Error(path + ".fractions", "sum to " + std::to_string(sum) + ", expected 1");
+  }
+  return ref;
+}
+
 Result<Stats> ParseJson(const Json& root, const ErrorContext& ctx) {
   if (!root.is_object()) {
     return ctx.Error("", std::string("expected a JSON object, got ") + std::string(JsonTypeName(root)));
   }
   for (const auto& [key, value] : root.items()) {
-    if (key != "sluice_stats" && key != "features") {
-      return ctx.Error("", "unknown key '" + key + "' (expected sluice_stats, features)");
+    if (key != "sluice_stats" && key != "features" && key != "scores") {
+      return ctx.Error("", "unknown key '" + key + "' (expected sluice_stats, features, scores)");
     }
   }
   auto version = root.find("sluice_stats");
@@ -144,6 +193,15 @@ Result<Stats> ParseJson(const Json& root, const ErrorContext& ctx) {
   for (const auto& [name, value] : features->items()) {
     ASSIGN_OR_RETURN(FeatureStats fs, ReadFeature(value, "features." + name, ctx));
     stats.Set(name, std::move(fs));
+  }
+  if (auto scores = root.find("scores"); scores != root.end()) {
+    if (!scores->is_object()) {
+      return ctx.Error("scores", std::string("expected an object, got ") + std::string(JsonTypeName(*scores)));
+    }
+    for (const auto& [column, value] : scores->items()) {
+      ASSIGN_OR_RETURN(ScoreReference ref, ReadScores(column, value, ctx));
+      stats.SetScores(std::move(ref));
+    }
   }
   return stats;
 }
@@ -196,6 +254,11 @@ std::string Stats::ToJson() const {
   Json root = Json::object();
   root["sluice_stats"] = kStatsFormatVersion;
   root["features"] = std::move(features);
+  if (!scores_.empty()) {
+    Json scores = Json::object();
+    for (const ScoreReference& ref : scores_) scores[ref.column] = {{"edges", ref.edges}, {"fractions", ref.fractions}};
+    root["scores"] = std::move(scores);
+  }
   // Replace rather than throw on invalid UTF-8 in names or categories.
   return root.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -213,6 +276,56 @@ void Stats::Set(std::string feature, FeatureStats stats) {
   }
   index_.emplace(feature, entries_.size());
   entries_.emplace_back(std::move(feature), std::move(stats));
+}
+
+const ScoreReference* Stats::FindScores(std::string_view column) const {
+  for (const ScoreReference& ref : scores_) {
+    if (ref.column == column) return &ref;
+  }
+  return nullptr;
+}
+
+void Stats::SetScores(ScoreReference reference) {
+  for (ScoreReference& ref : scores_) {
+    if (ref.column == reference.column) {
+      ref = std::move(reference);
+      return;
+    }
+  }
+  scores_.push_back(std::move(reference));
+}
+
+bool Stats::operator==(const Stats& other) const {
+  if (entries_ != other.entries_ || scores_.size() != other.scores_.size()) return false;
+  for (size_t i = 0; i < scores_.size(); ++i) {
+    const ScoreReference& a = scores_[i];
+    const ScoreReference& b = other.scores_[i];
+    if (a.column != b.column || a.edges != b.edges || a.fractions != b.fractions) return false;
+  }
+  return true;
+}
+
+std::optional<ScoreReference> FitScoreReference(std::string column, std::vector<double> scores, int bins) {
+  if (scores.empty() || bins < 1) return std::nullopt;
+  std::sort(scores.begin(), scores.end());
+  const size_t n = scores.size();
+  ScoreReference ref;
+  ref.column = std::move(column);
+  for (int b = 1; b < bins; ++b) {
+    // numpy.quantile(method="linear"): position q * (n - 1) between order statistics.
+    const double pos = static_cast<double>(b) / bins * static_cast<double>(n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, n - 1);
+    const double edge = scores[lo] + (scores[hi] - scores[lo]) * (pos - static_cast<double>(lo));
+    if (ref.edges.empty() || edge > ref.edges.back()) ref.edges.push_back(edge);
+  }
+  // Bins as Histogram::Observe counts them: (e[i-1], e[i]].
+  std::vector<int64_t> counts(ref.edges.size() + 1, 0);
+  for (double v : scores) {
+    ++counts[static_cast<size_t>(std::lower_bound(ref.edges.begin(), ref.edges.end(), v) - ref.edges.begin())];
+  }
+  for (int64_t c : counts) ref.fractions.push_back(static_cast<double>(c) / static_cast<double>(n));
+  return ref;
 }
 
 std::vector<std::string> Stats::FeatureNames() const {

@@ -24,6 +24,16 @@
 // Every key is optional; an absent value means "not fitted". Unknown keys are
 // errors (so a typo does not silently drop a statistic).
 //
+// An optional top-level "scores" holds reference histograms of prediction
+// columns, for the score_psi alert and the run report (DESIGN.md §6):
+//
+//   "scores": {"score": {"edges": [0.12, 0.3, …], "fractions": [0.1, 0.1, …]}}
+//
+// Keys are prediction columns. edges: ascending finite inner bin edges, bins
+// (-inf, e0], (e0, e1], …, (e_last, +inf); fractions: one per bin
+// (edges + 1), each in [0, 1], summing to 1 within 1e-3. `sluice fit-stats`
+// writes the deciles of the job's scores there (FitScoreReference).
+//
 // Thread-safety: a value; const methods are safe for concurrent use.
 #pragma once
 
@@ -35,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "observe/metrics.h"
 #include "sluice/status.h"
 
 namespace sluice {
@@ -81,11 +92,26 @@ class Stats {
   std::vector<std::string> FeatureNames() const;
   size_t size() const { return entries_.size(); }
 
-  bool operator==(const Stats& other) const { return entries_ == other.entries_; }
+  // The reference histograms of prediction columns ("scores"), in file order.
+  const std::vector<ScoreReference>& scores() const { return scores_; }
+  // The reference of `column`, or nullptr. Valid until the next SetScores.
+  const ScoreReference* FindScores(std::string_view column) const;
+  // Adds or replaces the reference of reference.column. Precondition: it is
+  // valid as described above (FitScoreReference's are).
+  void SetScores(ScoreReference reference);
+
+  bool operator==(const Stats& other) const;
 
  private:
   std::vector<std::pair<std::string, FeatureStats>> entries_;
+  std::vector<ScoreReference> scores_;
   std::map<std::string, size_t, std::less<>> index_;  // name -> position in entries_
 };
+
+// The reference histogram of `scores`: `bins` quantile bins, their inner edges
+// the 1/bins … (bins-1)/bins quantiles (linear interpolation, as numpy's
+// default), equal edges merged (so a score with few distinct values gets fewer
+// bins), fractions the share of scores in each bin. Empty `scores`: nullopt.
+std::optional<ScoreReference> FitScoreReference(std::string column, std::vector<double> scores, int bins = 10);
 
 }  // namespace sluice

@@ -146,7 +146,7 @@ TEST(StatsTest, ErrorsNameTheKeyPath) {
   EXPECT_EQ(ParseError(R"({"features": {}})"), "stats.json: missing 'sluice_stats' (format version, 1)");
   EXPECT_EQ(ParseError(R"({"sluice_stats": 1})"), "stats.json: missing 'features'");
   EXPECT_EQ(ParseError(R"({"sluice_stats": 1, "features": {}, "extra": 0})"),
-            "stats.json: unknown key 'extra' (expected sluice_stats, features)");
+            "stats.json: unknown key 'extra' (expected sluice_stats, features, scores)");
   EXPECT_EQ(ParseError("[1, 2]"), "stats.json: expected a JSON object, got array");
 }
 
@@ -164,6 +164,80 @@ TEST(StatsTest, OutOfRangeNumberIsRejected) {
   const std::string msg =
       ParseError(R"({"sluice_stats": 1, "features": {"a": {"impute": 1e999}}})");
   EXPECT_NE(msg.find("stats.json"), std::string::npos) << msg;
+}
+
+TEST(StatsTest, ScoresSectionParsesAndRoundTrips) {
+  Result<Stats> r = Stats::Parse(R"({"sluice_stats": 1, "features": {},
+    "scores": {"score": {"edges": [0.2, 0.5], "fractions": [0.25, 0.5, 0.25]}}})",
+                                 "stats.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->scores().size(), 1u);
+  const ScoreReference* ref = r->FindScores("score");
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(ref->column, "score");
+  EXPECT_EQ(ref->edges, (std::vector<double>{0.2, 0.5}));
+  EXPECT_EQ(ref->fractions, (std::vector<double>{0.25, 0.5, 0.25}));
+  EXPECT_EQ(r->FindScores("other"), nullptr);
+
+  Result<Stats> again = Stats::Parse(r->ToJson(), "again");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(*again == *r);
+  Stats without = *again;
+  without.SetScores({"score", {0.3}, {0.5, 0.5}});
+  EXPECT_FALSE(without == *r);
+  EXPECT_EQ(without.scores().size(), 1u);
+  // No scores: no "scores" key, as before.
+  EXPECT_EQ(Stats().ToJson().find("scores"), std::string::npos);
+}
+
+TEST(StatsTest, ScoresErrorsNameTheKeyPath) {
+  auto doc = [](const std::string& scores) {
+    return R"({"sluice_stats": 1, "features": {}, "scores": )" + scores + "}";
+  };
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": [0.5, 0.5], "fractions": [0.2, 0.3, 0.5]}})")),
+            "stats.json: scores.s.edges: not strictly ascending at index 1");
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": [0.5], "fractions": [1]}})")),
+            "stats.json: scores.s.fractions: expected 2 fractions (one more than edges), got 1");
+  EXPECT_NE(ParseError(doc(R"({"s": {"edges": [0.5], "fractions": [0.5, 0.6]}})"))
+                .find("stats.json: scores.s.fractions: sum to 1.1"),
+            std::string::npos);
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": [0.5], "fractions": [-0.5, 1.5]}})")),
+            "stats.json: scores.s.fractions[0]: must be between 0 and 1");
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": [0.5]}})")), "stats.json: scores.s: missing 'fractions'");
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": ["a"], "fractions": [1]}})")),
+            "stats.json: scores.s.edges[0]: expected a number, got string");
+  EXPECT_EQ(ParseError(doc(R"({"s": {"edges": [], "fractions": [1], "bins": 3}})")),
+            "stats.json: scores.s: unknown key 'bins' (expected edges, fractions)");
+  EXPECT_EQ(ParseError(doc("[]")), "stats.json: scores: expected an object, got array");
+}
+
+TEST(StatsTest, FitScoreReferenceUsesDeciles) {
+  // numpy.quantile(np.arange(1, 101), [0.1, …, 0.9]) = 10.9, 20.8, …, 90.1.
+  std::vector<double> scores;
+  for (int i = 100; i >= 1; --i) scores.push_back(i);
+  std::optional<ScoreReference> ref = FitScoreReference("score", scores);
+  ASSERT_TRUE(ref.has_value());
+  EXPECT_EQ(ref->column, "score");
+  ASSERT_EQ(ref->edges.size(), 9u);
+  for (int b = 1; b <= 9; ++b) EXPECT_NEAR(ref->edges[b - 1], 10.0 * b + 1 - 0.1 * b, 1e-9) << b;
+  ASSERT_EQ(ref->fractions.size(), 10u);
+  for (double f : ref->fractions) EXPECT_DOUBLE_EQ(f, 0.1);
+}
+
+TEST(StatsTest, FitScoreReferenceMergesEqualEdges) {
+  // numpy.quantile([0, 0, 0, 0, 1], [0.1, …, 0.9]) = 0 (x7), 0.2, 0.6.
+  std::optional<ScoreReference> ref = FitScoreReference("p", {0, 1, 0, 0, 0});
+  ASSERT_TRUE(ref.has_value());
+  EXPECT_EQ(ref->edges.size(), 3u);
+  EXPECT_DOUBLE_EQ(ref->edges[0], 0);
+  EXPECT_NEAR(ref->edges[1], 0.2, 1e-12);
+  EXPECT_NEAR(ref->edges[2], 0.6, 1e-12);
+  EXPECT_EQ(ref->fractions, (std::vector<double>{0.8, 0, 0, 0.2}));
+  // The result is a valid stats-file section.
+  Stats stats;
+  stats.SetScores(*ref);
+  EXPECT_TRUE(Stats::Parse(stats.ToJson(), "fitted").ok());
+  EXPECT_FALSE(FitScoreReference("p", {}).has_value());
 }
 
 }  // namespace
