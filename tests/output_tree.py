@@ -5,8 +5,9 @@ import os
 
 def tree(d):
     """Every file under d, relative path -> path, but _sluice/job.json (it records output.path
-    itself), the run locks (_sluice/lock, _sluice/locks/) and the metrics textfiles
-    (_sluice/metrics*.prom: timings and memory, different in every run)."""
+    itself), the run locks (_sluice/lock, _sluice/locks/), the metrics textfiles and the run
+    reports (_sluice/metrics*.prom, _sluice/report*.json/.html: timings and memory, different in
+    every run)."""
     out = {}
     for root, _, files in os.walk(d):
         for name in files:
@@ -14,6 +15,8 @@ def tree(d):
             if rel == os.path.join("_sluice", "job.json") or rel.startswith(os.path.join("_sluice", "lock")):
                 continue
             if rel.startswith(os.path.join("_sluice", "metrics")) and rel.endswith(".prom"):
+                continue
+            if rel.startswith(os.path.join("_sluice", "report")) and rel.endswith((".json", ".html")):
                 continue
             out[rel] = os.path.join(root, name)
     return out

@@ -304,7 +304,7 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
   }
   s->digest = s->fp.Digest();
   if (s->ctx->bound) s->BindScoreColumn();  // model.load: preload
-  s->metrics.SetJob(s->spec.output.path, s->digest);
+  s->metrics.SetJob(JobName(s->spec), s->digest);
   UnitShared shared;
   shared.spec = &s->spec;
   shared.env = env;
@@ -617,7 +617,8 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
   const std::string& out = spec.output.path;
   ASSIGN_OR_RETURN(std::unique_ptr<AlertEngine> alerts,
-                   AlertEngine::Create(spec.monitoring.alerts, session->score_reference(), out, session->fingerprint()));
+                   AlertEngine::Create(spec.monitoring.alerts, session->score_reference(), JobName(spec),
+                                       session->fingerprint()));
   MonitorOptions monitor_options;
   monitor_options.spec = &spec.monitoring;
   // Shards of one job write their own textfile, as their own report.

@@ -26,14 +26,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Every file under `dir` but job.json (it records output.path), the locks and
-// the metrics textfile (RunJob's; timings differ in every run).
+// Every file under `dir` but job.json (it records output.path), the locks, and
+// RunJob's metrics textfile and run report (timings differ in every run).
 std::map<std::string, std::string> Tree(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
     const std::string rel = fs::relative(entry.path(), dir).string();
-    if (rel == "_sluice/job.json" || rel.rfind("_sluice/lock", 0) == 0 || rel == "_sluice/metrics.prom") continue;
+    if (rel == "_sluice/job.json" || rel.rfind("_sluice/lock", 0) == 0 || rel == "_sluice/metrics.prom" ||
+        rel.rfind("_sluice/report.", 0) == 0) {
+      continue;
+    }
     std::ifstream in(entry.path(), std::ios::binary);
     std::stringstream bytes;
     bytes << in.rdbuf();
