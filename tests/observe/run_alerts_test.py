@@ -100,7 +100,7 @@ def check_report_accounting(out, what):
         want = sum(m[key] for m in units)
         if r["totals"][key] != want:
             fail(f"{what}: report totals.{key} = {r['totals'][key]}, markers say {want}")
-    if sorted(u["id"] for u in r["units"]) != sorted(m["unit_id"] for m in units):
+    if sorted(u["id"] for u in r["units"]) != sorted(m["unit"] for m in units):
         fail(f"{what}: report units {[u['id'] for u in r['units']]} != markers")
     return r
 

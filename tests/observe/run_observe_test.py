@@ -251,18 +251,19 @@ def check_progress(sluice, work):
         fail(f"progress (tty): exit {code}\n{tty}")
     # Log lines erase the bar first: each starts its own line.
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-    log_lines = [line for line in tty.replace("\r\n", "\n").split("\n") if re.search(stamp, line)]
-    if len(log_lines) < 5:
+    starts = [m.start() for m in re.finditer(stamp, tty)]
+    if len(starts) < 5:
         fail(f"progress (tty): expected log lines\n{tty!r}")
-    for line in log_lines:
-        if not re.match(r"(\r\x1b\[K)?" + stamp, line):
-            fail(f"progress (tty): a log line shares the bar's line: {line!r}")
+    for at in starts:
+        before = tty[max(0, at - 4):at]
+        if not (at == 0 or before.endswith("\n") or before.endswith("\r\x1b[K")):
+            fail(f"progress (tty): a log line shares the bar's line: {tty[max(0, at - 80):at + 40]!r}")
     redraws = re.findall(r"\r\x1b\[K\[[# ]+\] +\d+% \S+/\S+ rows +\S+ rows/s +ETA \S+ +units \d+/\d+", tty)
     if len(redraws) < 3:
         fail(f"progress (tty): {len(redraws)} in-place redraws of the bar\n{tty!r}")
     # The terminal ends lines with "\r\n"; the summary replaces the bar on its line.
     last = tty.replace("\r\n", "\n").rstrip("\n").split("\n")[-1].split("\r")[-1]
-    if not re.fullmatch(r"(\x1b\[K)?done: \S+ rows in \S+ \(\S+ rows/s\): .* units (\d+)/\1 done, 0 failed", last):
+    if not re.fullmatch(r"(?:\x1b\[K)?done: \S+ rows in \S+ \(\S+ rows/s\): .* units (\d+)/\1 done, 0 failed", last):
         fail(f"progress (tty): the output does not end with a summary line: {last!r}")
 
     p = subprocess.run([sluice, "run", job, "--log-level", "warn", "--set",
