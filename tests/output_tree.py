@@ -1,5 +1,7 @@
-"""Output directories compared file by file in the end-to-end tests (tests/*, python/tests)."""
+"""Output directories compared file by file, and their unit markers read, in the end-to-end tests
+(tests/*, python/tests)."""
 import filecmp
+import json
 import os
 
 
@@ -33,3 +35,14 @@ def tree_difference(a, b):
         if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
             return f"{rel} differs between {a} and {b}"
     return None
+
+
+def unit_markers(out):
+    """The commit markers of out (_sluice/units/*.json), parsed, in unit order."""
+    d = os.path.join(out, "_sluice", "units")
+    markers = []
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".json"):
+            with open(os.path.join(d, name)) as f:
+                markers.append(json.load(f))
+    return markers

@@ -26,7 +26,7 @@ import threading
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
-from output_tree import tree_difference  # noqa: E402
+from output_tree import tree_difference, unit_markers  # noqa: E402
 
 ROWS = 12000
 BAD_EVERY = 997  # a non-numeric feature: rejected (error_rate about 0.001)
@@ -78,16 +78,6 @@ monitoring: {monitoring}
         return os.path.join(self.work, *parts)
 
 
-def markers(out):
-    d = os.path.join(out, "_sluice", "units")
-    result = []
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".json"):
-            with open(os.path.join(d, name)) as f:
-                result.append(json.load(f))
-    return result
-
-
 def report(out):
     with open(os.path.join(out, "_sluice", "report.json")) as f:
         return json.load(f)
@@ -95,7 +85,7 @@ def report(out):
 
 def check_report_accounting(out, what):
     r = report(out)
-    units = markers(out)
+    units = unit_markers(out)
     for key in ("rows_in", "rows_out", "rows_rejected", "rows_filtered"):
         want = sum(m[key] for m in units)
         if r["totals"][key] != want:
@@ -170,8 +160,8 @@ def check_fail_and_resume(w):
     stopped = check_report_accounting(out, "alert-stopped run")
     if stopped["job"]["exit_code"] != 4 or [a["name"] for a in stopped["alerts"]] != ["errors"]:
         fail(f"alert-stopped report: exit {stopped['job']['exit_code']}, alerts {stopped['alerts']}")
-    committed = len(markers(out))
-    planned = len(markers(w.path("clean")))
+    committed = len(unit_markers(out))
+    planned = len(unit_markers(w.path("clean")))
     if committed >= planned:
         fail(f"fail rule: {committed} of {planned} units committed; the job was not stopped")
     resume = w.job("resume.yaml", "failing", "{progress: off}")

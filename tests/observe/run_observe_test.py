@@ -30,6 +30,9 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from output_tree import unit_markers  # noqa: E402
+
 ROWS = 24000
 BAD_EVERY = 997  # a row with a non-numeric feature: rejected (bad_value)
 
@@ -86,16 +89,6 @@ def total(samples, name):
     return sum(v for (n, _), v in samples.items() if n == name)
 
 
-def markers(out):
-    d = os.path.join(out, "_sluice", "units")
-    result = []
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".json"):
-            with open(os.path.join(d, name)) as f:
-                result.append(json.load(f))
-    return result
-
-
 def check_scrapes_and_textfile(sluice, work):
     job = write_job(work, "scrape.yaml", "{metrics_addr: '127.0.0.1:0', interval: 200ms, progress: off}")
     p = subprocess.Popen([sluice, "run", job], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -146,7 +139,7 @@ def check_scrapes_and_textfile(sluice, work):
     out = os.path.join(work, "scrape.yaml.out")
     with open(os.path.join(out, "_sluice", "metrics.prom"), encoding="utf-8") as f:
         final = parse(f.read(), "metrics.prom")
-    units = markers(out)
+    units = unit_markers(out)
     if len(units) < 3:
         fail(f"expected several units, got {len(units)}")
     sums = {k: sum(m[k] for m in units) for k in ("rows_in", "rows_out", "rows_rejected", "rows_filtered")}
