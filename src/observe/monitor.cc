@@ -154,8 +154,8 @@ struct Monitor::Impl {
   TerminalLine line;
   bool sinks_wrapped = false;  // the run's thread only
 
-  // Sample, textfile, alerts (on_fail once a `fail` rule fired); a plain line when `line`.
-  void Tick(bool line) {
+  // Sample, textfile, alerts (on_fail once a `fail` rule fired); a plain line when `print_line`.
+  void Tick(bool print_line) {
     metrics->Sample();
     if (!options.textfile.empty()) {
       Status st = WriteFileAtomic(env, options.textfile, metrics->ExpositionText());
@@ -172,7 +172,7 @@ struct Monitor::Impl {
         if (options.on_fail) options.on_fail(options.alerts->fail_reason());
       }
     }
-    if (line && display == Display::kLines) {
+    if (print_line && display == Display::kLines) {
       double fraction = 0;
       WriteStderr("progress: " + ProgressText(snapshot, &fraction) + "\n");
     }
@@ -211,7 +211,7 @@ struct Monitor::Impl {
       if (stopping) break;
       lock.unlock();
       if (Clock::now() >= next_tick) {
-        Tick(/*line=*/true);
+        Tick(/*print_line=*/true);
         next_tick += interval;
         if (next_tick < Clock::now()) next_tick = Clock::now() + interval;  // a slow tick: do not catch up
       }
@@ -292,7 +292,7 @@ void Monitor::Stop() {
   m.cv.notify_all();
   if (m.thread.joinable()) m.thread.join();
   m.WrapLogSinks(false);
-  m.Tick(/*line=*/false);
+  m.Tick(/*print_line=*/false);
   if (m.display != Display::kNone) {
     // The bar's line is replaced by the summary.
     WriteStderr(fmt::format("{}done: {}\n", m.line.bar_shown ? "\r\x1b[K" : "", SummaryText(m.metrics->Snapshot())));
