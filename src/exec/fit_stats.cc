@@ -6,6 +6,7 @@
 
 #include "core/strings.h"
 #include "exec/job_context.h"
+#include "observe/alerts.h"
 #include "preprocess/stats_fitter.h"
 #include "sluice/job.h"
 
@@ -30,12 +31,6 @@ class CountingRejectSink final : public RejectSink {
 // The reference histogram is fitted on a uniform sample of at most this many
 // scores (all of them below), so memory stays bounded on any input.
 constexpr size_t kMaxScoreSample = 1000000;
-
-bool WatchesScores(const JobSpec& spec) {
-  return std::any_of(spec.monitoring.alerts.begin(), spec.monitoring.alerts.end(), [](const AlertSpec& a) {
-    return a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
-  });
-}
 
 // Scores every input row with the job's model, its features prepared with
 // `stats`, and fits the score column's reference histogram.
@@ -157,7 +152,8 @@ Result<FitStatsReport> FitStats(const JobSpec& spec, Env* env, const std::string
   }
   report.rows_rejected = rejects.count();
   ASSIGN_OR_RETURN(Stats stats, fitter->Finish());
-  if (options.scores || WatchesScores(spec)) {
+  const std::vector<AlertSpec>& rules = spec.monitoring.alerts;
+  if (options.scores || std::any_of(rules.begin(), rules.end(), WatchesScores)) {
     if (options.models == nullptr) return Status::Internal("FitStatsOptions.models is not set");
     ASSIGN_OR_RETURN(ScoreReference ref, FitScores(spec, env, stats, *options.models, &report.scores));
     report.score_column = ref.column;

@@ -1,12 +1,12 @@
 // fit-stats' score reference and the preflight of score alerts.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "exec/job_context.h"
+#include "exec/test_util.h"
 #include "sluice/job.h"
 #include "sluice/model.h"
 
@@ -20,27 +20,9 @@ constexpr char kDrift[] = "monitoring.alerts=[{name: drift, when: 'score_psi > 0
 class FitStatsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sluice_fit_stats_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    std::ofstream data(dir_ + "/data.csv");
-    data << "id,x1,x2\n";
-    for (int i = 0; i < 3000; ++i) {
-      const double x1 = (i % 97) * 0.25;
-      const int x2 = (i % 13) - 6;
-      data << i << "," << x1 << ",";
-      if (i % 31 == 0) {
-        data << "bad";  // rejected by the reader: neither fitted nor scored
-      } else {
-        data << x2;
-        rows_.emplace_back(x1, x2);
-      }
-      data << "\n";
-    }
-    data.close();
-    std::ofstream(dir_ + "/model.json")
-        << R"({"sluice_linear": 1, "feature_names": ["x1", "x2"], "coefficients": [[0.5, -1.25]],)"
-        << R"( "intercepts": [0.1], "link": "logistic"})";
+    dir_ = MakeTempDir("sluice_fit_stats_test_");
+    ASSERT_FALSE(dir_.empty());
+    rows_ = WriteLinearJobFiles(dir_, 3000);  // rows with x2 "bad" are neither fitted nor scored
     std::ofstream(dir_ + "/job.yaml") << R"(
 input: {path: data.csv, schema: {x2: float64}}
 features: [{name: x1, transform: [standardize]}, {name: x2}]

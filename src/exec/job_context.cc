@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "observe/alerts.h"
 #include "sluice/sink.h"
 
 namespace sluice {
@@ -64,39 +65,41 @@ Result<std::set<size_t>> TextFeatures(const ModelInfo& info, size_t num_features
   return text;
 }
 
-// The stats file's reference histogram of the score column into
-// ctx->score_reference; a score_psi rule without one fails here, at preflight.
-Status LoadScoreReference(const JobSpec& spec, JobContext* ctx) {
+// A score_psi rule needs the reference of the score column (`column`; empty
+// when not known yet, before the model is bound): `ref`, null when the stats
+// file has none. Checked at preflight, and again once the column is known.
+Status CheckScoreReference(const JobSpec& spec, const Stats& stats, const std::string& column,
+                           const ScoreReference* ref) {
+  if (ref != nullptr) return Status::OK();
   const std::vector<AlertSpec>& rules = spec.monitoring.alerts;
-  const auto first_score_rule = std::find_if(rules.begin(), rules.end(), [](const AlertSpec& a) {
-    return a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
-  });
-  const std::string column = first_score_rule == rules.end() ? "" : first_score_rule->column;
-  const ScoreReference* ref = column.empty() ? (ctx->stats.scores().empty() ? nullptr : &ctx->stats.scores().front())
-                                             : ctx->stats.FindScores(column);
-  if (ref != nullptr) ctx->score_reference = *ref;
   for (size_t i = 0; i < rules.size(); ++i) {
-    if (rules[i].metric != AlertSpec::Metric::kScorePsi || ref != nullptr) continue;
-    const std::string where = spec.stats_path.empty() ? (spec.stats_inline_json.empty() ? "the job has no stats file"
-                                                                                        : "the inline stats have none")
-                                                      : "'" + spec.stats_path + "' has none";
+    if (rules[i].metric != AlertSpec::Metric::kScorePsi) continue;
+    const std::string file = spec.stats_path.empty() ? "the stats file" : "'" + spec.stats_path + "'";
     return Status::InvalidArgument(fmt::format(
         "monitoring.alerts[{}] ('{}'): score_psi compares the scores with a reference histogram{} from the stats "
-        "file, and {}; run `sluice fit-stats JOB --out STATS` to write one",
-        i, rules[i].name, column.empty() ? "" : " of column '" + column + "'", where));
+        "file, and {} has {}; run `sluice fit-stats JOB --out STATS` to write one",
+        i, rules[i].name, column.empty() ? "" : " of column '" + column + "'", file,
+        stats.scores().empty() ? "none" : "only one of '" + stats.scores().front().column + "'"));
   }
   return Status::OK();
 }
 
-}  // namespace
-
-namespace {
+// The stats file's reference histogram of the score column into
+// ctx->score_reference: the column the first score rule names, else the
+// file's first one.
+Status LoadScoreReference(const JobSpec& spec, JobContext* ctx) {
+  const std::vector<AlertSpec>& rules = spec.monitoring.alerts;
+  const auto first_score_rule = std::find_if(rules.begin(), rules.end(), WatchesScores);
+  const std::string column = first_score_rule == rules.end() ? "" : first_score_rule->column;
+  const ScoreReference* ref = column.empty() ? (ctx->stats.scores().empty() ? nullptr : &ctx->stats.scores().front())
+                                             : ctx->stats.FindScores(column);
+  if (ref != nullptr) ctx->score_reference = *ref;
+  return CheckScoreReference(spec, ctx->stats, column, ref);
+}
 
 // The score column, and its reference histogram from the stats file.
 Status BindScoreColumn(const JobSpec& spec, JobContext* ctx) {
-  const bool watched = std::any_of(spec.monitoring.alerts.begin(), spec.monitoring.alerts.end(), [](const AlertSpec& a) {
-    return a.metric == AlertSpec::Metric::kScoreMean || a.metric == AlertSpec::Metric::kScorePsi;
-  });
+  const bool watched = std::any_of(spec.monitoring.alerts.begin(), spec.monitoring.alerts.end(), WatchesScores);
   Result<ScoreColumn> column = ResolveScoreColumn(spec, ctx->model_info, *ctx->postprocessor);
   if (!column.ok()) {
     if (watched) return column.status();
@@ -106,15 +109,7 @@ Status BindScoreColumn(const JobSpec& spec, JobContext* ctx) {
   const ScoreReference* ref = ctx->stats.FindScores(column->name);
   ctx->score_reference.reset();
   if (ref != nullptr) ctx->score_reference = *ref;
-  for (size_t i = 0; i < spec.monitoring.alerts.size(); ++i) {
-    const AlertSpec& a = spec.monitoring.alerts[i];
-    if (a.metric != AlertSpec::Metric::kScorePsi || ref != nullptr) continue;
-    return Status::InvalidArgument(fmt::format(
-        "monitoring.alerts[{}] ('{}'): score_psi needs the reference histogram of the score column '{}' in the stats "
-        "file, which has {}; run `sluice fit-stats JOB --out STATS` to write one",
-        i, a.name, column->name, ctx->stats.scores().empty() ? "none" : "only " + ctx->stats.scores().front().column));
-  }
-  return Status::OK();
+  return CheckScoreReference(spec, ctx->stats, column->name, ref);
 }
 
 }  // namespace

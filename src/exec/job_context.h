@@ -36,6 +36,7 @@ struct ScoreColumn {
   size_t output = 0;   // index into ModelInfo::outputs
   size_t element = 0;  // within the output's row
 };
+
 struct JobContext {
   Plan plan;
   std::vector<size_t> run_units;  // indices into plan.units this run processes (its --shard)
@@ -79,6 +80,7 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
 // Precondition: ctx comes from PrepareJob (its model cache is set).
 Status BindModels(const JobSpec& spec, JobContext* ctx);
 
+// The job's score column, as ScoreColumn above says.
 Result<ScoreColumn> ResolveScoreColumn(const JobSpec& spec, const ModelInfo& info, const Postprocessor& post);
 
 // Every model file of the job as (config key, path): model.path, then

@@ -19,6 +19,7 @@
 
 #include "env/fault_injection_env.h"
 #include "exec/output_dir.h"
+#include "exec/test_util.h"
 #include "observe/metrics.h"
 
 namespace sluice {
@@ -48,24 +49,9 @@ std::map<std::string, std::string> Tree(const std::string& dir) {
 class JobSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sluice_session_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    std::ofstream data(dir_ + "/data.csv");
-    data << "id,x1,x2\n";
-    for (int i = 0; i < 3000; ++i) {
-      data << i << "," << (i % 97) * 0.25 << ",";
-      if (i % 31 == 0) {
-        data << "bad";  // a rejected row (errors.max_rejected allows them)
-      } else {
-        data << (i % 13) - 6;
-      }
-      data << "\n";
-    }
-    data.close();
-    std::ofstream(dir_ + "/model.json")
-        << R"({"sluice_linear": 1, "feature_names": ["x1", "x2"], "coefficients": [[0.5, -1.25]],)"
-        << R"( "intercepts": [0.1], "link": "logistic"})";
+    dir_ = MakeTempDir("sluice_session_test_");
+    ASSERT_FALSE(dir_.empty());
+    WriteLinearJobFiles(dir_, 3000);  // with rejected rows (errors.max_rejected allows them)
     std::ofstream(dir_ + "/job.yaml") << R"(
 input: {path: data.csv, schema: {x2: float64}}
 partition: {target_bytes: 3KiB}

@@ -48,14 +48,6 @@ bool Holds(AlertSpec::Op op, double value, double threshold) {
   return false;
 }
 
-std::string Condition(const AlertSpec& rule) {
-  return fmt::format("{} {} {}", AlertMetricName(rule.metric), OpText(rule.op), rule.threshold);
-}
-
-bool WatchesScores(const AlertSpec& rule) {
-  return rule.metric == AlertSpec::Metric::kScoreMean || rule.metric == AlertSpec::Metric::kScorePsi;
-}
-
 // The rule's metric in this snapshot, or nullopt while there is too little data.
 std::optional<double> MetricValue(const AlertSpec& rule, const MetricsSnapshot& s, const ScoreReference* reference) {
   if (WatchesScores(rule)) {
@@ -121,6 +113,14 @@ nlohmann::json AlertEvent::ToJson() const {
                         {"at_seconds", at_seconds}, {"delivery", delivery}};
 }
 
+bool WatchesScores(const AlertSpec& rule) {
+  return rule.metric == AlertSpec::Metric::kScoreMean || rule.metric == AlertSpec::Metric::kScorePsi;
+}
+
+std::string AlertCondition(const AlertSpec& rule) {
+  return fmt::format("{} {} {}", AlertMetricName(rule.metric), OpText(rule.op), rule.threshold);
+}
+
 double PopulationStabilityIndex(const std::vector<int64_t>& observed, const std::vector<double>& fractions) {
   constexpr double kFloor = 1e-4;
   if (observed.size() != fractions.size() || observed.empty()) return std::numeric_limits<double>::quiet_NaN();
@@ -173,7 +173,7 @@ void AlertEngine::Impl::Fire(RuleState& state, double value, double at_seconds) 
   AlertEvent event;
   event.name = rule.name;
   event.metric = std::string(AlertMetricName(rule.metric));
-  event.condition = Condition(rule);
+  event.condition = AlertCondition(rule);
   event.value = value;
   event.threshold = rule.threshold;
   event.action = std::string(AlertActionName(rule.action));
@@ -189,7 +189,7 @@ void AlertEngine::Impl::Fire(RuleState& state, double value, double at_seconds) 
     body.erase("delivery");
     body["job"] = job_name;
     body["fingerprint"] = fingerprint;
-    queue.push_back({fired.size(), rule.url, body.dump()});
+    queue.push_back({fired.size(), rule.url, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
     if (!worker.joinable()) worker = std::thread([this] { Deliver(); });
     cv.notify_all();
   }

@@ -77,6 +77,12 @@ class AlertEngine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Whether the rule watches the score column (score_mean, score_psi).
+bool WatchesScores(const AlertSpec& rule);
+
+// The rule's condition as text, as AlertEvent::condition: "error_rate > 0.01".
+std::string AlertCondition(const AlertSpec& rule);
+
 // The population stability index of `observed` counts against reference
 // `fractions` (same number of bins), as above.
 double PopulationStabilityIndex(const std::vector<int64_t>& observed, const std::vector<double>& fractions);

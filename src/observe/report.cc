@@ -47,16 +47,6 @@ std::string RedactUrl(const std::string& url) {
   return path_begin == std::string::npos ? origin : origin + "/…";
 }
 
-std::string_view OpText(AlertSpec::Op op) {
-  switch (op) {
-    case AlertSpec::Op::kGt: return ">";
-    case AlertSpec::Op::kGe: return ">=";
-    case AlertSpec::Op::kLt: return "<";
-    case AlertSpec::Op::kLe: return "<=";
-  }
-  return "?";
-}
-
 ojson MonitoringJson(const MonitoringSpec& m) {
   ojson j;
   j["log_format"] = m.log_format == LogFormat::kJson ? "json" : "text";
@@ -67,7 +57,7 @@ ojson MonitoringJson(const MonitoringSpec& m) {
   for (const AlertSpec& a : m.alerts) {
     ojson r;
     r["name"] = a.name;
-    r["when"] = fmt::format("{} {} {}", AlertMetricName(a.metric), OpText(a.op), a.threshold);
+    r["when"] = AlertCondition(a);
     r["for_ms"] = a.for_ms;
     r["action"] = AlertActionName(a.action);
     if (!a.url.empty()) r["url"] = RedactUrl(a.url);
@@ -379,7 +369,12 @@ std::string BarChart(const std::string& id, const std::string& title, const std:
   for (size_t i = 0; i < labels.size(); ++i) {
     const double y = kTop + kRow * static_cast<double>(i);
     const double w = std::max(bar_w * std::max(values[i], 0.0) / v_max, values[i] > 0 ? 1.0 : 0.0);
-    std::string label = labels[i].size() > 28 ? labels[i].substr(0, 27) + "…" : labels[i];
+    std::string label = labels[i];
+    if (label.size() > 28) {
+      size_t cut = 27;
+      while (cut > 0 && (static_cast<unsigned char>(label[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+      label = label.substr(0, cut) + "…";
+    }
     out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>",
                        kLabelW - 8, Px(y + 15), Esc(labels[i]), Esc(label));
     out += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>", kLabelW, Px(y + 3),
@@ -677,7 +672,9 @@ Status WriteReport(Env* env, const std::string& out, const std::string& base, co
   ASSIGN_OR_RETURN(std::string html, RenderReportHtml(report));
   const std::string dir = SluiceDir(out);
   RETURN_IF_ERROR(env->CreateDirs(dir));
-  RETURN_IF_ERROR(WriteFileAtomic(env, JoinPath(dir, base + ".json"), report.dump(2) + "\n"));
+  // Paths and reject reasons come from the input and may not be UTF-8: replaced, never thrown on.
+  RETURN_IF_ERROR(WriteFileAtomic(env, JoinPath(dir, base + ".json"),
+                                  report.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"));
   return WriteFileAtomic(env, JoinPath(dir, base + ".html"), html);
 }
 

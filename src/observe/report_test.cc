@@ -60,23 +60,9 @@ class ReportTest : public ::testing::Test {
     report_.rejects_by_reason = {{"bad_number", 7}, {"<script>alert(1)</script>", 2}};
     report_.peak_rss_bytes = 300 << 20;
 
-    UnitMarker a;
-    a.unit_id = "00000";
-    a.input = "in/a.csv";
-    a.rows_in = 1000;
-    a.rows_out = 990;
-    a.rows_rejected = 7;
-    a.rows_filtered = 3;
-    a.files = {{"part-00000.csv", 990, 5000, "x"}};
-    UnitMarker b;
-    b.unit_id = "00001";
-    b.input = "in/<b>.csv";
-    b.rows_in = 500;
-    b.rows_out = 498;
-    b.rows_rejected = 2;
-    b.rows_sampled_out = 4;
-    b.files = {{"part-00001.csv", 498, 2500, "y"}};
-    input_.markers = {a, b};
+    // id, input, rows in / out / rejected / filtered / sampled out, files.
+    input_.markers = {{"00000", "in/a.csv", 1000, 990, 7, 3, 0, {{"part-00000.csv", 990, 5000, "x"}}, ""},
+                      {"00001", "in/<b>.csv", 500, 498, 2, 0, 4, {{"part-00001.csv", 498, 2500, "y"}}, ""}};
     input_.unit_seconds = {{"00000", 3.25}};
 
     MetricsSnapshot& m = input_.metrics;
@@ -303,6 +289,18 @@ TEST_F(ReportTest, WriteAndRerender) {
   paths = RerenderReports(env.get(), "/out");
   ASSERT_FALSE(paths.ok());
   EXPECT_NE(paths.status().message().find("/out/_sluice/report.json"), std::string::npos) << paths.status().message();
+}
+
+TEST_F(ReportTest, TextThatIsNotUtf8IsReplaced) {
+  report_.rejects_by_reason = {{"bad \xff byte", 3}};
+  input_.markers[1].input = "in/caf\xe9-latin1-name-that-is-quite-long.csv";
+  std::unique_ptr<Env> env = NewMemEnv();
+  ASSERT_TRUE(WriteReport(env.get(), "/out", "report", BuildReportJson(input_)).ok());
+  Result<std::string> json = ReadFileToString(env.get(), "/out/_sluice/report.json");
+  ASSERT_TRUE(json.ok());
+  const ojson r = ojson::parse(*json);
+  EXPECT_EQ(r["rejects"]["by_reason"].begin().key(), "bad \xEF\xBF\xBD byte");  // U+FFFD
+  EXPECT_TRUE(RerenderReports(env.get(), "/out").ok());
 }
 
 }  // namespace

@@ -8,8 +8,9 @@ line per problem) when
   - the page logs anything to the console (it has no script, so any message is
     an error: a script that slipped in, a resource it tried to load, ...);
   - the DOM holds a <script>, or an element that loads something (src, href);
-  - a chart's <svg> is missing or has nothing drawn (a chart in --allow-empty
-    may say "no data" instead: a run without rejects, say);
+  - a chart's <svg> is missing or draws no data mark (an SVG shape of class
+    series, bar or reference; axes and grid lines do not count); a chart in
+    --allow-empty may say "no data" instead (a run without rejects, say);
   - the screenshot is blank (too few non-white pixels).
 Chromium runs with --no-sandbox (CI runs as root).
 """
@@ -25,12 +26,14 @@ from html.parser import HTMLParser
 
 CHARTS = ["chart-throughput", "chart-stages", "chart-latency", "chart-predictions", "chart-rejects"]
 DRAWN = {"rect", "polyline", "line", "circle", "path", "polygon"}
+# Classes of the marks that show data (axes and grid lines do not count).
+DATA_MARKS = {"series", "bar", "reference"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                   "--disable-background-networking", "--disable-extensions", "--no-first-run"]
 
 
 class DomScan(HTMLParser):
-    """Counts drawn SVG elements per chart and notes scripts and loaders."""
+    """Counts the data marks drawn in each chart and notes scripts and loaders."""
 
     def __init__(self):
         super().__init__()
@@ -52,7 +55,7 @@ class DomScan(HTMLParser):
         if tag == "svg" and a.get("id", "").startswith("chart-"):
             self.stack.append((self.depth, a["id"]))
             self.drawn.setdefault(a["id"], 0)
-        elif self.stack and tag in DRAWN:
+        elif self.stack and tag in DRAWN and DATA_MARKS & set(a.get("class", "").split()):
             self.drawn[self.stack[-1][1]] += 1
         if self.stack and tag == "text" and "nodata" in a.get("class", "").split():
             self._in_nodata = self.stack[-1][1]
