@@ -1,17 +1,26 @@
-"""Output directories compared file by file in the end-to-end tests (tests/*, python/tests)."""
+"""Output directories compared file by file, and their unit markers read, in the end-to-end tests
+(tests/*, python/tests)."""
 import filecmp
+import json
 import os
 
 
 def tree(d):
     """Every file under d, relative path -> path, but _sluice/job.json (it records output.path
-    itself) and the run locks (_sluice/lock, _sluice/locks/)."""
+    itself), the run locks (_sluice/lock, _sluice/locks/), the metrics textfiles and the run
+    reports (_sluice/metrics*.prom, _sluice/report*.json/.html: timings and memory, different in
+    every run)."""
     out = {}
     for root, _, files in os.walk(d):
         for name in files:
             rel = os.path.relpath(os.path.join(root, name), d)
-            if rel != os.path.join("_sluice", "job.json") and not rel.startswith(os.path.join("_sluice", "lock")):
-                out[rel] = os.path.join(root, name)
+            if rel == os.path.join("_sluice", "job.json") or rel.startswith(os.path.join("_sluice", "lock")):
+                continue
+            if rel.startswith(os.path.join("_sluice", "metrics")) and rel.endswith(".prom"):
+                continue
+            if rel.startswith(os.path.join("_sluice", "report")) and rel.endswith((".json", ".html")):
+                continue
+            out[rel] = os.path.join(root, name)
     return out
 
 
@@ -26,3 +35,14 @@ def tree_difference(a, b):
         if not filecmp.cmp(ta[rel], tb[rel], shallow=False):
             return f"{rel} differs between {a} and {b}"
     return None
+
+
+def unit_markers(out):
+    """The commit markers of out (_sluice/units/*.json), parsed, in unit order."""
+    d = os.path.join(out, "_sluice", "units")
+    markers = []
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".json"):
+            with open(os.path.join(d, name)) as f:
+                markers.append(json.load(f))
+    return markers

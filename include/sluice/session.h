@@ -35,6 +35,8 @@
 namespace sluice {
 
 class RunMetrics;
+struct JobFingerprint;
+struct ScoreReference;
 
 class JobSession {
  public:
@@ -85,6 +87,11 @@ class JobSession {
   // The session's live metrics (observe/metrics.h), for the monitor and the
   // run report; counts every unit this session ran.
   RunMetrics* metrics();
+  // What job.json records (exec/output_dir.h), for the run report.
+  const JobFingerprint& job_fingerprint() const;
+  // The stats file's reference histogram of the score column, or null
+  // (observe/metrics.h); for the alert rules and the run report.
+  const ScoreReference* score_reference() const;
 
  private:
   struct State;

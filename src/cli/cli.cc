@@ -69,12 +69,14 @@ void InstallStopSignals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool restart) {
+int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool restart, bool quiet) {
   Result<JobSpec> spec = LoadSpec(env, args);
   if (!spec.ok()) return Fail(spec.status());
   RunOptions options;
   options.models = &models;
   options.restart = restart;
+  options.quiet = quiet;
+  options.stderr_tty = isatty(STDERR_FILENO) == 1;
   if (Status st = ParseShard(args.shard, &options); !st.ok()) return Fail(st);
   options.interrupt = &g_interrupt;
   InstallStopSignals();
@@ -432,6 +434,7 @@ int RunCli(int argc, char** argv, Env* env) {
 
   CommonArgs args;
   bool restart = false;
+  bool quiet = false;
   std::string stats_out;
 
   CLI::App* run = app.add_subcommand("run", "Score a job: read, preprocess, predict, write.");
@@ -470,6 +473,7 @@ int RunCli(int argc, char** argv, Env* env) {
   bool plan_json = false;
   plan->add_flag("--json", plan_json, "print JSON");
   run->add_flag("--restart", restart, "replace the output of a different job in output.path");
+  run->add_flag("--quiet", quiet, "no progress bar or progress lines on stderr (monitoring.progress: off)");
   fit->add_option("--out", stats_out, "where to write the statistics (JSON)")->required();
   TuneArgs tune_args;
   tune->add_option("--sample", tune_args.sample_rows, "rows of the input to measure on (the first units)")
@@ -506,7 +510,7 @@ int RunCli(int argc, char** argv, Env* env) {
 
   ModelRegistry models;
   RegisterBuiltinModels(&models);
-  if (run->parsed()) return CmdRun(env, models, args, restart);
+  if (run->parsed()) return CmdRun(env, models, args, restart, quiet);
   if (validate->parsed()) return CmdValidate(env, models, args);
   if (plan->parsed()) return CmdPlan(env, models, args, plan_json);
   if (status->parsed()) return CmdStatus(env, status_dir, status_json);

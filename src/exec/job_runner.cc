@@ -10,7 +10,9 @@
 #include <tbb/task_group.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -24,6 +26,10 @@
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
 #include "exec/unit_runner.h"
+#include "observe/log.h"
+#include "observe/metrics.h"
+#include "observe/monitor.h"
+#include "observe/report.h"
 #include "observe/resources.h"
 #include "sluice/job.h"
 #include "sluice/session.h"
@@ -224,6 +230,12 @@ struct JobSession::State {
   std::mutex mu;
   bool bind_tried = false;  // guarded by mu
   Status bind;              // guarded by mu
+  RunMetrics metrics;
+  // RequestStop: units stop as on an interrupt; RunUnits answers stop_code.
+  std::atomic<bool> stop_requested{false};
+  std::mutex stop_mu;
+  ExitCode stop_code = ExitCode::kSuccess;  // guarded by stop_mu
+  std::string stop_reason;                  // guarded by stop_mu
 
   const std::string& out() const { return spec.output.path; }
 
@@ -232,15 +244,28 @@ struct JobSession::State {
   // first answer. A failure fails every unit that needs it.
   Status EnsureBound(UnitShared* shared) {
     std::lock_guard<std::mutex> guard(mu);
-    if (bind_tried) return bind;
-    bind_tried = true;
-    bind = BindModels(spec, ctx.get());
-    if (bind.ok() && table_sink) {
-      bind = WithRetries(shared, "output.table",
-                         [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+    if (!bind_tried) {
+      bind_tried = true;
+      bind = BindModels(spec, ctx.get());
+      if (bind.ok()) BindScoreColumn();
+      if (bind.ok() && table_sink) {
+        bind = WithRetries(shared, "output.table",
+                           [&] { return table_sink->PrepareTable(ctx->postprocessor->output_schema()); });
+      }
+      if (!bind.ok()) spdlog::error("{}", bind.ToString());
     }
-    if (!bind.ok()) spdlog::error("{}", bind.ToString());
+    if (bind.ok() && ctx->score_column) {
+      shared->score_element.store(ctx->score_column->element, std::memory_order_relaxed);
+      shared->score_output.store(static_cast<int>(ctx->score_column->output), std::memory_order_release);
+    }
     return bind;
+  }
+
+  // The metrics' score histogram, once the models are bound (BindModels picks
+  // the score column and its reference). Caller holds mu (or is Open).
+  void BindScoreColumn() {
+    if (!ctx->score_column) return;
+    metrics.SetScoreColumn(ctx->score_column->name, ctx->score_reference ? &*ctx->score_reference : nullptr);
   }
 
   // One pending unit. When the directory is shared, under the unit's lock:
@@ -282,6 +307,8 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
     s->unit_index.emplace(u.id, s->unit_index.size());
   }
   s->digest = s->fp.Digest();
+  if (s->ctx->bound) s->BindScoreColumn();  // model.load: preload
+  s->metrics.SetJob(JobName(s->spec), s->digest);
   UnitShared shared;
   shared.spec = &s->spec;
   shared.env = env;
@@ -325,6 +352,22 @@ Result<std::unique_ptr<JobSession>> JobSession::Open(const JobSpec& spec, Env* e
 const JobSpec& JobSession::spec() const { return state_->spec; }
 const std::string& JobSession::fingerprint() const { return state_->digest; }
 int64_t JobSession::model_loads() const { return state_->ctx->models->loads(); }
+RunMetrics* JobSession::metrics() { return &state_->metrics; }
+const JobFingerprint& JobSession::job_fingerprint() const { return state_->fp; }
+const ScoreReference* JobSession::score_reference() const {
+  return state_->ctx->score_reference ? &*state_->ctx->score_reference : nullptr;
+}
+
+void JobSession::RequestStop(ExitCode code, std::string reason) {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.stop_mu);
+    if (s.stop_requested.load()) return;  // the first request stands
+    s.stop_code = code;
+    s.stop_reason = std::move(reason);
+  }
+  s.stop_requested.store(true);
+}
 
 std::vector<std::string> JobSession::ShardUnitIds() const {
   std::vector<std::string> ids;
@@ -366,6 +409,10 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   shared.tokens = s.tokens;
   shared.token_bytes = s.token_bytes;
   shared.interrupt = s.options.interrupt;
+  shared.stop_request = &s.stop_requested;
+  shared.metrics = &s.metrics;
+  // The report's time per stage is this call's share of the session's histograms.
+  const std::array<HistogramData, kStageCount> stages_before = s.metrics.Snapshot().stage_seconds;
   shared.table_sink = s.table_sink.get();
   shared.batch_sizer = s.batch_sizer.get();
 
@@ -391,6 +438,9 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   if (!s.options.shared_output) {
     RETURN_IF_ERROR(RemoveOrphanTemporaries(env, out, pending_ids, /*whole_job=*/false));
   }
+  int64_t pending_rows = 0;
+  for (size_t i : pending) pending_rows += ctx.plan.units[i].est_rows;
+  s.metrics.SetPlanned(static_cast<int64_t>(pending.size()), pending_rows);
 
   report.units_total = static_cast<int64_t>(units.size());
   report.workers = ctx.workers;
@@ -426,8 +476,21 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
               outcomes[i] = UnitResult{UnitOutcome{UnitOutcome::State::kStopped, {}}, false};
               continue;
             }
+            ScopedLogUnit log_unit(unit.id);
+            s.metrics.UnitStarted();
+            const auto unit_start = std::chrono::steady_clock::now();
             outcomes[i] = s.RunOne(&shared, unit);
             const Result<UnitResult>& r = *outcomes[i];
+            const double unit_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - unit_start).count();
+            if (!r.ok()) {
+              s.metrics.UnitFinished(unit.id, /*committed=*/false, unit_seconds);
+            } else if (r->outcome.state == UnitOutcome::State::kCommitted) {
+              s.metrics.UnitFinished(unit.id, /*committed=*/true, unit_seconds);
+            } else {
+              s.metrics.UnitStopped();
+            }
+            s.metrics.SetModelCounts(ctx.models->loads(), ctx.models->evictions());
             if (!r.ok()) {
               spdlog::error("unit {}: {}", unit.id, r.status().ToString());
             } else if (r->outcome.state == UnitOutcome::State::kCommitted && !r->found_committed) {
@@ -478,15 +541,28 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
   if (s.batch_sizer && !s.batch_sizer->decided() && n > 0) {
     spdlog::info("batch.size auto: the units ended before a choice; best so far {}", s.batch_sizer->Describe());
   }
-  double* const stage_seconds[kNumBatchStages] = {&report.read_seconds, &report.predict_seconds, &report.write_seconds};
-  for (size_t i = 0; i < kNumBatchStages; ++i) *stage_seconds[i] = static_cast<double>(shared.stage_us[i].load()) / 1e6;
+  {
+    const std::array<HistogramData, kStageCount> stages = s.metrics.Snapshot().stage_seconds;
+    auto seconds = [&](Stage stage) {
+      const size_t i = static_cast<size_t>(stage);
+      return stages[i].sum - stages_before[i].sum;
+    };
+    report.read_seconds = seconds(Stage::kRead) + seconds(Stage::kPreprocess);
+    report.predict_seconds = seconds(Stage::kPredict);
+    report.write_seconds = seconds(Stage::kPostprocess) + seconds(Stage::kWrite);
+  }
   report.model_loads = ctx.models->loads();
   report.model_evictions = ctx.models->evictions();
   report.peak_rss_bytes = PeakRssBytes();
   report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
 
   if (report.exit_code != ExitCode::kSuccess) return report;
-  if (shared.interrupted()) {
+  if (s.stop_requested.load()) {
+    std::lock_guard<std::mutex> lock(s.stop_mu);
+    report.exit_code = s.stop_code;
+    report.error = fmt::format("{}; {} of {} unit(s) committed; run the same command again to resume", s.stop_reason,
+                               report.units_done, report.units_total);
+  } else if (shared.interrupted()) {
     report.exit_code = ExitCode::kInterrupted;
     report.error = fmt::format("interrupted: {} of {} unit(s) committed; run the same command again to resume",
                                report.units_done, report.units_total);
@@ -501,37 +577,103 @@ Status ValidateJob(const JobSpec& spec, Env* env, const RunOptions& options) {
   return BindModels(spec, ctx.get());
 }
 
-Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
-  const uint64_t start_us = env->NowMicros();
-  ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
-  ASSIGN_OR_RETURN(JobReport report, session->RunUnits(session->ShardUnitIds()));
-  report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
-  if (report.exit_code != ExitCode::kSuccess) return report;
-  // The run that finds every unit of the plan committed (of any shard) checks
-  // errors.max_rejected over the whole job and writes _SUCCESS. A shard that
-  // does not complete the job leaves a percentage limit to the one that does,
-  // or to sluice finalize: a shard's own share says nothing about the job's.
+namespace {
+
+// How long the end of a run waits for webhook deliveries still in progress.
+constexpr int64_t kWebhookFlushMs = 15000;
+
+uint64_t UnixMicros() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// A run whose units all went well: the run that finds every unit of the plan
+// committed (of any shard) checks errors.max_rejected over the whole job and
+// writes _SUCCESS. A shard that does not complete the job leaves a percentage
+// limit to the one that does, or to sluice finalize: a shard's own share says
+// nothing about the job's.
+Status CompleteJob(const JobSpec& spec, Env* env, JobSession* session, JobReport* report) {
   const std::string& out = spec.output.path;
   std::vector<std::string> all_ids;
   ASSIGN_OR_RETURN(PlanSummary plan, session->Plan());
   for (const PlannedUnit& u : plan.units) all_ids.push_back(u.id);
   ASSIGN_OR_RETURN(const Completion done, ReadCompletion(env, out, all_ids, /*stop_at_missing=*/true));
-  if (!done.missing.empty()) return report;
+  if (!done.missing.empty()) return Status::OK();
   if (RejectLimitExceeded(spec.max_rejected, done.totals.rows_rejected, done.totals.rows_in)) {
-    report.exit_code = ExitCode::kRejectLimit;
-    report.error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", done.totals.rows_rejected,
-                               done.totals.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
-    return report;
+    report->exit_code = ExitCode::kRejectLimit;
+    report->error = fmt::format("{} of {} rows rejected, over the limit ({}); see {}", done.totals.rows_rejected,
+                                done.totals.rows_in, DescribeLimit(spec.max_rejected), RejectsDir(out));
+    return Status::OK();
   }
   UnitShared shared;
   shared.spec = &spec;
   shared.env = env;
   Status st = WithRetries(&shared, "_SUCCESS", [&] { return WriteSuccessManifest(env, out, done.markers, done.totals); });
-  for (const auto& [code, count] : shared.Retries()) report.retries[code] += count;
+  for (const auto& [code, count] : shared.Retries()) report->retries[code] += count;
   if (!st.ok()) {
     // Every unit is committed; only the manifest is missing, and the next run (or sluice finalize) writes it.
-    report.exit_code = ExitCode::kUnitsFailed;
-    report.error = "writing _SUCCESS: " + st.ToString();
+    report->exit_code = ExitCode::kUnitsFailed;
+    report->error = "writing _SUCCESS: " + st.ToString();
+  }
+  return Status::OK();
+}
+
+// _sluice/report.json and report.html (report-shard-I-of-N with --shard) of a
+// run that ended with `report`, whatever its exit code: its rows are the
+// committed units' markers.
+Status WriteRunReport(const JobSpec& spec, Env* env, const RunOptions& options, JobSession* session,
+                      const JobReport& report, const AlertEngine* alerts, uint64_t started_unix_micros) {
+  ReportInput in;
+  in.spec = &spec;
+  in.fingerprint = &session->job_fingerprint();
+  in.report = &report;
+  for (const std::string& id : session->ShardUnitIds()) {
+    ASSIGN_OR_RETURN(std::optional<UnitMarker> marker, CommittedUnit(env, spec.output.path, id));
+    if (marker) in.markers.push_back(std::move(*marker));
+  }
+  in.unit_seconds = session->metrics()->UnitSeconds();
+  in.metrics = session->metrics()->Snapshot();
+  in.timeline = session->metrics()->Timeline();
+  if (alerts != nullptr) in.alerts = alerts->fired();
+  in.score_reference = session->score_reference();
+  in.started_unix_micros = started_unix_micros;
+  in.finished_unix_micros = UnixMicros();
+  return WriteReport(env, spec.output.path, ReportBaseName(options.shard_index, options.shard_count),
+                     BuildReportJson(in));
+}
+
+}  // namespace
+
+Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& options) {
+  const uint64_t start_us = env->NowMicros();
+  const uint64_t started_unix_micros = UnixMicros();
+  ASSIGN_OR_RETURN(std::unique_ptr<JobSession> session, JobSession::Open(spec, env, options));
+  const std::string& out = spec.output.path;
+  ASSIGN_OR_RETURN(std::unique_ptr<AlertEngine> alerts,
+                   AlertEngine::Create(spec.monitoring.alerts, session->score_reference(), JobName(spec),
+                                       session->fingerprint()));
+  MonitorOptions monitor_options;
+  monitor_options.spec = &spec.monitoring;
+  // Shards of one job write their own textfile, as their own report.
+  monitor_options.textfile =
+      out + (options.shard_count > 1
+                 ? fmt::format("/_sluice/metrics-shard-{}-of-{}.prom", options.shard_index, options.shard_count)
+                 : std::string("/_sluice/metrics.prom"));
+  monitor_options.progress = options.quiet ? ProgressMode::kOff : spec.monitoring.progress;
+  monitor_options.tty = options.stderr_tty;
+  monitor_options.alerts = alerts.get();
+  JobSession* const s = session.get();
+  monitor_options.on_fail = [s](const std::string& reason) { s->RequestStop(ExitCode::kAlert, reason); };
+  ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor, Monitor::Start(session->metrics(), env, std::move(monitor_options)));
+  Result<JobReport> run = session->RunUnits(session->ShardUnitIds());
+  monitor->Stop();
+  alerts->Flush(kWebhookFlushMs);
+  ASSIGN_OR_RETURN(JobReport report, std::move(run));
+  if (report.exit_code == ExitCode::kSuccess) RETURN_IF_ERROR(CompleteJob(spec, env, session.get(), &report));
+  report.seconds = static_cast<double>(env->NowMicros() - start_us) / 1e6;
+  // The report explains the run; failing to write it does not undo the run.
+  if (Status st = WriteRunReport(spec, env, options, session.get(), report, alerts.get(), started_unix_micros); !st.ok()) {
+    spdlog::warn("run report: {}", st.ToString());
   }
   return report;
 }

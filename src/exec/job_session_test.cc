@@ -20,19 +20,24 @@
 #include "env/fault_injection_env.h"
 #include "exec/output_dir.h"
 #include "exec/test_util.h"
+#include "observe/metrics.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Every file under `dir` but job.json (it records output.path) and the locks.
+// Every file under `dir` but job.json (it records output.path), the locks, and
+// RunJob's metrics textfile and run report (timings differ in every run).
 std::map<std::string, std::string> Tree(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
     const std::string rel = fs::relative(entry.path(), dir).string();
-    if (rel == "_sluice/job.json" || rel.rfind("_sluice/lock", 0) == 0) continue;
+    if (rel == "_sluice/job.json" || rel.rfind("_sluice/lock", 0) == 0 || rel == "_sluice/metrics.prom" ||
+        rel.rfind("_sluice/report.", 0) == 0) {
+      continue;
+    }
     std::ifstream in(entry.path(), std::ios::binary);
     std::stringstream bytes;
     bytes << in.rdbuf();
@@ -283,6 +288,56 @@ TEST_F(JobSessionTest, BadRequestsAreRefused) {
   Result<FinalizeReport> none = FinalizeOutput(Env::Default(), dir_ + "/nothing");
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+}
+
+// RequestStop (an alert's `fail`): units stop without committing, RunUnits
+// answers the code and reason, and a new session resumes to the bytes of one
+// run. The session's metrics count what it ran.
+TEST_F(JobSessionTest, RequestStopEndsRunsWithItsCodeAndTheJobResumes) {
+  const auto reference = Reference(dir_ + "/ref");
+  std::vector<std::string> ids;
+  {
+    std::unique_ptr<JobSession> session = Open(dir_ + "/out");
+    ASSERT_NE(session, nullptr);
+    ids = session->ShardUnitIds();
+    ASSERT_GE(ids.size(), 4u);
+    const std::vector<std::string> first_ids(ids.begin(), ids.begin() + 2);
+    Result<JobReport> first = session->RunUnits(first_ids);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    ASSERT_EQ(first->exit_code, ExitCode::kSuccess) << first->error;
+
+    session->RequestStop(ExitCode::kAlert, "alert errors fired: error_rate 0.05 > 0.01");
+    session->RequestStop(ExitCode::kInterrupted, "a later request");  // the first stands
+    Result<JobReport> stopped = session->RunUnits(ids);
+    ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+    EXPECT_EQ(stopped->exit_code, ExitCode::kAlert);
+    EXPECT_EQ(stopped->error.rfind("alert errors fired: error_rate 0.05 > 0.01; 2 of ", 0), 0u) << stopped->error;
+    EXPECT_EQ(stopped->units_done, 2);  // the first two, committed before
+    for (size_t i = 2; i < ids.size(); ++i) EXPECT_FALSE(fs::exists(UnitMarkerPath(dir_ + "/out", ids[i])));
+
+    const MetricsSnapshot m = session->metrics()->Snapshot();
+    EXPECT_EQ(m.rows_in, first->rows_in);
+    EXPECT_EQ(m.rows_out, first->rows_out);
+    EXPECT_EQ(m.rows_rejected, first->rows_rejected);
+    EXPECT_EQ(m.units_done, 2);
+    EXPECT_EQ(m.units_failed, 0);
+    EXPECT_EQ(m.units_running, 0);
+    EXPECT_EQ(m.score_column, "score");
+    EXPECT_EQ(m.scores.count, first->rows_out + first->rows_filtered);
+    EXPECT_EQ(m.stage_seconds[static_cast<size_t>(Stage::kCommit)].count, 2);
+    EXPECT_EQ(m.batches_in_flight, 0);
+    EXPECT_EQ(session->metrics()->UnitSeconds().size(), 2u);
+  }
+  std::unique_ptr<JobSession> again = Open(dir_ + "/out");
+  ASSERT_NE(again, nullptr);
+  Result<JobReport> rest = again->RunUnits(ids);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->exit_code, ExitCode::kSuccess) << rest->error;
+  EXPECT_EQ(rest->units_skipped, 2);
+  Result<FinalizeReport> fin = FinalizeOutput(Env::Default(), dir_ + "/out");
+  ASSERT_TRUE(fin.ok());
+  EXPECT_EQ(fin->exit_code, ExitCode::kSuccess);
+  EXPECT_EQ(Tree(dir_ + "/out"), reference);
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <tbb/parallel_pipeline.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <vector>
 
 #include "core/strings.h"
 #include "core/tsan_annotations.h"
+#include "observe/log.h"
 #include "sink/rejects_writer.h"
 #include "sluice/sink.h"
 
@@ -23,6 +25,10 @@ constexpr double kInitialExpansion = 8.0;
 // Batches are sized to this fraction of a token's share, leaving room for
 // growth between measurements.
 constexpr double kShareHeadroom = 0.75;
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // One batch slot, reused for every batch it carries.
 struct Token {
@@ -39,7 +45,7 @@ struct Token {
   size_t n_ok = 0;
   uint64_t max_input_bytes = 0;  // largest batch this token carried, in input bytes
   size_t target_rows = 0;                     // rows this batch was asked for
-  uint64_t stage_us[kNumBatchStages] = {};    // this batch's time in each stage
+  Clock::time_point read_start;  // when this batch's read began (batch_seconds)
 
   size_t ByteSize() const {
     size_t bytes = in.ByteSize() + out.ByteSize() + matrix.capacity() * sizeof(float) + row_ok.capacity() +
@@ -48,21 +54,6 @@ struct Token {
     for (const OutputTensor& t : outputs) bytes += t.values.ByteSize();
     return bytes;
   }
-};
-
-// Adds the time from construction to destruction to a batch's stage.
-class StageTimer {
- public:
-  StageTimer(Env* env, Token* t, BatchStage stage)
-      : env_(env), us_(&t->stage_us[static_cast<size_t>(stage)]), start_(env->NowMicros()) {}
-  ~StageTimer() { *us_ += env_->NowMicros() - start_; }
-  StageTimer(const StageTimer&) = delete;
-  StageTimer& operator=(const StageTimer&) = delete;
-
- private:
-  Env* env_;
-  uint64_t* us_;
-  uint64_t start_;
 };
 
 // Routes the reader's and preprocessor's rejects into the current token.
@@ -81,6 +72,7 @@ class UnitRun {
       : shared_(*shared), spec_(*shared->spec), ctx_(*shared->ctx), unit_(unit), file_(RedactConnection(unit.range.path)) {}
 
   Result<UnitOutcome> Run() {
+    ScopedLogUnit log_unit(unit_.id);
     const std::string& out = spec_.output.path;
     ASSIGN_OR_RETURN(rejects_, RejectsWriter::Open(shared_.env, RejectsPath(out, unit_.index)));
     ASSIGN_OR_RETURN(source_, OpenSource(shared_.env, unit_.range, ctx_.file_schema, ctx_.source_options, &sink_));
@@ -123,7 +115,12 @@ class UnitRun {
       }
       return outcome;
     }
+    const Clock::time_point commit_start = Clock::now();
     RETURN_IF_ERROR(Commit(&outcome.marker));
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStage(Stage::kCommit, SecondsSince(commit_start));
+      CountBytesWritten();  // what the commit wrote (a CSV header, a Parquet footer)
+    }
     return outcome;
   }
 
@@ -137,11 +134,20 @@ class UnitRun {
     Token& t = tokens_.front();
     bool more = true;
     while (more && Ok()) {
+      AddInFlight(1);
       more = Read(&t);
       if (Ok()) Predict(&t);
       if (Ok()) Write(&t);
       Finish(&t);
+      AddInFlight(-1);
     }
+  }
+
+  void AddInFlight(int64_t delta) {
+    if (metrics_ != nullptr) metrics_->AddInFlight(delta);
+  }
+  void AddQueued(Stage stage, int64_t delta) {
+    if (metrics_ != nullptr) metrics_->AddQueued(stage, delta);
   }
 
   void RunAsync() {
@@ -155,6 +161,7 @@ class UnitRun {
         shared_.tokens,
         tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
                                        [&](tbb::flow_control& fc) -> Token* {
+                                         ScopedLogUnit log_unit(unit_.id);
                                          TsanAcquire(handoff);
                                          if (done || !Ok()) {
                                            fc.stop();
@@ -166,21 +173,29 @@ class UnitRun {
                                            t = free.back();
                                            free.pop_back();
                                          }
+                                         AddInFlight(1);
                                          done = !Read(t);
+                                         AddQueued(Stage::kPredict, 1);
                                          TsanRelease(handoff);
                                          return t;
                                        }) &
             tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel,
                                              [&](Token* t) {
+                                               ScopedLogUnit log_unit(unit_.id);
                                                TsanAcquire(handoff);
+                                               AddQueued(Stage::kPredict, -1);
                                                if (Ok()) Predict(t);
+                                               AddQueued(Stage::kPostprocess, 1);
                                                TsanRelease(handoff);
                                                return t;
                                              }) &
             tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order, [&](Token* t) {
+              ScopedLogUnit log_unit(unit_.id);
               TsanAcquire(handoff);
+              AddQueued(Stage::kPostprocess, -1);
               if (Ok()) Write(t);
               Finish(t);
+              AddInFlight(-1);
               TsanRelease(handoff);
               std::lock_guard<std::mutex> lock(free_mu);
               free.push_back(t);
@@ -191,16 +206,21 @@ class UnitRun {
   // Reads and featurizes the next batch into *t. False at the end of the range
   // (*t may still hold the last rejects).
   bool Read(Token* t) {
-    StageTimer timer(shared_.env, t, BatchStage::kRead);
     t->rejects.clear();
     t->n_ok = 0;
     sink_.set_token(t);
+    t->read_start = Clock::now();
     const uint64_t before = source_->bytes_read();
     t->target_rows = shared_.batch_sizer ? shared_.batch_sizer->Next() : spec_.batch_size;
     source_->SetBatchLimits(t->target_rows, BatchByteCap());
     Result<bool> more = source_->Next(&t->in);
     t->reader_rejects = static_cast<int64_t>(t->rejects.size());
     t->max_input_bytes = std::max(t->max_input_bytes, source_->bytes_read() - before);
+    const Clock::time_point read_end = Clock::now();
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStage(Stage::kRead, std::chrono::duration<double>(read_end - t->read_start).count());
+      metrics_->AddBytes(static_cast<int64_t>(source_->bytes_read() - before), 0);
+    }
     if (!more.ok()) {
       Fail(more.status().WithContext(file_));
       return false;
@@ -209,12 +229,12 @@ class UnitRun {
     rows_read_ += static_cast<int64_t>(t->in.num_rows());
     const bool with_text = ctx_.preprocessor->has_text_features();
     t->n_ok = ctx_.preprocessor->Apply(t->in, file_, &t->matrix, &t->row_ok, &sink_, with_text ? &t->text : nullptr);
+    if (metrics_ != nullptr) metrics_->ObserveStage(Stage::kPreprocess, SecondsSince(read_end));
     return true;
   }
 
   void Predict(Token* t) {
     if (t->n_ok == 0) return;
-    StageTimer timer(shared_.env, t, BatchStage::kPredict);
     const size_t width = ctx_.preprocessor->num_outputs();
     const bool with_text = ctx_.preprocessor->has_text_features();
     t->text_ptrs.clear();
@@ -227,6 +247,7 @@ class UnitRun {
     }
     // Transient failures (and timeouts) of the call are retried here, cheaper than redoing the unit.
     const RetrySpec& retries = spec_.execution.retries;
+    const Clock::time_point start = Clock::now();
     Status st;
     for (int attempt = 1;; ++attempt) {
       st = PredictOnce(t, width, with_text);
@@ -237,6 +258,7 @@ class UnitRun {
                    wait / 1000);
       shared_.env->SleepForMicros(wait);
     }
+    if (metrics_ != nullptr) metrics_->ObserveStage(Stage::kPredict, SecondsSince(start));
     if (!st.ok()) {
       if (st.IsTransient()) predict_retried_ = true;
       Fail(st.WithContext(fmt::format("{}: rows starting at line {}", file_,
@@ -289,8 +311,8 @@ class UnitRun {
   }
 
   void Write(Token* t) {
-    StageTimer timer(shared_.env, t, BatchStage::kWrite);
     const int64_t n_rejects = static_cast<int64_t>(t->rejects.size());
+    if (metrics_ != nullptr) CountReasons(t->rejects);
     for (Reject& r : t->rejects) rejects_->Add(std::move(r));
     reader_rejects_ += t->reader_rejects;
     const int64_t total = shared_.rejected.fetch_add(n_rejects) + n_rejects;
@@ -304,12 +326,27 @@ class UnitRun {
       SetStop(Stop::kOtherUnit);
       return;
     }
-    if (t->in.num_rows() == 0) return;
+    const int64_t rows_in = static_cast<int64_t>(t->in.num_rows()) + t->reader_rejects;
+    if (t->in.num_rows() == 0) {
+      CountBatch(rows_in, n_rejects, 0, 0);
+      return;
+    }
+    const int64_t filtered_before = rows_filtered_;
+    const Clock::time_point start = Clock::now();
     Status st = ctx_.postprocessor->Apply(t->in, t->row_ok, t->outputs, &t->out, &rows_filtered_);
+    const Clock::time_point written = Clock::now();
     if (st.ok()) st = table_ ? table_->Write(t->out) : part_->Write(t->out);
     if (!st.ok()) {
       Fail(st);
       return;
+    }
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStage(Stage::kPostprocess, std::chrono::duration<double>(written - start).count());
+      metrics_->ObserveStage(Stage::kWrite, SecondsSince(written));
+      CountBytesWritten();
+      metrics_->ObserveBatch(SecondsSince(t->read_start));
+      CountBatch(rows_in, n_rejects, static_cast<int64_t>(t->out.num_rows()), rows_filtered_ - filtered_before);
+      ObserveScores(*t);
     }
     // What a token holds per byte of input (its buffers keep the capacity of
     // its largest batch): the next batches are sized by the largest ratio seen.
@@ -321,16 +358,55 @@ class UnitRun {
     }
   }
 
-  // The batch's stage times go to the run's totals and, for batch.size: auto,
-  // to the controller; the token starts its next batch from zero.
+  // batch.size: auto: the controller learns how the batch went.
   void Finish(Token* t) {
-    for (size_t s = 0; s < kNumBatchStages; ++s) {
-      shared_.stage_us[s] += t->stage_us[s];
-      t->stage_us[s] = 0;
-    }
     if (shared_.batch_sizer && t->in.num_rows() > 0 && Ok()) {
       shared_.batch_sizer->Record(t->target_rows, t->in.num_rows(), shared_.env->NowMicros());
     }
+  }
+
+  // Rejects by reason, tallied per batch (a handful of reasons) and added once each;
+  // published by CountBatch with the batch's rows.
+  void CountReasons(const std::vector<Reject>& rejects) {
+    batch_reasons_.clear();
+    for (const Reject& r : rejects) {
+      auto it = std::find_if(batch_reasons_.begin(), batch_reasons_.end(),
+                             [&](const auto& entry) { return entry.first == r.reason; });
+      if (it == batch_reasons_.end()) {
+        batch_reasons_.emplace_back(r.reason, 1);
+      } else {
+        ++it->second;
+      }
+    }
+  }
+
+  void CountBatch(int64_t rows_in, int64_t rejected, int64_t rows_out, int64_t filtered) {
+    if (metrics_ == nullptr) return;
+    metrics_->AddRows(rows_in, rows_out, rejected, filtered);
+    for (const auto& [reason, n] : batch_reasons_) metrics_->AddReject(reason, n);
+    batch_reasons_.clear();
+  }
+
+  // Part bytes written since the last call (file outputs).
+  void CountBytesWritten() {
+    if (!part_) return;
+    const uint64_t now = part_->bytes_written();
+    metrics_->AddBytes(0, static_cast<int64_t>(now - bytes_counted_));
+    bytes_counted_ = now;
+  }
+
+  // The score column's values of the batch's scored rows.
+  void ObserveScores(const Token& t) {
+    const int score_output = shared_.score_output.load(std::memory_order_acquire);
+    if (score_output < 0 || t.n_ok == 0) return;
+    const size_t output = static_cast<size_t>(score_output);
+    const size_t element = shared_.score_element.load(std::memory_order_relaxed);
+    if (output >= t.outputs.size()) return;
+    const OutputTensor& tensor = t.outputs[output];
+    if (tensor.values.type() != DataType::kFloat32 || element >= tensor.width) return;
+    const std::span<const float> values = tensor.values.float32s();
+    if (values.size() < t.n_ok * tensor.width) return;
+    metrics_->ObserveScores(values.data() + element, t.n_ok, tensor.width);
   }
 
   size_t BatchByteCap() {
@@ -406,6 +482,9 @@ class UnitRun {
   std::unique_ptr<PartWriter> part_;        // file outputs
   std::unique_ptr<TableUnitWriter> table_;  // database sinks
   std::vector<Token> tokens_;
+  RunMetrics* const metrics_ = shared_.metrics;  // may be null
+  // The write stage's tally of the current batch's rejects by reason.
+  std::vector<std::pair<std::string, int64_t>> batch_reasons_;
 
   std::mutex mu_;
   Status status_;               // guarded by mu_: first error
@@ -416,12 +495,14 @@ class UnitRun {
   int64_t rows_read_ = 0;
   int64_t reader_rejects_ = 0;
   int64_t rows_filtered_ = 0;
+  uint64_t bytes_counted_ = 0;  // part bytes already added to the metrics
   bool predict_retried_ = false;  // a transient prediction failure used up its attempts
 };
 
 }  // namespace
 
 void UnitShared::CountRetry(StatusCode code) {
+  if (metrics != nullptr) metrics->CountRetry(StatusCodeName(code));
   std::lock_guard<std::mutex> lock(mu_);
   ++retries_[std::string(StatusCodeName(code))];
 }

@@ -13,7 +13,7 @@
 //
 // Batch sizes: spec batch.size, or with batch.size: auto the session's
 // BatchSizer, told when each batch was written. Every batch's time in each
-// stage adds up in UnitShared::stage_us.
+// stage goes to the session's RunMetrics (UnitShared::metrics).
 //
 // Output is deterministic: rows keep input order within the part, and rejects
 // are buffered per token and written in batch order, so sync, async and any
@@ -33,14 +33,11 @@
 #include "exec/batch_sizer.h"
 #include "exec/job_context.h"
 #include "exec/output_dir.h"
+#include "observe/metrics.h"
 #include "sluice/job.h"
 #include "sluice/sink.h"
 
 namespace sluice {
-
-// The stages of a batch, for its timing: read + preprocess, predict, postprocess + write.
-enum class BatchStage { kRead, kPredict, kWrite };
-inline constexpr size_t kNumBatchStages = 3;
 
 struct UnitShared {
   const JobSpec* spec = nullptr;
@@ -51,13 +48,22 @@ struct UnitShared {
   // batch.size: auto: the session's controller, which sets each batch's size
   // and is told how each batch went (borrowed). Null: spec->batch_size.
   BatchSizer* batch_sizer = nullptr;
-  // Microseconds the batches of all units spent in each BatchStage (thread time).
-  std::atomic<uint64_t> stage_us[kNumBatchStages] = {};
   // Rejected rows seen so far in all units (for errors.max_rejected as a count).
   std::atomic<int64_t> rejected{0};
   // Set when the reject limit is crossed: other units stop at their next batch.
   std::atomic<bool> stop{false};
   const std::atomic<bool>* interrupt = nullptr;  // RunOptions::interrupt
+  // JobSession::RequestStop: stops like an interrupt. Null when none.
+  const std::atomic<bool>* stop_request = nullptr;
+  // The session's live metrics: units update them per batch (rows, bytes,
+  // rejects by reason, stage times, batches in flight, queue depths, scores)
+  // and per unit (commit time); retries are counted here too. Null: none.
+  RunMetrics* metrics = nullptr;
+  // The score column's model output and element within it (ObserveScores);
+  // score_output < 0 when there is none (yet: a lazy model binds it when the
+  // first unit runs). Element is stored before output, and read after it.
+  std::atomic<int> score_output{-1};
+  std::atomic<size_t> score_element{0};
   // Database sinks (output.format sqlite | postgres): the job's table sink,
   // prepared (PrepareTable) before units run. Null for file outputs.
   TableSink* table_sink = nullptr;
@@ -67,7 +73,9 @@ struct UnitShared {
   std::map<std::string, int64_t> Retries() const;
   // Full-jitter backoff before attempt `attempt + 1` (attempt >= 1), from spec->execution.retries.
   uint64_t BackoffMicros(int attempt);
-  bool interrupted() const { return interrupt != nullptr && interrupt->load(); }
+  bool interrupted() const {
+    return (interrupt != nullptr && interrupt->load()) || (stop_request != nullptr && stop_request->load());
+  }
 
  private:
   mutable std::mutex mu_;

@@ -9,8 +9,13 @@
 namespace sluice {
 namespace {
 
-// One JSON object per line: {"ts": "...", "level": "info", "msg": "..."}. The
-// message is escaped properly (spdlog patterns cannot do that).
+// Borrowed from the ScopedLogUnit's argument, which outlives the scope.
+thread_local const std::string* t_log_unit = nullptr;
+
+// One JSON object per line: {"level": "info", "msg": "...", "ts": "...",
+// "unit": "00003"} ("unit" only on a thread working on a unit). The message is
+// escaped properly (spdlog patterns cannot do that). spdlog formats on the
+// logging thread, so the thread-local unit is the caller's.
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -25,6 +30,7 @@ class JsonFormatter final : public spdlog::formatter {
     j["ts"] = fmt::format("{}.{:03d}Z", ts, ms);
     j["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
                              spdlog::level::to_string_view(msg.level).size());
+    if (t_log_unit != nullptr) j["unit"] = *t_log_unit;
     j["msg"] = std::string(msg.payload.data(), msg.payload.size());
     const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     dest.append(line.data(), line.data() + line.size());
@@ -33,6 +39,11 @@ class JsonFormatter final : public spdlog::formatter {
 };
 
 }  // namespace
+
+ScopedLogUnit::ScopedLogUnit(const std::string& unit_id) : previous_(t_log_unit) { t_log_unit = &unit_id; }
+ScopedLogUnit::~ScopedLogUnit() { t_log_unit = previous_; }
+
+std::string_view CurrentLogUnit() { return t_log_unit != nullptr ? std::string_view(*t_log_unit) : std::string_view(); }
 
 Status InitLogging(std::string_view level, LogFormat format) {
   const spdlog::level::level_enum lvl = spdlog::level::from_str(std::string(level));

@@ -110,8 +110,9 @@ class RunMetrics {
   RunMetrics();
   ~RunMetrics();
 
-  // Set once by the session: labels of job_info, the units and rows planned.
+  // Set once by the session: labels of job_info.
   void SetJob(std::string job_name, std::string fingerprint);
+  // Per RunUnits call: adds the units it will run and their planned input rows.
   void SetPlanned(int64_t units_total, int64_t rows_estimated);
   // The score column and its reference (null: none; bins from the first batch).
   void SetScoreColumn(std::string column, const ScoreReference* reference);
@@ -131,6 +132,10 @@ class RunMetrics {
   // A unit run by this session ended: committed (done) or failed, after
   // `seconds` of wall time (all attempts).
   void UnitFinished(const std::string& unit_id, bool committed, double seconds);
+  // A unit that started and then stopped without committing or failing
+  // (interrupted, another unit crossed the reject limit, a stop request):
+  // pending again.
+  void UnitStopped();
   std::map<std::string, double> UnitSeconds() const;
   void CountRetry(std::string_view code);
   void SetModelCounts(int64_t loads, int64_t evictions);

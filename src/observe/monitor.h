@@ -13,6 +13,10 @@
 // summary line. ProgressMode::kOff (monitoring.progress: off, or --quiet)
 // prints neither.
 //
+// While the live bar is shown, the default spdlog logger's sinks are wrapped
+// so that a log line first erases the bar (Start wraps them, Stop restores
+// them; both while no other thread logs).
+//
 // Thread-safety: Start and Stop from one thread (the run's); the monitor's own
 // thread and the HTTP server's threads only read RunMetrics.
 #pragma once

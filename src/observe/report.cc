@@ -85,7 +85,7 @@ nlohmann::ordered_json BuildReportJson(const ReportInput& in) {
 
   ojson job;
   std::string name = in.job_name;
-  if (name.empty() && in.spec != nullptr) name = BaseName(in.spec->output.path);
+  if (name.empty() && in.spec != nullptr) name = JobName(*in.spec);
   job["name"] = name;
   std::string spec_json = in.fingerprint != nullptr ? in.fingerprint->spec_json : "";
   if (spec_json.empty() && in.spec != nullptr) spec_json = in.spec->ToCanonicalJson();
@@ -660,6 +660,8 @@ Result<std::string> RenderReportHtml(const nlohmann::ordered_json& report) {
     return Status::Corruption(std::string("not a Sluice run report: ") + e.what());
   }
 }
+
+std::string JobName(const JobSpec& spec) { return BaseName(spec.output.path); }
 
 std::string ReportBaseName(int shard_index, int shard_count) {
   if (shard_count <= 1) return "report";

@@ -69,6 +69,10 @@ nlohmann::ordered_json BuildReportJson(const ReportInput& input);
 // the document is not a Sluice report.
 Result<std::string> RenderReportHtml(const nlohmann::ordered_json& report);
 
+// The job's name in the report, webhook bodies and the metrics' job_info:
+// the base name of output.path ("out/scoring/" -> "scoring").
+std::string JobName(const JobSpec& spec);
+
 // "report" or "report-shard-I-of-N" (RunOptions' shard).
 std::string ReportBaseName(int shard_index, int shard_count);
 

@@ -1,4 +1,5 @@
-// Process resource readings for memory planning and the run summary.
+// Process resource readings for memory planning, the run summary and the
+// live metrics (observe/metrics.h).
 // Thread-safety: safe from any thread.
 #pragma once
 
@@ -14,5 +15,12 @@ uint64_t PeakRssBytes();
 // in between. False when the system does not allow it (the peak then stays the
 // process's).
 bool ResetPeakRss();
+
+// Resident set size of this process now, in bytes (/proc/self/statm); 0 when
+// it cannot be read.
+uint64_t CurrentRssBytes();
+
+// User plus system CPU time of this process so far, in seconds (getrusage).
+double CpuSeconds();
 
 }  // namespace sluice
