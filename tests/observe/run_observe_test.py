@@ -118,9 +118,14 @@ def check_scrapes_and_textfile(sluice, work):
                 content_type = r.headers.get("Content-Type", "")
                 text = r.read().decode("utf-8")
         except OSError:
-            if p.poll() is not None:
-                break  # the run ended between the check and the request
-            raise
+            # The run ended between the check and the request: its monitor stops serving
+            # before the process exits (the report is written after), which takes a while
+            # on a slow (sanitizer) build.
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise
+            break
         if not content_type.startswith("text/plain"):
             fail(f"/metrics: Content-Type {content_type!r}")
         samples = parse(text, "/metrics")
