@@ -8,6 +8,7 @@
 // Thread-safety: none; a Batch is owned by one stage at a time and handed on.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -28,11 +29,24 @@ class Column {
   bool IsNull(size_t i) const { return valid_[i] == 0; }
   size_t null_count() const;
 
-  // Appends; the Append for the column's type only (checked by assert).
+  // Appends; the Append for the column's type only (checked by assert). The
+  // numeric ones are inline: readers call them once per value.
   void AppendNull();
-  void AppendInt64(int64_t v);      // kInt64, kTimestamp or kDate
-  void AppendFloat32(float v);
-  void AppendFloat64(double v);
+  void AppendInt64(int64_t v) {  // kInt64, kTimestamp or kDate
+    assert(type_ == DataType::kInt64 || IsTemporal(type_));
+    ints_.push_back(v);
+    valid_.push_back(1);
+  }
+  void AppendFloat32(float v) {
+    assert(type_ == DataType::kFloat32);
+    floats_.push_back(v);
+    valid_.push_back(1);
+  }
+  void AppendFloat64(double v) {
+    assert(type_ == DataType::kFloat64);
+    doubles_.push_back(v);
+    valid_.push_back(1);
+  }
   void AppendBool(bool v);
   void AppendString(std::string_view v);
 

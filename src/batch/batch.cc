@@ -22,24 +22,6 @@ void Column::AppendNull() {
   valid_.push_back(0);
 }
 
-void Column::AppendInt64(int64_t v) {
-  assert(type_ == DataType::kInt64 || IsTemporal(type_));
-  ints_.push_back(v);
-  valid_.push_back(1);
-}
-
-void Column::AppendFloat32(float v) {
-  assert(type_ == DataType::kFloat32);
-  floats_.push_back(v);
-  valid_.push_back(1);
-}
-
-void Column::AppendFloat64(double v) {
-  assert(type_ == DataType::kFloat64);
-  doubles_.push_back(v);
-  valid_.push_back(1);
-}
-
 void Column::AppendBool(bool v) {
   assert(type_ == DataType::kBool);
   bools_.push_back(v ? 1 : 0);

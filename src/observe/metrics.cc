@@ -284,7 +284,11 @@ void RunMetrics::ObserveScores(const float* values, size_t n, size_t stride) {
   for (size_t i = 0; i < n; ++i) {
     const double v = values[i * stride];
     if (!std::isfinite(v)) continue;
-    ++counts[static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin())];
+    // The bin is the number of bounds below v (lower_bound), counted without
+    // branches: few bounds, and scores fall in them unpredictably.
+    size_t bin = 0;
+    for (const double bound : bounds) bin += bound < v ? 1 : 0;
+    ++counts[bin];
     ++count;
     sum += v;
   }

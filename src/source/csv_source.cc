@@ -10,6 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include <fast_float/fast_float.h>
+
+#include <charconv>
+#include <span>
+#include <system_error>
+
 #include "core/strings.h"
 #include "source/source_common.h"
 
@@ -87,6 +93,79 @@ class CsvParser {
       if (!blank) return Outcome::kRecord;
     }
   }
+
+  // How TryNextPlain reads each field of a record.
+  enum class FieldKind : uint8_t { kText, kInt64, kFloat64 };
+  // A field that TryNextPlain parsed as a number in the same pass.
+  struct Number {
+    bool parsed = false;  // the whole field is one number of its kind
+    int64_t int_value = 0;
+    double float_value = 0;
+  };
+
+  // The common record in one pass: the whole record is in the window, it has
+  // exactly kinds.size() fields, no field starts with a quote, and it ends in LF
+  // or CRLF with no other CR. Fields of a number kind are parsed while they are
+  // scanned (number(i) says whether field i is exactly one number; the same
+  // values ParseInt64 / ParseFloat64 give for text without spaces or '+').
+  // False when the record is anything else; then nothing was consumed and Next
+  // reads it. A record read here has fields like one read by Next.
+  bool TryNextPlain(uint64_t limit, std::span<const FieldKind> kinds) {
+    if (at_file_start_ || pos_ >= reader_.size() || reader_.offset() + pos_ >= limit) return false;
+    const char* begin = reader_.data() + pos_;
+    const char* end = reader_.data() + reader_.size();
+    if (*begin == '\n' || *begin == '\r') return false;  // blank line: Next skips it
+    const size_t n = kinds.size();
+    fields_.resize(n);
+    numbers_.resize(n);
+    all_numbers_ = true;
+    const char* p = begin;
+    for (size_t field_idx = 0; field_idx < n; ++field_idx) {
+      const char* field_begin = p;
+      if (p == end || (quoting_ && *p == quote_)) return false;
+      Number& number = numbers_[field_idx];
+      number.parsed = false;
+      if (kinds[field_idx] == FieldKind::kFloat64) {
+        const auto [ptr, ec] = fast_float::from_chars(p, end, number.float_value);
+        // fast_float reports overflow as result_out_of_range with +-inf stored.
+        number.parsed = ptr != p && (ec == std::errc() || ec == std::errc::result_out_of_range);
+        if (number.parsed) p = ptr;
+      } else if (kinds[field_idx] == FieldKind::kInt64) {
+        const auto [ptr, ec] = std::from_chars(p, end, number.int_value);
+        number.parsed = ptr != p && ec == std::errc();
+        if (number.parsed) p = ptr;
+      }
+      if (number.parsed && p != end && *p != delimiter_ && *p != '\n' && *p != '\r') number.parsed = false;
+      if (!number.parsed) {
+        all_numbers_ = false;
+        p = FindSpecial(field_begin, end);
+      }
+      if (p == end) return false;
+      fields_[field_idx] = Field{static_cast<size_t>(field_begin - begin), static_cast<size_t>(p - begin)};
+      const bool last = field_idx + 1 == n;
+      if (*p == delimiter_) {
+        if (last) return false;  // more fields than expected
+        ++p;
+        continue;
+      }
+      if (!last) return false;  // fewer fields than expected
+      if (*p == '\r') {
+        if (p + 1 == end || p[1] != '\n') return false;  // a lone CR is data: Next handles it
+        ++p;
+      }
+      ++p;
+    }
+    record_pos_ = pos_;
+    record_offset_ = reader_.offset() + pos_;
+    record_line_ = line_;
+    record_bytes_ = static_cast<size_t>(p - begin);
+    pos_ += record_bytes_;
+    ++line_;
+    return true;
+  }
+  // After TryNextPlain: field_idx's number, and whether every field was one.
+  const Number& number(size_t field_idx) const { return numbers_[field_idx]; }
+  bool all_numbers() const { return all_numbers_; }
 
   int64_t line() const { return record_line_; }
   uint64_t offset() const { return record_offset_; }
@@ -257,6 +336,8 @@ class CsvParser {
   size_t pos_ = 0;    // window position of the next record
   int64_t line_ = 1;  // line of the next record
   std::vector<Field> fields_;
+  std::vector<Number> numbers_;  // per field, after TryNextPlain
+  bool all_numbers_ = false;
   size_t record_pos_ = 0;
   size_t record_bytes_ = 0;
   int64_t record_newlines_ = 0;
@@ -371,6 +452,14 @@ class CsvSource final : public Source {
       }
       field_of_column_.push_back(static_cast<size_t>(found - names_.begin()));
     }
+    // Fields of number columns are parsed while the record is scanned.
+    field_kinds_.assign(names_.size(), CsvParser::FieldKind::kText);
+    for (size_t col_idx = 0; col_idx < schema_.num_fields(); ++col_idx) {
+      const DataType type = schema_.field(col_idx).type;
+      CsvParser::FieldKind& kind = field_kinds_[field_of_column_[col_idx]];
+      if (type == DataType::kInt64) kind = CsvParser::FieldKind::kInt64;
+      if (type == DataType::kFloat64 || type == DataType::kFloat32) kind = CsvParser::FieldKind::kFloat64;
+    }
     cells_.resize(schema_.num_fields());
     scratch_.resize(schema_.num_fields());
     return Status::OK();
@@ -392,6 +481,10 @@ class CsvSource final : public Source {
     size_t rows = 0;
     const uint64_t batch_begin = parser_ ? parser_->next_offset() : 0;
     while (!done_ && !limits_.Full(rows, parser_->next_offset() - batch_begin)) {
+      if (parser_->TryNextPlain(range_end_, field_kinds_)) {
+        if (AddRecord(batch, /*plain=*/true)) ++rows;
+        continue;
+      }
       Result<CsvParser::Outcome> outcome = parser_->Next(range_end_);
       if (!outcome.ok()) {
         status_ = outcome.status();
@@ -404,7 +497,7 @@ class CsvSource final : public Source {
                  "unterminated quote; the record runs to the end of the file");
           break;
         case CsvParser::Outcome::kRecord:
-          if (AddRecord(batch)) ++rows;
+          if (AddRecord(batch, /*plain=*/false)) ++rows;
           break;
       }
     }
@@ -414,9 +507,10 @@ class CsvSource final : public Source {
 
  private:
   // Converts the current record into the batch, or rejects it, or leaves it
-  // out of the sample. True if added.
-  bool AddRecord(Batch* batch) {
-    if (!IsValidUtf8(parser_->RawRecord())) {
+  // out of the sample. True if added. `plain`: the record was read by
+  // TryNextPlain (field count checked, numbers parsed).
+  bool AddRecord(Batch* batch, bool plain) {
+    if (!(plain && parser_->all_numbers()) && !IsValidUtf8(parser_->RawRecord())) {
       for (size_t field_idx = 0; field_idx < parser_->num_fields(); ++field_idx) {
         const std::string_view raw = parser_->RawField(field_idx);
         const size_t bad = FindInvalidUtf8(raw);
@@ -429,18 +523,25 @@ class CsvSource final : public Source {
         return false;
       }
     }
-    if (parser_->num_fields() != names_.size()) {
+    if (!plain && parser_->num_fields() != names_.size()) {
       AddReject(reject_reason::kRaggedRow, "", parser_->RecordText(),
              "expected " + std::to_string(names_.size()) + " fields, found " +
                  std::to_string(parser_->num_fields()));
       return false;
     }
+    if (plain && !sampler_.active() && AppendNumbers(batch)) return true;
     for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
       const size_t field_idx = field_of_column_[col_idx];
       const std::string_view text = parser_->FieldText(field_idx, &scratch_[col_idx]);
       Cell& cell = cells_[col_idx];
       if (!parser_->quoted(field_idx) && null_tokens_.Contains(text)) {
         cell.is_null = true;
+        continue;
+      }
+      if (plain && parser_->number(field_idx).parsed) {
+        cell.is_null = false;
+        cell.int_value = parser_->number(field_idx).int_value;
+        cell.float_value = parser_->number(field_idx).float_value;
         continue;
       }
       const Field& field = schema_.field(col_idx);
@@ -452,6 +553,31 @@ class CsvSource final : public Source {
     if (!sampler_.Keep(cells_, parser_->line())) return false;
     for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
       AppendCell(cells_[col_idx], &batch->columns[col_idx]);
+    }
+    batch->row_lines.push_back(parser_->line());
+    return true;
+  }
+
+  // A record read by TryNextPlain whose selected fields all parsed as numbers
+  // cannot be rejected: its values go straight into the batch. False, with
+  // nothing appended, for any other record.
+  bool AppendNumbers(Batch* batch) {
+    for (const size_t field_idx : field_of_column_) {
+      if (!parser_->number(field_idx).parsed) return false;
+    }
+    for (size_t col_idx = 0; col_idx < field_of_column_.size(); ++col_idx) {
+      const size_t field_idx = field_of_column_[col_idx];
+      const CsvParser::Number& number = parser_->number(field_idx);
+      Column& column = batch->columns[col_idx];
+      if (null_tokens_.Contains(parser_->RawField(field_idx))) {
+        column.AppendNull();
+      } else if (column.type() == DataType::kInt64) {
+        column.AppendInt64(number.int_value);
+      } else if (column.type() == DataType::kFloat64) {
+        column.AppendFloat64(number.float_value);
+      } else {
+        column.AppendFloat32(static_cast<float>(number.float_value));
+      }
     }
     batch->row_lines.push_back(parser_->line());
     return true;
@@ -472,6 +598,7 @@ class CsvSource final : public Source {
   Schema schema_;
   std::vector<std::string> names_;          // this file's columns
   std::vector<size_t> field_of_column_;     // schema_ column -> field index
+  std::vector<CsvParser::FieldKind> field_kinds_;  // per field of the file
   std::vector<Cell> cells_;
   std::vector<std::string> scratch_;        // per column, for unescaped quoted fields
   uint64_t range_begin_ = 0;

@@ -111,6 +111,20 @@ const std::vector<CsvCase>& ConformanceCases() {
        {{3, "bad_value", "a"}},
        {},
        {{"a", DataType::kInt64}}},
+      // Number fields are parsed while the record is scanned; text that is not
+      // exactly one number (sign '+', spaces, a partial number, overflow, quotes)
+      // takes the general path, and null tokens still win over numbers.
+      {"numbers_in_one_pass",
+       "a,b,c\n1,2.5,x\n-7,1e3,y\r\n+3, 4.5 ,z\n0x1,1,w\n9223372036854775808,1,v\n4,1.5e,u\n5,nan,t\n"
+       "6,NA,s\n7,1e999,r\n8,\"9.5\",q\n-999,-999,p\n10,-0,o",
+       {"1|2.5|x", "-7|1000|y", "3|4.5|z", "5|nan|t", "6|<null>|s", "7|inf|r", "8|9.5|q", "<null>|<null>|p",
+        "10|-0|o"},
+       {2, 3, 4, 8, 9, 10, 11, 12, 13},
+       {{5, "bad_value", "a"}, {6, "bad_value", "a"}, {7, "bad_value", "b"}},
+       CsvOptions{',', true, '"', {"", "NA", "-999"}},
+       {{"a", DataType::kInt64}, {"b", DataType::kFloat64}, {"c", DataType::kString}}},
+      {"float32_numbers_in_one_pass", "a,b\n1,0.1\n2,1e39\n3,x\n", {"1|0.1", "2|inf"}, {2, 3},
+       {{4, "bad_value", "b"}}, {}, {{"a", DataType::kInt64}, {"b", DataType::kFloat32}}},
       {"every_problem_once",
        "a,b\n1,x\n\n2\n\xff,y\nq,z\n5,w\n6,\"never closed\n",
        {"1|x", "5|w"},

@@ -141,6 +141,8 @@ class RowSampler {
     return false;
   }
   int64_t sampled_out() const { return sampled_out_; }
+  // False when every row is kept (partition.sample is 1): Keep need not be called.
+  bool active() const { return fraction_ < 1.0; }
 
  private:
   uint64_t RowHash(const std::vector<Cell>& cells, int64_t line) const;
