@@ -53,6 +53,17 @@ bool ParseUtcOffset(std::string_view text, size_t pos, int64_t* offset_seconds) 
 
 }  // namespace
 
+namespace value_parse_internal {
+
+const char* ParseFloat64PrefixSlow(const char* first, const char* last, double* value) {
+  const auto [ptr, ec] = fast_float::from_chars(first, last, *value);
+  // fast_float reports overflow as result_out_of_range with +-inf stored.
+  if (ec != std::errc() && ec != std::errc::result_out_of_range) return first;
+  return ptr;
+}
+
+}  // namespace value_parse_internal
+
 std::string_view TrimSpaces(std::string_view text) {
   size_t begin = 0;
   size_t end = text.size();
@@ -92,10 +103,7 @@ std::optional<double> ParseFloat64(std::string_view text) {
   if (text.empty()) return std::nullopt;
   double value = 0;
   const char* last = text.data() + text.size();
-  const auto [ptr, ec] = fast_float::from_chars(text.data(), last, value);
-  if (ptr != last) return std::nullopt;
-  // fast_float reports overflow as result_out_of_range with +-inf stored.
-  if (ec != std::errc() && ec != std::errc::result_out_of_range) return std::nullopt;
+  if (ParseFloat64Prefix(text.data(), last, &value) != last) return std::nullopt;
   return value;
 }
 

@@ -2,8 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fast_float/fast_float.h>
+
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <random>
+#include <string>
+#include <system_error>
 
 namespace sluice {
 namespace {
@@ -50,6 +57,76 @@ TEST(ValueParseTest, Float64) {
   EXPECT_EQ(ParseFloat64("1e"), std::nullopt);
   EXPECT_EQ(ParseFloat64("infin"), std::nullopt);
   EXPECT_EQ(ParseFloat64("1,5"), std::nullopt);
+}
+
+// What ParseFloat64Prefix must give: fast_float's parse, the library itself.
+struct PrefixResult {
+  size_t length = 0;  // bytes of the number; 0 = none
+  uint64_t bits = 0;  // the double's bits, when length > 0
+  bool operator==(const PrefixResult&) const = default;
+};
+
+PrefixResult FastFloatPrefix(const std::string& text, size_t size) {
+  double value = 0;
+  const auto [ptr, ec] = fast_float::from_chars(text.data(), text.data() + size, value);
+  if (ec != std::errc() && ec != std::errc::result_out_of_range) return {};
+  return {static_cast<size_t>(ptr - text.data()), std::bit_cast<uint64_t>(value)};
+}
+
+PrefixResult SluicePrefix(const std::string& text, size_t size) {
+  double value = 0;
+  const char* end = ParseFloat64Prefix(text.data(), text.data() + size, &value);
+  if (end == text.data()) return {};
+  return {static_cast<size_t>(end - text.data()), std::bit_cast<uint64_t>(value)};
+}
+
+// Numbers of every shape around the short-decimal path's limits (sign, 0 to 9
+// digits on either side of the point, exponents, leading zeros), followed by the
+// bytes a field may end with, read with 24+ bytes available (the eight-digit
+// path) and with the buffer ending right after the text (fast_float alone).
+TEST(ValueParseTest, Float64PrefixIsFastFloatBitForBit) {
+  std::mt19937_64 rng(20261124);
+  const std::string tails[] = {"", ",", "\n", "\r\n", ";x", ".5", "e", "e5", "E-3", "x", "1", " ", "\"", "\0"};
+  const auto digits = [&](int count) {
+    std::string out;
+    for (int digit_idx = 0; digit_idx < count; ++digit_idx) out += static_cast<char>('0' + rng() % 10);
+    return out;
+  };
+  int checked = 0;
+  for (int round = 0; round < 200000; ++round) {
+    std::string number;
+    const char* signs[] = {"", "-", "+"};
+    number += signs[rng() % 3];
+    number += digits(static_cast<int>(rng() % 10));
+    if (rng() % 4 != 0) number += '.' + digits(static_cast<int>(rng() % 10));
+    if (rng() % 8 == 0) number += (rng() % 2 ? "e" : "E-") + digits(static_cast<int>(rng() % 3));
+    for (const std::string& tail : tails) {
+      std::string padded = number + tail;
+      const size_t exact = padded.size();
+      padded += std::string(32, rng() % 2 ? '7' : ',');
+      SCOPED_TRACE("'" + number + tail + "'");
+      ASSERT_EQ(SluicePrefix(padded, padded.size()), FastFloatPrefix(padded, padded.size()));
+      ASSERT_EQ(SluicePrefix(padded, exact), FastFloatPrefix(padded, exact));
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 200000 * 14);
+}
+
+TEST(ValueParseTest, Float64PrefixEdges) {
+  const std::string pad(32, ',');
+  for (const std::string text : {"0", "-0", "-0.0", "0.0000000", "9999999.9999999", "1234567", "12345678",
+                                 "0.12345678", "1.", ".5", "-.5", "--1", "-", "1e5", "1.5E+3", "inf", "-nan",
+                                 "00000012.5", "1e400", "-1e400", "1e-400"}) {
+    SCOPED_TRACE(text);
+    const std::string padded = text + pad;
+    EXPECT_EQ(SluicePrefix(padded, padded.size()), FastFloatPrefix(padded, padded.size()));
+  }
+  double value = 0;
+  const std::string short_decimal = "-3.141592" + pad;
+  EXPECT_EQ(ParseFloat64Prefix(short_decimal.data(), short_decimal.data() + short_decimal.size(), &value),
+            short_decimal.data() + 9);
+  EXPECT_EQ(value, -3.141592);
 }
 
 TEST(ValueParseTest, Bool) {

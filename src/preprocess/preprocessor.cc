@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "preprocess/feature_binding.h"
 #include "preprocess/transform_step.h"
@@ -244,45 +245,66 @@ std::vector<std::string> Preprocessor::input_columns() const {
 }
 
 void Preprocessor::ApplyNumeric(const Feature& f, const Column& col, RowContext& ctx) const {
-  const uint8_t* row_ok = ctx.row_ok;
+  // Copied out of ctx and f: the stores through `out` could alias them (row_ok is
+  // a byte pointer), which would make the compiler reload them for every value.
+  const uint8_t* const row_ok = ctx.row_ok;
+  float* const first_out = ctx.Row(0, f);
+  const size_t width = ctx.width;
+  const std::span<const TransformStep> steps = f.steps;
   ForEachNumericValue(col, f.datetime, [&](size_t row_idx, ValueState state, double x) {
     if (!row_ok[row_idx]) return;
-    float* out = ctx.Row(row_idx, f);
+    // The common value, inline; anything else (nulls, rejects) out of line.
     if (state == ValueState::kValue) {
       double y = x;
-      const int failed = RunSteps(f.steps, &y);
-      if (failed >= 0) {
-        ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
-                   "log1p of " + NumberText(y) + " (needs a value > -1)");
-        return;
+      if (RunSteps(steps, &y) < 0) {
+        const float value = static_cast<float>(y);
+        if (std::isfinite(value)) {
+          first_out[row_idx * width] = value;
+          return;
+        }
       }
-      const float value = static_cast<float>(y);
-      if (!std::isfinite(value)) {
-        ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
-                   "value " + NumberText(y) + " after transforms is not a finite float32");
-        return;
-      }
-      *out = value;
-      return;
     }
-    if (state == ValueState::kBad) {
-      const std::string text = RejectValueText(col, row_idx);
-      std::string message = col.type() == DataType::kString
-                                ? "value '" + text + "' in column '" + f.column + "' is not a number"
-                                : "column '" + f.column + "' of type " +
-                                      std::string(DataTypeName(col.type())) + " cannot give this feature";
-      ctx.Reject(row_idx, f, text, reject_reason::kBadValue, std::move(message));
-      return;
-    }
-    switch (f.impute) {
-      case ImputeKind::kNone:
-        ctx.Reject(row_idx, f, std::string(), reject_reason::kMissingValue,
-                   "null in column '" + f.column + "' and impute is none");
-        return;
-      case ImputeKind::kNan: *out = std::numeric_limits<float>::quiet_NaN(); return;
-      default: *out = f.imputed_output; return;
-    }
+    ApplyNumericValue(f, col, ctx, row_idx, state, x);
   });
+}
+
+void Preprocessor::ApplyNumericValue(const Feature& f, const Column& col, RowContext& ctx, size_t row_idx,
+                                     ValueState state, double x) const {
+  float* out = ctx.Row(row_idx, f);
+  if (state == ValueState::kValue) {
+    double y = x;
+    const int failed = RunSteps(f.steps, &y);
+    if (failed >= 0) {
+      ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
+                 "log1p of " + NumberText(y) + " (needs a value > -1)");
+      return;
+    }
+    const float value = static_cast<float>(y);
+    if (!std::isfinite(value)) {
+      ctx.Reject(row_idx, f, RejectValueText(col, row_idx), reject_reason::kInvalidFeature,
+                 "value " + NumberText(y) + " after transforms is not a finite float32");
+      return;
+    }
+    *out = value;
+    return;
+  }
+  if (state == ValueState::kBad) {
+    const std::string text = RejectValueText(col, row_idx);
+    std::string message = col.type() == DataType::kString
+                              ? "value '" + text + "' in column '" + f.column + "' is not a number"
+                              : "column '" + f.column + "' of type " +
+                                    std::string(DataTypeName(col.type())) + " cannot give this feature";
+    ctx.Reject(row_idx, f, text, reject_reason::kBadValue, std::move(message));
+    return;
+  }
+  switch (f.impute) {
+    case ImputeKind::kNone:
+      ctx.Reject(row_idx, f, std::string(), reject_reason::kMissingValue,
+                 "null in column '" + f.column + "' and impute is none");
+      return;
+    case ImputeKind::kNan: *out = std::numeric_limits<float>::quiet_NaN(); return;
+    default: *out = f.imputed_output; return;
+  }
 }
 
 void Preprocessor::ApplyOneHot(const Feature& f, const Column& col, RowContext& ctx) const {

@@ -48,6 +48,8 @@
 
 namespace sluice {
 
+enum class ValueState : uint8_t;  // preprocess/feature_binding.h
+
 class Preprocessor {
  public:
   // Binds each feature to its input column (FeatureSpec::column, default the
@@ -108,6 +110,10 @@ class Preprocessor {
 
   Preprocessor();
   void ApplyNumeric(const Feature& f, const Column& col, RowContext& ctx) const;
+  // One value of ApplyNumeric that is not a plain number (nulls, rejects); kept
+  // out of line so that ApplyNumeric's loop stays small.
+  [[gnu::noinline]] void ApplyNumericValue(const Feature& f, const Column& col, RowContext& ctx, size_t row_idx,
+                                           ValueState state, double x) const;
   void ApplyOneHot(const Feature& f, const Column& col, RowContext& ctx) const;
   void CheckText(const Feature& f, const Column& col, RowContext& ctx) const;
 

@@ -3,19 +3,17 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
-#include <fast_float/fast_float.h>
-
-#include <charconv>
-#include <span>
-#include <system_error>
-
+#include "batch/value_parse.h"
 #include "core/strings.h"
 #include "source/source_common.h"
 
@@ -126,10 +124,9 @@ class CsvParser {
       Number& number = numbers_[field_idx];
       number.parsed = false;
       if (kinds[field_idx] == FieldKind::kFloat64) {
-        const auto [ptr, ec] = fast_float::from_chars(p, end, number.float_value);
-        // fast_float reports overflow as result_out_of_range with +-inf stored.
-        number.parsed = ptr != p && (ec == std::errc() || ec == std::errc::result_out_of_range);
-        if (number.parsed) p = ptr;
+        const char* number_end = ParseFloat64Prefix(p, end, &number.float_value);
+        number.parsed = number_end != p;
+        p = number_end;
       } else if (kinds[field_idx] == FieldKind::kInt64) {
         const auto [ptr, ec] = std::from_chars(p, end, number.int_value);
         number.parsed = ptr != p && ec == std::errc();
