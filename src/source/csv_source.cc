@@ -404,7 +404,7 @@ std::vector<std::string> NumberedNames(size_t count) {
   return names;
 }
 
-class CsvSource final : public Source {
+class CsvSource final : public ReaderBase {
  public:
   CsvSource(std::string path, const SourceOptions& options, RejectSink* rejects)
       : path_(std::move(path)), options_(options), rejects_(rejects), null_tokens_(options.csv.null_values) {}
@@ -462,14 +462,11 @@ class CsvSource final : public Source {
     return Status::OK();
   }
 
-  const Schema& schema() const override { return schema_; }
 
   uint64_t bytes_read() const override {
     return parser_ ? parser_->next_offset() - std::min(range_begin_, parser_->next_offset()) : 0;
   }
 
-  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
-  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
@@ -592,7 +589,6 @@ class CsvSource final : public Source {
   NullTokens null_tokens_;  // options_.csv.null_values
   std::unique_ptr<RandomAccessFile> file_;
   std::unique_ptr<CsvParser> parser_;
-  Schema schema_;
   std::vector<std::string> names_;          // this file's columns
   std::vector<size_t> field_of_column_;     // schema_ column -> field index
   std::vector<CsvParser::FieldKind> field_kinds_;  // per field of the file
@@ -600,8 +596,6 @@ class CsvSource final : public Source {
   std::vector<std::string> scratch_;        // per column, for unescaped quoted fields
   uint64_t range_begin_ = 0;
   uint64_t range_end_ = UINT64_MAX;
-  BatchLimits limits_;
-  RowSampler sampler_;
   uint64_t rows_emitted_ = 0;
   bool done_ = false;
   Status status_;

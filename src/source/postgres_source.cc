@@ -59,7 +59,7 @@ size_t WireSize(DataType type) {
   return 0;
 }
 
-class PostgresSource final : public Source {
+class PostgresSource final : public ReaderBase {
  public:
   PostgresSource(const InputRange& range, const SourceOptions& options, RejectSink* rejects)
       : options_(options),
@@ -94,10 +94,7 @@ class PostgresSource final : public Source {
                             .status());
   }
 
-  const Schema& schema() const override { return schema_; }
   uint64_t bytes_read() const override { return bytes_read_; }
-  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
-  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
@@ -240,9 +237,6 @@ class PostgresSource final : public Source {
   const std::string what_;   // "table t <label>" for errors (the runner adds the database)
   const std::string label_;
   std::string cast_hint_;  // names the columns cast to declared types, for cast errors
-  Schema schema_;
-  RowSampler sampler_;
-  BatchLimits limits_;
   std::unique_ptr<PgConnection> conn_;
   PgResult result_;  // the last fetch
   size_t res_rows_ = 0;

@@ -154,4 +154,19 @@ class RowSampler {
   int64_t sampled_out_ = 0;
 };
 
+// The part of the Source interface every reader implements alike: the batches'
+// schema, partition.sample and the batch limits. Readers derive from it and set
+// schema_, sampler_ (Init) and limits_ when they open.
+class ReaderBase : public Source {
+ public:
+  const Schema& schema() const override { return schema_; }
+  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
+  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
+
+ protected:
+  Schema schema_;
+  RowSampler sampler_;
+  BatchLimits limits_;
+};
+
 }  // namespace sluice

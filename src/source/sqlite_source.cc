@@ -106,7 +106,7 @@ std::string_view TrimQuery(std::string_view query) {
   return query;
 }
 
-class SqliteSource final : public Source {
+class SqliteSource final : public ReaderBase {
  public:
   SqliteSource(const SourceOptions& options, RejectSink* rejects) : options_(options), rejects_(rejects) {}
 
@@ -149,10 +149,7 @@ class SqliteSource final : public Source {
     return Status::OK();
   }
 
-  const Schema& schema() const override { return schema_; }
   uint64_t bytes_read() const override { return bytes_read_; }
-  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
-  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
@@ -227,11 +224,8 @@ class SqliteSource final : public Source {
   SqliteInput input_;
   std::string location_;  // "input '<db> table t' rowid 1-50000"
   SqliteStmt stmt_;
-  Schema schema_;
   std::vector<std::string> hints_;  // per column: how to read it as another type, for bad_value messages
   std::vector<Cell> cells_;
-  BatchLimits limits_;
-  RowSampler sampler_;
   int64_t ordinal_ = 0;  // rows stepped so far (1-based ordinal of the current row)
   uint64_t bytes_read_ = 0;
   uint64_t rows_emitted_ = 0;
