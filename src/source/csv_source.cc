@@ -420,7 +420,11 @@ class CsvSource final : public ReaderBase {
     uint64_t start = range.begin;
     int64_t start_line = 1;
     if (options_.csv.header) {
-      auto header_parser = std::make_unique<CsvParser>(file_.get(), path_, options_.csv, 0, 1, tuning);
+      // A range that starts past the file start needs only the header's names:
+      // read them in a small chunk (the window grows if the header is longer).
+      TextReadTuning header_tuning = tuning;
+      if (range.begin > 0) header_tuning.chunk_bytes = std::min<size_t>(tuning.chunk_bytes, 16 << 10);
+      auto header_parser = std::make_unique<CsvParser>(file_.get(), path_, options_.csv, 0, 1, header_tuning);
       ASSIGN_OR_RETURN(Header header, ReadHeader(header_parser.get(), path_));
       if (header.empty_file) {
         done_ = true;
