@@ -161,8 +161,8 @@ constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
 
 // Reads the JSON number that starts at `p` (before `end`) and returns the
 // position after it, or nullptr if it is not one by the JSON grammar or is one
-// left to simdjson: integers of more than 18 digits or "-0" (their type
-// differs), exponents of more than 3 digits, doubles out of range.
+// left to simdjson: integers of more than 18 digits or "-0" (which simdjson may
+// not type as int64), exponents of more than 3 digits, doubles out of range.
 const char* ScanPlainNumber(const char* p, const char* end, PlainNumber* number) {
   const char* const begin = p;
   const bool negative = *p == '-';
@@ -283,11 +283,11 @@ class JsonlSource final : public Source {
   }
 
   // The common line in one pass, without simdjson: one object whose keys need
-  // no unescaping (printable ASCII) and whose values are all numbers or null,
-  // each number for a float column, or an integer for an int64 column (or for
-  // no column). Such a line cannot be rejected; its values are staged in
-  // cells_ exactly as StageParsedLine stages them. False for any other line
-  // (cells_ then unspecified): simdjson reads it.
+  // no unescaping (printable ASCII) and whose values are all numbers or null:
+  // any number under a float column or a key that is no column, an integer
+  // under an int64 column. Such a line cannot be rejected; its values are
+  // staged in cells_ exactly as StageParsedLine stages them. False for any
+  // other line (cells_ then unspecified): simdjson reads it.
   bool StagePlainLine(std::string_view text) {
     const char* p = SkipJsonSpace(text.data(), text.data() + text.size());
     const char* const end = text.data() + text.size();
