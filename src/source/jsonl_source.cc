@@ -1,13 +1,16 @@
 #include "source/jsonl_source.h"
 
+#include <fast_float/fast_float.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -132,6 +135,87 @@ std::string_view NumberText(const simdjson::dom::element& value, char* buf, size
   return {buf, static_cast<size_t>(result.ptr - buf)};
 }
 
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+const char* SkipJsonSpace(const char* p, const char* end) {
+  while (p != end && IsJsonSpace(*p)) ++p;
+  return p;
+}
+
+// A byte that stands for itself inside a JSON string: printable ASCII but '"' and '\\'.
+bool IsPlainKeyChar(char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// A JSON number read by ScanPlainNumber, valued as simdjson values it: an
+// integer (no fraction or exponent) as int64, any other as the nearest double.
+struct PlainNumber {
+  bool is_integer = false;
+  int64_t int_value = 0;
+  double float_value = 0;
+};
+
+// The powers of ten that doubles hold exactly.
+constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+// Reads the JSON number that starts at `p` (before `end`) and returns the
+// position after it, or nullptr if it is not one by the JSON grammar or is one
+// left to simdjson: integers of more than 18 digits or "-0" (which simdjson may
+// not type as int64), exponents of more than 3 digits, doubles out of range.
+const char* ScanPlainNumber(const char* p, const char* end, PlainNumber* number) {
+  const char* const begin = p;
+  const bool negative = *p == '-';
+  if (negative) ++p;
+  if (p == end || !IsDigit(*p)) return nullptr;
+  // The digits as one integer (wrapping when there are more than 19) times 10^exponent.
+  uint64_t mantissa = 0;
+  int64_t exponent = 0;
+  const char* const int_begin = p;
+  if (*p == '0') {
+    ++p;
+  } else {
+    for (; p != end && IsDigit(*p); ++p) mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  int64_t digits = p - int_begin;
+  number->is_integer = true;
+  if (p != end && *p == '.') {
+    const char* const fraction_begin = ++p;
+    for (; p != end && IsDigit(*p); ++p) mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+    if (p == fraction_begin) return nullptr;
+    digits += p - fraction_begin;
+    exponent -= p - fraction_begin;
+    number->is_integer = false;
+  }
+  if (p != end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    const bool negative_exponent = p != end && *p == '-';
+    if (p != end && (*p == '+' || *p == '-')) ++p;
+    const char* const exponent_begin = p;
+    int64_t written = 0;
+    for (; p != end && IsDigit(*p); ++p) written = written * 10 + (*p - '0');
+    if (p == exponent_begin || p - exponent_begin > 3) return nullptr;
+    exponent += negative_exponent ? -written : written;
+    number->is_integer = false;
+  }
+  if (number->is_integer) {
+    if (digits > 18 || (negative && mantissa == 0)) return nullptr;
+    number->int_value = negative ? -static_cast<int64_t>(mantissa) : static_cast<int64_t>(mantissa);
+    return p;
+  }
+  // Both the mantissa and the power of ten are exact doubles, so one division or
+  // multiplication rounds correctly (Clinger's fast path, which simdjson takes too).
+  if (digits <= 19 && mantissa <= (uint64_t{1} << 53) && exponent >= -22 && exponent <= 22) {
+    const double value = exponent < 0 ? static_cast<double>(mantissa) / kExactPowersOfTen[-exponent]
+                                      : static_cast<double>(mantissa) * kExactPowersOfTen[exponent];
+    number->float_value = negative ? -value : value;
+    return p;
+  }
+  const auto [ptr, ec] = fast_float::from_chars(begin, p, number->float_value);
+  if (ptr != p || ec != std::errc() || !std::isfinite(number->float_value)) return nullptr;
+  return p;
+}
+
 class JsonlSource final : public Source {
  public:
   JsonlSource(std::string path, const SourceOptions& options, RejectSink* rejects)
@@ -189,6 +273,88 @@ class JsonlSource final : public Source {
 
  private:
   bool AddLine(Batch* batch) {
+    if (!StagePlainLine(lines_->text()) && !StageParsedLine()) return false;
+    if (!sampler_.Keep(cells_, lines_->line())) return false;
+    for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
+      AppendCell(cells_[col_idx], &batch->columns[col_idx]);
+    }
+    batch->row_lines.push_back(lines_->line());
+    return true;
+  }
+
+  // The common line in one pass, without simdjson: one object whose keys need
+  // no unescaping (printable ASCII) and whose values are all numbers or null:
+  // any number under a float column or a key that is no column, an integer
+  // under an int64 column. Such a line cannot be rejected; its values are
+  // staged in cells_ exactly as StageParsedLine stages them. False for any
+  // other line (cells_ then unspecified): simdjson reads it.
+  bool StagePlainLine(std::string_view text) {
+    const char* p = SkipJsonSpace(text.data(), text.data() + text.size());
+    const char* const end = text.data() + text.size();
+    if (p == end || *p != '{') return false;
+    for (Cell& cell : cells_) cell.is_null = true;
+    size_t position = 0;
+    while (true) {
+      p = SkipJsonSpace(p + 1, end);  // after '{' or ','
+      if (p == end || *p != '"') return false;
+      const char* const key_begin = ++p;
+      size_t col_idx = kNotAColumn;
+      const KeySlot* slot = position < key_slots_.size() ? &key_slots_[position] : nullptr;
+      const size_t slot_key_size = slot != nullptr ? slot->key.size() : 0;
+      if (slot != nullptr && slot->plain && static_cast<size_t>(end - p) > slot_key_size &&
+          std::memcmp(p, slot->key.data(), slot_key_size) == 0 && p[slot_key_size] == '"') {
+        p += slot_key_size;  // the previous lines' key here, without escapes: no scan, no lookup
+        col_idx = slot->col_idx;
+      } else {
+        while (p != end && IsPlainKeyChar(*p)) ++p;
+        if (p == end || *p != '"') return false;
+        col_idx = ColumnOfKey(position, std::string_view(key_begin, static_cast<size_t>(p - key_begin)));
+      }
+      ++position;
+      p = SkipJsonSpace(p + 1, end);
+      if (p == end || *p != ':') return false;
+      p = SkipJsonSpace(p + 1, end);
+      if (p == end) return false;
+      if (*p == 'n') {
+        if (end - p < 4 || std::memcmp(p, "null", 4) != 0) return false;
+        p += 4;
+        if (col_idx != kNotAColumn) cells_[col_idx].is_null = true;
+      } else {
+        PlainNumber number;
+        p = ScanPlainNumber(p, end, &number);
+        if (p == nullptr) return false;
+        if (col_idx != kNotAColumn && !StagePlainNumber(number, schema_.field(col_idx).type, &cells_[col_idx])) {
+          return false;
+        }
+      }
+      p = SkipJsonSpace(p, end);
+      if (p == end) return false;
+      if (*p == '}') break;
+      if (*p != ',') return false;
+    }
+    return SkipJsonSpace(p + 1, end) == end;
+  }
+
+  // The conversions of ConvertNumber that cannot fail; false for the others.
+  static bool StagePlainNumber(const PlainNumber& number, DataType type, Cell* cell) {
+    switch (type) {
+      case DataType::kFloat32:
+      case DataType::kFloat64:
+        cell->float_value = number.is_integer ? static_cast<double>(number.int_value) : number.float_value;
+        break;
+      case DataType::kInt64:
+        if (!number.is_integer) return false;
+        cell->int_value = number.int_value;
+        break;
+      default: return false;
+    }
+    cell->is_null = false;
+    return true;
+  }
+
+  // Parses the current line with simdjson and stages its values in cells_, or
+  // rejects it.
+  bool StageParsedLine() {
     simdjson::dom::object object;
     simdjson::error_code error;
     switch (ParseLine(*lines_, &parser_, &object, &error)) {
@@ -215,11 +381,6 @@ class JsonlSource final : public Source {
       if (col_idx == kNotAColumn) continue;
       if (!ConvertValue(col_idx, field.value)) return false;
     }
-    if (!sampler_.Keep(cells_, lines_->line())) return false;
-    for (size_t col_idx = 0; col_idx < cells_.size(); ++col_idx) {
-      AppendCell(cells_[col_idx], &batch->columns[col_idx]);
-    }
-    batch->row_lines.push_back(lines_->line());
     return true;
   }
 
@@ -234,6 +395,7 @@ class JsonlSource final : public Source {
       if (position >= key_slots_.size()) key_slots_.resize(position + 1);
       key_slots_[position].key.assign(key);
       key_slots_[position].col_idx = col_idx;
+      key_slots_[position].plain = std::all_of(key.begin(), key.end(), IsPlainKeyChar);
     }
     return col_idx;
   }
@@ -354,6 +516,7 @@ class JsonlSource final : public Source {
   struct KeySlot {
     std::string key;
     size_t col_idx = kNotAColumn;
+    bool plain = false;  // every byte IsPlainKeyChar: a line that has it unescaped has these bytes
   };
   std::vector<KeySlot> key_slots_;  // by key position: the last key seen there and its column
   std::vector<Cell> cells_;

@@ -1,5 +1,8 @@
 // JSON Lines reader (one JSON object per line) behind OpenSource / InferSchema,
-// using the simdjson DOM parser on each line in place (no copy).
+// using the simdjson DOM parser on each line in place (no copy). The common line
+// of numbers and nulls under keys without escapes is read in one pass without
+// simdjson, with the same values (numbers correctly rounded, as simdjson does);
+// any other line, and every line that could be rejected, goes to simdjson.
 //
 // Format: lines end in LF (a CR before it is dropped); blank lines (only spaces,
 // tabs, CR) are skipped; a UTF-8 byte order mark at the file start is skipped.

@@ -128,6 +128,24 @@ const std::vector<JsonlCase>& Cases() {
        {{3, "bad_value", "t"}}},
       {"duplicate_key_last_wins", "{\"a\":1,\"a\":2}\n", {}, {}, {"2"}, {1}},
       {"escaped_key_and_value", "{\"a\\u0062\":\"x\\ny\\\"\"}\n", {}, {}, {"x\ny\""}, {1}},
+      // Lines of only numbers and nulls (read without simdjson when they are plain) between
+      // lines that are not: keys in changing order, spaces, bad numbers, other value types.
+      {"numbers_and_nulls",
+       "{\"id\":1,\"x\":1.5,\"y\":null}\n{\"y\":2e3, \"id\":2 ,\"x\":-0.25}\n{\"id\":3,\"x\":1e400}\n"
+       "{\"id\":4,\"x\":01}\n  {\"id\":5,\"x\":7}  \t\n{\"id\":6,\"x\":\"8\"}\n{\"id\":7,\"x\":1.5,\"y\":true}\n"
+       "{\"id\":8,\"x\":3,\"x\":null}\n{\"id\":9.5,\"x\":1}\n{\"id\":10,\"x\":1}}\n{\"id\":11,\"x\":3.0}\n"
+       "{\"id\":12,\"x\":1.}\n{\"id\":13}\n{\"x\":4,\"id\":14.0}\n",
+       {{"id", DataType::kInt64}, {"x", DataType::kFloat64}, {"y", DataType::kFloat64}},
+       {"id", "x", "y"},
+       {"1|1.5|<null>", "2|-0.25|2000", "5|7|<null>", "6|8|<null>", "8|<null>|<null>", "11|3|<null>",
+        "13|<null>|<null>", "14|4|<null>"},
+       {1, 2, 5, 6, 8, 11, 13, 14},
+       {{3, "invalid_json", ""},
+        {4, "invalid_json", ""},
+        {7, "bad_value", "y"},
+        {9, "bad_value", "id"},
+        {10, "invalid_json", ""},
+        {12, "invalid_json", ""}}},
   };
   return cases;
 }
@@ -251,6 +269,124 @@ TEST(JsonlSourceTest, NoObjectsToInferFrom) {
   EXPECT_EQ(schema.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(schema.status().message(),
             "input 'x.jsonl': no JSON object with keys in the first 1000 lines to infer the columns from");
+}
+
+// Lines of numbers and nulls are read in one pass without simdjson when their
+// keys and numbers are plain. Each line here is read as is and with a string
+// value put first (which simdjson reads): both give the same values and rejects.
+TEST(JsonlSourceTest, PlainLinesReadAsSimdjsonReadsThem) {
+  const std::vector<std::string> lines = {
+      R"({"i":1,"f":1.5,"g":2.5})",
+      R"({"f":-0.0,"g":-0,"i":-0})",
+      R"({"f":-0.0,"g":-1.5,"i":-5})",
+      R"({"f":-2.5e-3,"g":-1e-30})",
+      R"({"f":0,"i":0,"g":0.0})",
+      R"({"f":1e-400,"g":-1e-400})",
+      R"({"f":2.2250738585072011e-308,"g":4.9e-324})",
+      R"({"f":1.7976931348623157e308,"g":3.4028235e38})",
+      R"({"f":1e309})",
+      R"({"f":-1e309})",
+      R"({"f":0.1000000000000000055511151231257827021181583404541015625})",
+      R"({"f":3.14159265358979323846264338327950288,"g":123456789012345678901234567890})",
+      R"({"f":9007199254740993,"g":9007199254740993.0})",
+      R"({"f":9007199254740993e-3,"g":0.000000000000000000000000001})",
+      R"({"f":1.5e-22,"g":1.5e22,"i":123456789012345678})",
+      R"({"f":1.5e-23,"g":1.5e23,"i":-123456789012345678})",
+      R"({"f":12345678901234567890e-5,"g":1234567890123456789e-5})",
+      R"({"i":1234567890123456789})",
+      R"({"i":9223372036854775807})",
+      R"({"i":9223372036854775808})",
+      R"({"i":-9223372036854775808})",
+      R"({"i":-9223372036854775809})",
+      R"({"i":18446744073709551616})",
+      R"({"i":3.0})",
+      R"({"i":3.5})",
+      R"({"i":1e2})",
+      R"({"f":1E+2,"g":1e-2,"i":2})",
+      R"({"f":0e999999})",
+      R"({"f":1e0001,"g":1e-0001})",
+      R"({"f":01})",
+      R"({"f":-01})",
+      R"({"f":1.})",
+      R"({"f":.5})",
+      R"({"f":+1})",
+      R"({"f":-})",
+      R"({"f":1e})",
+      R"({"f":1e+})",
+      R"({"f":--1})",
+      R"({"f":1.5.5})",
+      R"({"f":0x10})",
+      R"({"f":Infinity})",
+      R"({"f":NaN})",
+      R"({"f":nul})",
+      R"({"f":nullx})",
+      R"({"f":null,"i":null})",
+      R"({"s":15,"b":1})",
+      R"({"s":1.50,"b":0})",
+      R"({"b":2})",
+      R"({"ab":1,"f":2})",
+      R"({"f":3,"i":1})",
+      R"({"ff":2,"f":1})",
+      R"({"i":1,"i":2})",
+      R"({"i":1,"i":null})",
+      R"({"i":1,})",
+      R"({"i":1 "f":2})",
+      R"({"i" 1})",
+      R"({"i":1} x)",
+      R"({"i":1}})",
+      "{ \"i\" : 1 , \"f\" :\t2 }  \t",
+      R"({"i":1}{"i":2})",
+      R"({"unknown":1e5,"other":null,"f":-7})",
+      "{\"\xc3\xa9\":1,\"f\":2}",
+      "{\"f\":2,\"\t\":1}",
+      "{\"f\":2,\"\x7f\":1}",
+      R"({"f)",
+      R"({"f":)",
+      R"({"f":1)",
+      R"({"f":1,)",
+      R"({"i":1,"f":2.5})",
+  };
+  std::string plain;
+  std::string parsed;
+  for (const std::string& line : lines) {
+    plain += line + "\n";
+    parsed += "{\"zz\":\"s\"," + line.substr(1) + "\n";
+  }
+  SourceOptions options;
+  options.declared_types = {{"i", DataType::kInt64},
+                            {"f", DataType::kFloat64},
+                            {"g", DataType::kFloat32},
+                            {"s", DataType::kString},
+                            {"b", DataType::kBool}};
+  options.columns = {"i", "f", "g", "s", "b"};
+  for (const size_t chunk_bytes : {kDefaultChunkBytes, size_t{1}, size_t{7}}) {
+    SCOPED_TRACE("chunk_bytes=" + std::to_string(chunk_bytes));
+    TextReadTuning tuning;
+    tuning.chunk_bytes = chunk_bytes;
+    auto read = [&](const std::string& input) {
+      auto env = NewMemEnv();
+      WriteFile(env.get(), "in.jsonl", input);
+      return ReadJsonl(env.get(), InputRange{"in.jsonl"}, options, tuning);
+    };
+    const ReadOutput got = read(plain);
+    const ReadOutput want = read(parsed);
+    ASSERT_TRUE(got.status.ok()) << got.status.ToString();
+    ASSERT_TRUE(want.status.ok()) << want.status.ToString();
+    EXPECT_EQ(got.rows, want.rows);
+    EXPECT_EQ(got.lines, want.lines);
+    ASSERT_EQ(got.rejects.size(), want.rejects.size());
+    for (size_t reject_idx = 0; reject_idx < got.rejects.size(); ++reject_idx) {
+      const Reject& reject = got.rejects[reject_idx];
+      SCOPED_TRACE(reject.message);
+      EXPECT_EQ(reject.line, want.rejects[reject_idx].line);
+      EXPECT_EQ(reject.reason, want.rejects[reject_idx].reason);
+      EXPECT_EQ(reject.column, want.rejects[reject_idx].column);
+      if (reject.reason != "invalid_json") {  // else the value is the line, which differs
+        EXPECT_EQ(reject.message, want.rejects[reject_idx].message);
+        EXPECT_EQ(reject.value, want.rejects[reject_idx].value);
+      }
+    }
+  }
 }
 
 TEST(JsonlSourceTest, RejectMessages) {

@@ -11,22 +11,6 @@
 
 namespace sluice {
 
-void AppendCell(const Cell& cell, Column* column) {
-  if (cell.is_null) {
-    column->AppendNull();
-    return;
-  }
-  switch (column->type()) {
-    case DataType::kInt64:
-    case DataType::kTimestamp:
-    case DataType::kDate: column->AppendInt64(cell.int_value); break;
-    case DataType::kFloat32: column->AppendFloat32(static_cast<float>(cell.float_value)); break;
-    case DataType::kFloat64: column->AppendFloat64(cell.float_value); break;
-    case DataType::kBool: column->AppendBool(cell.bool_value); break;
-    case DataType::kString: column->AppendString(cell.text); break;
-  }
-}
-
 bool ParseTextCell(std::string_view text, DataType type, Cell* cell) {
   cell->is_null = false;
   if (type == DataType::kString) {

@@ -31,8 +31,23 @@ struct Cell {
   std::string_view text;  // kString
 };
 
-// Appends `cell` to `column` (null, or the slot of the column's type).
-void AppendCell(const Cell& cell, Column* column);
+// Appends `cell` to `column` (null, or the slot of the column's type). Inline:
+// readers call it once per value.
+inline void AppendCell(const Cell& cell, Column* column) {
+  if (cell.is_null) {
+    column->AppendNull();
+    return;
+  }
+  switch (column->type()) {
+    case DataType::kInt64:
+    case DataType::kTimestamp:
+    case DataType::kDate: column->AppendInt64(cell.int_value); break;
+    case DataType::kFloat32: column->AppendFloat32(static_cast<float>(cell.float_value)); break;
+    case DataType::kFloat64: column->AppendFloat64(cell.float_value); break;
+    case DataType::kBool: column->AppendBool(cell.bool_value); break;
+    case DataType::kString: column->AppendString(cell.text); break;
+  }
+}
 
 // Converts text to a value of `type` into *cell. Empty text is null for every
 // type but kString (where it is the empty string). Returns false if the text is
