@@ -216,7 +216,7 @@ const char* ScanPlainNumber(const char* p, const char* end, PlainNumber* number)
   return p;
 }
 
-class JsonlSource final : public Source {
+class JsonlSource final : public ReaderBase {
  public:
   JsonlSource(std::string path, const SourceOptions& options, RejectSink* rejects)
       : path_(std::move(path)), options_(options), rejects_(rejects) {}
@@ -239,15 +239,12 @@ class JsonlSource final : public Source {
     return Status::OK();
   }
 
-  const Schema& schema() const override { return schema_; }
 
   uint64_t bytes_read() const override {
     const uint64_t next = lines_->next_offset();
     return next - std::min(range_begin_, next);
   }
 
-  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
-  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
@@ -509,7 +506,6 @@ class JsonlSource final : public Source {
   std::unique_ptr<RandomAccessFile> file_;
   std::unique_ptr<LineReader> lines_;
   simdjson::dom::parser parser_;
-  Schema schema_;
   std::unordered_map<std::string_view, size_t> column_of_key_;  // views into schema_ names
   static constexpr size_t kNotAColumn = SIZE_MAX;
   static constexpr size_t kMaxKeySlots = 1024;
@@ -523,8 +519,6 @@ class JsonlSource final : public Source {
   std::vector<std::string> scratch_;  // per column: text of numbers and nested values
   uint64_t range_begin_ = 0;
   uint64_t range_end_ = UINT64_MAX;
-  BatchLimits limits_;
-  RowSampler sampler_;
   uint64_t rows_emitted_ = 0;
   bool done_ = false;
   Status status_;
