@@ -18,6 +18,17 @@ std::string FirstLine(const char* message) {
   return std::string(text);
 }
 
+// `text` between `quote`s, inner ones doubled.
+std::string Quote(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (const char c : text) {
+    if (c == quote) out.push_back(quote);
+    out.push_back(c);
+  }
+  out.push_back(quote);
+  return out;
+}
+
 // The bucket of each row of a BIGINT, FLOAT, DOUBLE, BOOLEAN or VARCHAR
 // vector; the C API hands scalar functions flat vectors.
 void SluiceBucket(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
@@ -74,15 +85,8 @@ Status DuckError(duckdb_error_type type, const char* message) {
   }
 }
 
-std::string QuoteIdentifier(std::string_view name) {
-  std::string out = "\"";
-  for (const char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
+std::string QuoteIdentifier(std::string_view name) { return Quote(name, '"'); }
+std::string QuoteLiteral(std::string_view text) { return Quote(text, '\''); }
 
 // ---- DuckChunk --------------------------------------------------------------
 
@@ -257,6 +261,43 @@ Result<DuckStatement> DuckDb::Prepare(const std::string& sql) {
   statement.stmt_ = stmt;  // destroyed on every path, as the API asks
   if (state != DuckDBSuccess) return DuckError(DUCKDB_ERROR_INVALID, duckdb_prepare_error(stmt));
   return statement;
+}
+
+// ---- DuckDbPool -------------------------------------------------------------
+
+Result<PooledDuckDb> DuckDbPool::Take(DuckDbPool* pool, const DuckDbOptions& options) {
+  if (pool != nullptr) {
+    std::lock_guard<std::mutex> lock(pool->mu_);
+    for (auto it = pool->idle_.begin(); it != pool->idle_.end(); ++it) {
+      if (it->first == options) {
+        PooledDuckDb db(it->second.release(), DuckDbRelease{pool, options});
+        pool->idle_.erase(it);
+        return db;
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<DuckDb> db, DuckDb::Open(options));
+  return PooledDuckDb(db.release(), DuckDbRelease{pool, options});
+}
+
+void DuckDbPool::Close(PooledDuckDb db) {
+  db.get_deleter().pool = nullptr;
+  db.reset();
+}
+
+size_t DuckDbPool::idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_.size();
+}
+
+void DuckDbPool::GiveBack(std::unique_ptr<DuckDb> db, const DuckDbOptions& options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.emplace_back(options, std::move(db));
+}
+
+void DuckDbRelease::operator()(DuckDb* db) const {
+  std::unique_ptr<DuckDb> owned(db);
+  if (pool != nullptr) pool->GiveBack(std::move(owned), options);
 }
 
 Status RegisterSluiceFunctions(duckdb_connection con) {

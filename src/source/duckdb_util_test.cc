@@ -1,5 +1,6 @@
 // The DuckDB glue: bound values, streamed chunks, errors as one-line Status
-// with codes, identifier quoting, and sluice_bucket against HashBucket.
+// with codes, identifier and literal quoting, the pool of databases, and
+// sluice_bucket against HashBucket.
 #include "source/duckdb_util.h"
 
 #include <gtest/gtest.h>
@@ -61,6 +62,42 @@ TEST(DuckDbTest, StreamsChunksOfConstantAndComputedColumns) {
   EXPECT_EQ(next, 5000);
 }
 
+TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
+  DuckDbOptions small;
+  small.memory_limit = "64MB";
+  DuckDbPool pool;
+  DuckDb* first = nullptr;
+  {
+    Result<PooledDuckDb> db = DuckDbPool::Take(&pool, small);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    first = db->get();
+    ASSERT_TRUE((*db)->Execute("CREATE TABLE t AS SELECT 1 AS x").ok());
+    ASSERT_TRUE((*db)->Execute("DROP TABLE t").ok());
+    EXPECT_EQ(pool.idle(), 0u);
+  }
+  EXPECT_EQ(pool.idle(), 1u);
+  {
+    // Other options: a database of its own; the same options: the idle one.
+    Result<PooledDuckDb> other = DuckDbPool::Take(&pool, DuckDbOptions());
+    ASSERT_TRUE(other.ok());
+    EXPECT_NE(other->get(), first);
+    Result<PooledDuckDb> again = DuckDbPool::Take(&pool, small);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->get(), first);
+    EXPECT_EQ(pool.idle(), 0u);
+    // Still usable, settings and sluice_bucket included.
+    ASSERT_TRUE((*again)->Execute("SELECT sluice_bucket(1::BIGINT, 4)").ok());
+    DuckDbPool::Close(std::move(*again));
+    EXPECT_EQ(pool.idle(), 0u);
+  }
+  EXPECT_EQ(pool.idle(), 1u);  // only `other` came back
+
+  // Without a pool: a new database each time, closed when released.
+  Result<PooledDuckDb> alone = DuckDbPool::Take(nullptr, small);
+  ASSERT_TRUE(alone.ok());
+  EXPECT_TRUE((*alone)->Execute("SELECT 1").ok());
+}
+
 TEST(DuckDbTest, ErrorsAreOneLineWithCodes) {
   auto db = OpenDb();
   ASSERT_TRUE(db);
@@ -96,6 +133,20 @@ TEST(DuckDbTest, ErrorsAreOneLineWithCodes) {
   EXPECT_EQ(DuckError(DUCKDB_ERROR_IO, "IO Error: disk gone\nLINE 1: x").ToString(), "io_error: disk gone");
   EXPECT_EQ(DuckError(DUCKDB_ERROR_INVALID_INPUT, "Invalid Input Error: No magic bytes").code(), StatusCode::kCorruption);
   EXPECT_EQ(DuckError(DUCKDB_ERROR_OUT_OF_MEMORY, "x").code(), StatusCode::kResourceExhausted);
+}
+
+TEST(DuckDbTest, QuotesLiterals) {
+  EXPECT_EQ(QuoteLiteral("/tmp/it's"), "'/tmp/it''s'");
+  auto db = OpenDb();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->Execute("SET temp_directory = " + QuoteLiteral("/tmp/sluice it's")).ok());
+  Result<DuckStatement> stmt = db->Prepare("SELECT current_setting('temp_directory')");
+  ASSERT_TRUE(stmt.ok());
+  Result<DuckResult> result = stmt->Query();
+  ASSERT_TRUE(result.ok());
+  Result<DuckChunk> chunk = result->Next();
+  ASSERT_TRUE(chunk.ok() && *chunk);
+  EXPECT_EQ(chunk->StringAt(0, 0), "/tmp/sluice it's");
 }
 
 TEST(DuckDbTest, QuotesIdentifiers) {
