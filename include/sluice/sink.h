@@ -69,6 +69,9 @@ struct PartOptions {
   size_t max_open_files = 64;
   // Parquet: the column chunks' compression (output.compression).
   ParquetCompression compression = ParquetCompression::kZstd;
+  // Parquet: where the writer takes its DuckDB database from and gives it back
+  // when destroyed (SourceOptions::duckdb_pool); null: it opens its own.
+  std::shared_ptr<DuckDbPool> duckdb_pool;
 };
 
 // Opens the writer for part `part_index` (formats csv, jsonl, parquet).

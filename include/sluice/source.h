@@ -41,6 +41,8 @@ struct CsvOptions {
   std::vector<std::string> null_values = {"", "NA", "null"};
 };
 
+class DuckDbPool;  // source/duckdb_util.h
+
 // What a source needs to know, resolved from the job spec.
 struct SourceOptions {
   InputFormat format = InputFormat::kCsv;
@@ -69,6 +71,11 @@ struct SourceOptions {
   // never rejected, never seen downstream.
   double sample = 1.0;
   std::vector<std::string> sample_keys;
+  // Parquet: where Sources take their DuckDB database from and give it back
+  // when destroyed, so that the units of a job reuse a few databases instead of
+  // opening one each; shared by every copy of these options (a Source keeps
+  // its copy). Null: each Source opens and closes its own.
+  std::shared_ptr<DuckDbPool> duckdb_pool;
 };
 
 // A value bound to a placeholder of InputRange::filter. Values are always

@@ -10,6 +10,9 @@
 #include "core/strings.h"
 #include "observe/alerts.h"
 #include "sluice/sink.h"
+#if SLUICE_WITH_DUCKDB
+#include "source/duckdb_util.h"
+#endif
 
 namespace sluice {
 namespace {
@@ -155,6 +158,12 @@ Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   so.batch_rows = spec.batch_size;
   so.table = spec.input.table;
   so.query = spec.input.query;
+#if SLUICE_WITH_DUCKDB
+  if (so.format == InputFormat::kParquet || spec.output.format == OutputFormat::kParquet) {
+    ctx->duckdb_pool = std::make_shared<DuckDbPool>();
+  }
+#endif
+  so.duckdb_pool = ctx->duckdb_pool;
   // Databases: the schema of the table or query; files: of the first file.
   const std::string& first = IsDatabase(so.format) ? spec.input.database : ctx->plan.files.front().path;
   ctx->input_name = IsDatabase(so.format)

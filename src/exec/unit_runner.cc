@@ -87,6 +87,7 @@ class UnitRun {
       part_options.partition_by = ctx_.partition_by;
       part_options.layout_only_columns = ctx_.layout_only_columns;
       part_options.compression = spec_.output.compression;
+      part_options.duckdb_pool = ctx_.duckdb_pool;
       ASSIGN_OR_RETURN(part_, OpenPartWriter(shared_.env, part_options));
     }
     tokens_.resize(shared_.tokens);

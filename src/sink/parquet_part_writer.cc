@@ -16,8 +16,15 @@
 // Memory: the database runs with threads = 1 and memory_limit
 // ParquetPartMemoryLimit (part_writer_base.h); the appender is flushed into its
 // table every ~4 MiB of rows, and a part larger than the limit spills to
-// <out>/_sluice/spill/part-NNNNN/ (DuckDB makes and removes the directory;
-// files a killed run left there are removed when the part is opened again).
+// <out>/_sluice/spill/part-NNNNN/ (DuckDB makes the directory when it first
+// spills and removes it when the database closes; files a killed run left
+// there are removed when the part is opened again).
+//
+// The database comes from options.duckdb_pool when set: a writer drops its
+// tables and gives the database back when destroyed, with its temp_directory
+// set to the next part's spill directory by that part. A database that has
+// spilled cannot switch directories (and must close to remove its own), so it
+// is closed instead.
 // DuckDB writes the files itself, so the Env must be the real file system.
 #include <duckdb.h>
 
@@ -121,6 +128,7 @@ class ParquetPartWriter final : public PartWriterBase {
  public:
   ParquetPartWriter(Env* env, const PartOptions& options, PartitionLayout layout)
       : PartWriterBase(env, options, std::move(layout)),
+        pool_(options.duckdb_pool),
         compression_(options.compression == ParquetCompression::kSnappy ? "snappy" : "zstd"),
         spill_dir_(JoinPath(JoinPath(JoinPath(options.dir, "_sluice"), "spill"),
                             name().substr(0, name().rfind('.')))) {}
@@ -128,6 +136,10 @@ class ParquetPartWriter final : public PartWriterBase {
   ~ParquetPartWriter() override {
     Abort();
     if (chunk_ != nullptr) duckdb_destroy_data_chunk(&chunk_);
+    // Back to the pool only as clean as a new database: no table, nothing spilled.
+    const bool clean = appender_ == nullptr && std::find(tables_.begin(), tables_.end(), true) == tables_.end() &&
+                       !env()->FileExists(spill_dir_);
+    if (db_ != nullptr && !clean) DuckDbPool::Close(std::move(db_));
   }
 
   Status Open() {
@@ -138,8 +150,8 @@ class ParquetPartWriter final : public PartWriterBase {
     DuckDbOptions db_options;
     const uint64_t memory_limit = ParquetPartMemoryLimit(layout().file_schema().num_fields());
     db_options.memory_limit = std::to_string(memory_limit >> 20) + "MiB";
-    db_options.temp_directory = spill_dir_;
-    ASSIGN_OR_RETURN(db_, DuckDb::Open(db_options));
+    ASSIGN_OR_RETURN(db_, DuckDbPool::Take(pool_.get(), db_options));
+    RETURN_IF_ERROR(db_->Execute("SET temp_directory = " + QuoteLiteral(spill_dir_)));
     const Schema& file_schema = layout().file_schema();
     std::vector<duckdb_logical_type> types;
     uint64_t row_width = 1;
@@ -274,9 +286,10 @@ class ParquetPartWriter final : public PartWriterBase {
     return Status::OK();
   }
 
+  const std::shared_ptr<DuckDbPool> pool_;  // declared before db_, which goes back to it
   const std::string compression_;
   const std::string spill_dir_;
-  std::unique_ptr<DuckDb> db_;
+  PooledDuckDb db_;
   std::string columns_sql_;  // the staging tables' columns: "\"id\" BIGINT, …"
   duckdb_data_chunk chunk_ = nullptr;
   duckdb_appender appender_ = nullptr;

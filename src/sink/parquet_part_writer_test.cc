@@ -228,6 +228,45 @@ TEST_F(ParquetPartWriterTest, LeftoverSpillFilesOfAKilledRunAreRemoved) {
   EXPECT_TRUE(std::filesystem::is_empty(spill));
 }
 
+TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
+  const std::string out = dir_.Path("out");
+  auto write = [&](const PartOptions& options, bool commit) {
+    auto part = OpenPartWriter(Env::Default(), options);
+    ASSERT_TRUE(part.ok()) << part.status().ToString();
+    ASSERT_TRUE((*part)->Write(MakeBatch(0, 3000)).ok());
+    if (commit) {
+      ASSERT_TRUE((*part)->Commit().ok());
+    }
+  };
+  write(Options(dir_.Path("alone"), 1), true);
+  PartOptions options = Options(out, 1);
+  options.duckdb_pool = std::make_shared<DuckDbPool>();
+  write(options, true);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  // Aborted with its rows staged: the table is dropped, the database goes back.
+  options.part_index = 2;
+  write(options, false);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  options.part_index = 3;
+  write(options, true);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  // Same bytes as a part written by a database of its own.
+  const std::string alone = FileBytes(dir_.Path("alone") + "/part-00001.parquet");
+  EXPECT_EQ(FileBytes(out + "/part-00001.parquet"), alone);
+  EXPECT_EQ(Query("SELECT count(*), sum(id) FROM read_parquet(?)", out + "/part-00003.parquet"),
+            (std::vector<std::string>{"3000|4498500"}));
+  EXPECT_EQ(Names(out), (std::vector<std::string>{"_sluice", "part-00001.parquet", "part-00003.parquet"}));
+
+  // A database that spilled (its spill directory exists) is closed, not given back.
+  options.part_index = 4;
+  auto part = OpenPartWriter(Env::Default(), options);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+  std::filesystem::create_directories(out + "/_sluice/spill/part-00004");
+  part->reset();
+  EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+}
+
 TEST_F(ParquetPartWriterTest, OneFilePerPartitionDirectory) {
   const std::string out = dir_.Path("out");
   PartOptions options = Options(out, 9);

@@ -104,7 +104,7 @@ class ParquetSource final : public Source {
     limits_.Set(options_.batch_rows, options_.max_batch_bytes);
     DuckDbOptions db_options;
     db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
-    ASSIGN_OR_RETURN(db_, DuckDb::Open(db_options));
+    ASSIGN_OR_RETURN(db_, DuckDbPool::Take(options_.duckdb_pool.get(), db_options));
     ASSIGN_OR_RETURN(const std::vector<ParquetColumn> file_columns, ReadParquetColumns(db_.get(), path_));
     std::vector<std::pair<std::string, std::string>> hive = range_.hive;
     if (hive.empty()) {
@@ -363,8 +363,9 @@ class ParquetSource final : public Source {
   bool sampling_ = false;
   BatchLimits limits_;
 
-  // Declared in this order so that chunks and results go before their database.
-  std::unique_ptr<DuckDb> db_;
+  // Declared in this order so that chunks and results go before their database,
+  // and the database goes back to options_.duckdb_pool before options_ goes.
+  PooledDuckDb db_;
   std::unique_ptr<DuckStatement> stmt_;
   DuckResult result_;
   DuckChunk chunk_;

@@ -41,8 +41,9 @@
 // typed values of the sample keys; without keys, on (file path, row number).
 //
 // Memory: one in-memory DuckDB database per Source (threads = 1, memory_limit
-// kParquetSourceMemoryLimit), read as a stream of data chunks; only the selected
-// columns are read. The Batch is reused.
+// kParquetSourceMemoryLimit), taken from options.duckdb_pool when set (and
+// given back when the Source is destroyed), read as a stream of data chunks;
+// only the selected columns are read. The Batch is reused.
 //
 // Thread-safety: a Parquet Source is used by one thread at a time; the free
 // functions are safe to call concurrently.

@@ -165,6 +165,31 @@ TEST_F(ParquetSourceTest, RowRangesAndRowNumbers) {
   EXPECT_TRUE(none.rows.empty());
 }
 
+TEST_F(ParquetSourceTest, SourcesReuseDatabasesOfTheirPool) {
+  const std::string path = dir_.Path("pooled.parquet");
+  WriteParquet(path,
+               "SELECT i AS id, CASE WHEN i % 5 = 0 THEN NULL ELSE i / 4 END AS x, 's' || i AS s FROM range(5000) t(i)",
+               2048);
+  SourceOptions options = ParquetOptions();
+  const ReadOutput alone = ReadParquet(InputRange(path, 2048), options);
+  ASSERT_TRUE(alone.status.ok()) << alone.status.ToString();
+  options.duckdb_pool = std::make_shared<DuckDbPool>();
+  for (int round = 0; round < 3; ++round) {
+    const ReadOutput pooled = ReadParquet(InputRange(path, 2048), options);
+    ASSERT_TRUE(pooled.status.ok()) << pooled.status.ToString();
+    EXPECT_EQ(pooled.rows, alone.rows);
+    EXPECT_EQ(pooled.lines, alone.lines);
+    EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  }
+  // A Source that fails its query gives a database back that still reads.
+  InputRange bad(path);
+  bad.filter = "no_such_column > 1";
+  EXPECT_FALSE(ReadParquet(bad, options).status.ok());
+  const ReadOutput after = ReadParquet(InputRange(path, 2048), options);
+  ASSERT_TRUE(after.status.ok()) << after.status.ToString();
+  EXPECT_EQ(after.rows, alone.rows);
+}
+
 TEST_F(ParquetSourceTest, FilterWithBoundValues) {
   const std::string path = dir_.Path("filter.parquet");
   WriteParquet(path, "SELECT i AS id, 'n' || (i % 3) AS \"odd \"\"name\"\"\" FROM range(100) t(i)");
