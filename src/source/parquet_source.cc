@@ -88,6 +88,14 @@ std::string PercentDecode(std::string_view text) {
   return out;
 }
 
+// The database of a Source (and of InferParquetSchema, so that the first
+// Source of a job takes the database schema inference gave back to the pool).
+Result<PooledDuckDb> TakeSourceDb(const SourceOptions& options) {
+  DuckDbOptions db_options;
+  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
+  return DuckDbPool::Take(options.duckdb_pool.get(), db_options);
+}
+
 inline bool IsValid(const uint64_t* validity, size_t row) {
   return validity == nullptr || ((validity[row >> 6] >> (row & 63)) & 1) != 0;
 }
@@ -102,9 +110,7 @@ class ParquetSource final : public Source {
     RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
     sampling_ = options_.sample < 1.0;
     limits_.Set(options_.batch_rows, options_.max_batch_bytes);
-    DuckDbOptions db_options;
-    db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
-    ASSIGN_OR_RETURN(db_, DuckDbPool::Take(options_.duckdb_pool.get(), db_options));
+    ASSIGN_OR_RETURN(db_, TakeSourceDb(options_));
     ASSIGN_OR_RETURN(const std::vector<ParquetColumn> file_columns, ReadParquetColumns(db_.get(), path_));
     std::vector<std::pair<std::string, std::string>> hive = range_.hive;
     if (hive.empty()) {
@@ -521,7 +527,7 @@ Result<Schema> ParquetSchema(const std::string& path, const std::vector<ParquetC
 }
 
 Result<Schema> InferParquetSchema(Env*, const std::string& path, const SourceOptions& options) {
-  ASSIGN_OR_RETURN(const std::unique_ptr<DuckDb> db, DuckDb::Open());
+  ASSIGN_OR_RETURN(const PooledDuckDb db, TakeSourceDb(options));
   ASSIGN_OR_RETURN(const std::vector<ParquetColumn> columns, ReadParquetColumns(db.get(), path));
   return ParquetSchema(path, columns, options);
 }

@@ -114,7 +114,8 @@ Status ParseHiveCell(const std::string& path, const std::string& key, std::strin
 Result<Schema> ParquetSchema(const std::string& path, const std::vector<ParquetColumn>& columns,
                              const SourceOptions& options);
 
-// InferSchema for Parquet files (opens a database for the footer).
+// InferSchema for Parquet files (takes a database for the footer from
+// options.duckdb_pool, or opens one).
 Result<Schema> InferParquetSchema(Env* env, const std::string& path, const SourceOptions& options);
 
 // OpenSource for Parquet files. `rejects` is borrowed and must outlive the Source.
