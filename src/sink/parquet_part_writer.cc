@@ -20,11 +20,11 @@
 // spills and removes it when the database closes; files a killed run left
 // there are removed when the part is opened again).
 //
-// The database comes from options.duckdb_pool when set: a writer drops its
-// tables and gives the database back when destroyed, with its temp_directory
-// set to the next part's spill directory by that part. A database that has
-// spilled cannot switch directories (and must close to remove its own), so it
-// is closed instead.
+// The database comes from options.duckdb_pool when set; each part points its
+// temp_directory at the part's own spill directory when it takes it, and gives
+// it back when destroyed with its tables dropped. A database that has spilled
+// cannot switch directories (and must close to remove its own), so it is
+// closed instead.
 // DuckDB writes the files itself, so the Env must be the real file system.
 #include <duckdb.h>
 
