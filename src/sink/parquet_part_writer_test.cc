@@ -257,14 +257,27 @@ TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
             (std::vector<std::string>{"3000|4498500"}));
   EXPECT_EQ(Names(out), (std::vector<std::string>{"_sluice", "part-00001.parquet", "part-00003.parquet"}));
 
-  // A database that spilled (its spill directory exists) is closed, not given back.
+  // A database that spilled is closed (removing its spill directory), not
+  // given back; the next part takes the idle one and writes as before.
   options.part_index = 4;
-  auto part = OpenPartWriter(Env::Default(), options);
-  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  {
+    auto part = OpenPartWriter(Env::Default(), options);
+    ASSERT_TRUE(part.ok()) << part.status().ToString();
+    EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+    for (int64_t first = 0; first < 600'000; first += 50'000) {
+      ASSERT_TRUE((*part)->Write(MakeBatch(first, 50'000)).ok());
+    }
+    EXPECT_TRUE(std::filesystem::exists(out + "/_sluice/spill/part-00004"));
+    ASSERT_TRUE((*part)->Commit().ok());
+  }
   EXPECT_EQ(options.duckdb_pool->idle(), 0u);
-  std::filesystem::create_directories(out + "/_sluice/spill/part-00004");
-  part->reset();
-  EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(out + "/_sluice/spill/part-00004"));
+  EXPECT_EQ(Query("SELECT count(*) FROM read_parquet(?)", out + "/part-00004.parquet"),
+            (std::vector<std::string>{"600000"}));
+  options.part_index = 5;
+  write(options, true);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  EXPECT_EQ(FileBytes(out + "/part-00005.parquet"), alone);
 }
 
 TEST_F(ParquetPartWriterTest, OneFilePerPartitionDirectory) {
