@@ -100,7 +100,7 @@ inline bool IsValid(const uint64_t* validity, size_t row) {
   return validity == nullptr || ((validity[row >> 6] >> (row & 63)) & 1) != 0;
 }
 
-class ParquetSource final : public Source {
+class ParquetSource final : public ReaderBase {
  public:
   ParquetSource(const InputRange& range, const SourceOptions& options, RejectSink* rejects)
       : range_(range), path_(range.path), options_(options), rejects_(rejects) {}
@@ -176,10 +176,7 @@ class ParquetSource final : public Source {
     return Status::OK();
   }
 
-  const Schema& schema() const override { return schema_; }
   uint64_t bytes_read() const override { return bytes_read_; }
-  int64_t rows_sampled_out() const override { return sampler_.sampled_out(); }
-  void SetBatchLimits(size_t batch_rows, size_t max_batch_bytes) override { limits_.Set(batch_rows, max_batch_bytes); }
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;
@@ -364,10 +361,7 @@ class ParquetSource final : public Source {
   const std::string path_;
   const SourceOptions options_;
   RejectSink* const rejects_;
-  Schema schema_;
-  RowSampler sampler_;
   bool sampling_ = false;
-  BatchLimits limits_;
 
   // Declared in this order so that chunks and results go before their database,
   // and the database goes back to options_.duckdb_pool before options_ goes.
