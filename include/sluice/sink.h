@@ -42,7 +42,13 @@ class PartWriter {
   virtual ~PartWriter() = default;
   // Appends the rows of `batch`; its schema must equal the schema given at open.
   virtual Status Write(const Batch& batch) = 0;
-  // Finishes the part durably and atomically. After OK, the part is at final_path().
+  // Completes every file of the part under its temporary name, not yet durable
+  // nor visible: the CPU work of the end of a part (a Parquet file's encoding),
+  // so that Commit is left with the disk's (sync, rename). Only Commit or Abort
+  // may follow. Errors drop the part, as Abort.
+  virtual Status Finish() = 0;
+  // Finishes the part (Finish, when not called yet), then makes it durable and
+  // visible atomically: every file synced, renamed into place, directories synced.
   virtual Status Commit() = 0;
   // Drops everything written. Safe to call more than once.
   virtual void Abort() = 0;

@@ -13,10 +13,13 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "core/sha256.h"
@@ -146,36 +149,40 @@ Status WithRetries(UnitShared* shared, const std::string& what, const std::funct
   }
 }
 
-// One unit, retried on transient failures with full-jitter backoff; a unit that
-// still fails is recorded in _sluice/failed/ with its range and last error.
-Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit) {
-  const JobSpec& spec = *shared->spec;
-  const int max_attempts = spec.execution.retries.max_attempts;
-  for (int attempt = 1;; ++attempt) {
+// Whether a unit whose attempt `attempt` failed with `st` runs again: the error
+// is retryable, attempts are left and the run goes on. If so, the retry is
+// counted and logged, and the wait before it (full-jitter backoff) returned.
+std::optional<uint64_t> RetryWait(UnitShared* shared, const WorkUnit& unit, const Status& st, bool retryable,
+                                  int attempt) {
+  const int max_attempts = shared->spec->execution.retries.max_attempts;
+  if (!retryable || attempt >= max_attempts || shared->interrupted()) return std::nullopt;
+  shared->CountRetry(st.code());
+  const uint64_t wait = shared->BackoffMicros(attempt);
+  spdlog::warn("unit {}: attempt {} of {} failed ({}); retrying in {} ms", unit.id, attempt, max_attempts, st.ToString(),
+               wait / 1000);
+  return wait;
+}
+
+// A unit that failed for good: recorded in _sluice/failed/ with its range and
+// last error; the error, naming the unit's input.
+Status UnitFailed(UnitShared* shared, const WorkUnit& unit, const Status& st, int attempts) {
+  Status recorded = WriteFailedUnit(shared->env, shared->spec->output.path,
+                                    FailedUnit{unit.id, RedactConnection(unit.range.path), unit.range.begin,
+                                               UnitEnd(unit), st.ToString(), attempts});
+  if (!recorded.ok()) spdlog::warn("unit {}: cannot record the failure: {}", unit.id, recorded.ToString());
+  return st.WithContext(fmt::format("{}, after {} attempt(s)", DescribeUnit(unit), attempts));
+}
+
+// One unit from attempt *attempt on, retried on transient failures; *attempt
+// ends as the last attempt made. defer_commit: as RunUnit's.
+Result<UnitOutcome> RunUnitWithRetries(UnitShared* shared, const WorkUnit& unit, bool defer_commit, int* attempt) {
+  for (;; ++*attempt) {
     bool retryable = false;
-    Result<UnitOutcome> r = RunUnit(shared, unit, &retryable);
-    if (r.ok()) {
-      if (r->state == UnitOutcome::State::kCommitted) {
-        (void)shared->env->RemoveFile(FailedUnitPath(spec.output.path, unit.id));  // an earlier run's failure
-      }
-      return r;
-    }
-    const Status& st = r.status();
-    if (retryable && attempt < max_attempts && !shared->interrupted()) {
-      shared->CountRetry(st.code());
-      const uint64_t wait = shared->BackoffMicros(attempt);
-      spdlog::warn("unit {}: attempt {} of {} failed ({}); retrying in {} ms", unit.id, attempt, max_attempts,
-                   st.ToString(), wait / 1000);
-      shared->env->SleepForMicros(wait);
-      continue;
-    }
-    const uint64_t end = UnitEnd(unit);
-    Status failed = st.WithContext(fmt::format("{}, after {} attempt(s)", DescribeUnit(unit), attempt));
-    Status recorded = WriteFailedUnit(shared->env, spec.output.path,
-                                      FailedUnit{unit.id, RedactConnection(unit.range.path), unit.range.begin, end,
-                                                 st.ToString(), attempt});
-    if (!recorded.ok()) spdlog::warn("unit {}: cannot record the failure: {}", unit.id, recorded.ToString());
-    return failed;
+    Result<UnitOutcome> r = RunUnit(shared, unit, defer_commit, &retryable);
+    if (r.ok()) return r;
+    const std::optional<uint64_t> wait = RetryWait(shared, unit, r.status(), retryable, *attempt);
+    if (!wait) return UnitFailed(shared, unit, r.status(), *attempt);
+    shared->env->SleepForMicros(*wait);
   }
 }
 
@@ -208,6 +215,74 @@ PlanSummary SummarizePlan(const JobContext& ctx, const std::string& fingerprint,
 struct UnitResult {
   UnitOutcome outcome;
   bool found_committed = false;
+  std::unique_ptr<FileLock> unit_lock;  // SharesOutputDir: held until the unit is committed
+};
+
+// A pending unit for RunUnits' workers: its index in the pending list, the
+// attempt it starts at, and the wait before it (both set when an earlier
+// attempt's commit failed).
+struct UnitWork {
+  size_t i = 0;
+  int attempt = 1;
+  uint64_t wait_us = 0;
+};
+
+// A unit written by a worker, for the committer.
+struct PendingCommit {
+  UnitWork work;
+  std::unique_ptr<UnitCommit> commit;
+  std::unique_ptr<FileLock> unit_lock;
+  std::chrono::steady_clock::time_point start;
+};
+
+// Commits the units workers leave written (UnitOutcome::State::kWritten), in
+// the order they come, on a thread of its own: a worker goes on to its next
+// unit instead of waiting for the disk. Submit blocks while `capacity` units
+// wait; the destructor commits what waits and ends the thread.
+class Committer {
+ public:
+  Committer(size_t capacity, std::function<void(PendingCommit)> commit)
+      : capacity_(capacity), commit_(std::move(commit)), thread_([this] { Loop(); }) {}
+  ~Committer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    ready_.notify_one();
+    thread_.join();
+  }
+
+  void Submit(PendingCommit p) {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < capacity_; });
+    queue_.push_back(std::move(p));
+    ready_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    while (true) {
+      PendingCommit p;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        p = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      room_.notify_one();
+      commit_(std::move(p));
+    }
+  }
+
+  const size_t capacity_;
+  const std::function<void(PendingCommit)> commit_;
+  std::mutex mu_;
+  std::condition_variable ready_;  // a unit came, or closed_
+  std::condition_variable room_;   // a unit left the queue
+  std::deque<PendingCommit> queue_;  // guarded by mu_
+  bool closed_ = false;              // guarded by mu_
+  std::thread thread_;  // last: starts once the rest is built
 };
 
 }  // namespace
@@ -268,21 +343,22 @@ struct JobSession::State {
     metrics.SetScoreColumn(ctx->score_column->name, ctx->score_reference ? &*ctx->score_reference : nullptr);
   }
 
-  // One pending unit. When the directory is shared, under the unit's lock:
-  // another attempt may have committed it since the caller looked.
-  Result<UnitResult> RunOne(UnitShared* shared, const WorkUnit& unit) {
+  // One pending unit, from attempt *attempt on (RunUnitWithRetries). When the
+  // directory is shared, under the unit's lock: another attempt may have
+  // committed it since the caller looked.
+  Result<UnitResult> RunOne(UnitShared* shared, const WorkUnit& unit, bool defer_commit, int* attempt) {
     std::unique_ptr<FileLock> unit_lock;
     if (SharesOutputDir(options)) {
       ASSIGN_OR_RETURN(unit_lock, LockUnit(env, out(), unit.id, options.interrupt));
       ASSIGN_OR_RETURN(std::optional<UnitMarker> committed, CommittedMarker(env, out(), table_sink.get(), unit.id));
       if (committed) {
         spdlog::info("unit {}: committed by another attempt meanwhile; nothing to do", unit.id);
-        return UnitResult{UnitOutcome{UnitOutcome::State::kCommitted, std::move(*committed)}, true};
+        return UnitResult{UnitOutcome{UnitOutcome::State::kCommitted, std::move(*committed), nullptr}, true, nullptr};
       }
     }
     RETURN_IF_ERROR(EnsureBound(shared));
-    ASSIGN_OR_RETURN(UnitOutcome outcome, RunUnitWithRetries(shared, unit));
-    return UnitResult{std::move(outcome), false};
+    ASSIGN_OR_RETURN(UnitOutcome outcome, RunUnitWithRetries(shared, unit, defer_commit, attempt));
+    return UnitResult{std::move(outcome), false, std::move(unit_lock)};
   }
 };
 
@@ -455,48 +531,87 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
 
   const size_t n = pending.size();
   std::vector<std::optional<Result<UnitResult>>> outcomes(n);
-  {
-    const int cores = std::max(1, tbb::info::default_concurrency());
-    // Async units overlap their stages on all cores; workers may exceed the cores when asked to.
-    const int threads = std::max(ctx.workers, spec.execution.async ? cores : 1);
-    tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
-    tbb::task_arena arena(threads);
+  // A unit's end: the metrics, its log line, its outcome.
+  auto finish = [&](const UnitWork& w, Result<UnitResult> r, std::chrono::steady_clock::time_point start) {
+    const WorkUnit& unit = ctx.plan.units[pending[w.i]];
+    const double unit_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!r.ok()) {
+      s.metrics.UnitFinished(unit.id, /*committed=*/false, unit_seconds);
+      spdlog::error("unit {}: {}", unit.id, r.status().ToString());
+    } else if (r->outcome.state == UnitOutcome::State::kCommitted) {
+      s.metrics.UnitFinished(unit.id, /*committed=*/true, unit_seconds);
+      if (!r->found_committed) {
+        (void)env->RemoveFile(FailedUnitPath(out, unit.id));  // an earlier run's failure
+        const UnitMarker& m = r->outcome.marker;
+        spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id,
+                     m.files.size(), m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered);
+      }
+    } else {
+      s.metrics.UnitStopped();
+    }
+    s.metrics.SetModelCounts(ctx.models->loads(), ctx.models->evictions());
+    if (r.ok()) r->unit_lock.reset();
+    outcomes[w.i] = std::move(r);
+  };
+  // Units whose commit failed and that run again (after the others).
+  std::mutex retry_mu;
+  std::vector<UnitWork> retries;  // guarded by retry_mu
+  auto commit = [&](PendingCommit p) {
+    const WorkUnit& unit = ctx.plan.units[pending[p.work.i]];
+    ScopedLogUnit log_unit(unit.id);
+    Result<UnitMarker> marker = p.commit->Commit();
+    p.commit.reset();  // a failed commit's output goes
+    if (marker.ok()) {
+      finish(p.work, UnitResult{UnitOutcome{UnitOutcome::State::kCommitted, std::move(*marker), nullptr}, false,
+                                std::move(p.unit_lock)},
+             p.start);
+      return;
+    }
+    const Status& st = marker.status();
+    if (std::optional<uint64_t> wait = RetryWait(&shared, unit, st, st.IsTransient(), p.work.attempt)) {
+      s.metrics.UnitStopped();
+      std::lock_guard<std::mutex> lock(retry_mu);
+      retries.push_back(UnitWork{p.work.i, p.work.attempt + 1, *wait});
+      return;
+    }
+    finish(p.work, UnitFailed(&shared, unit, st, p.work.attempt), p.start);
+  };
+
+  const int cores = std::max(1, tbb::info::default_concurrency());
+  // Async units overlap their stages on all cores; workers may exceed the cores when asked to.
+  const int threads = std::max(ctx.workers, spec.execution.async ? cores : 1);
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+  tbb::task_arena arena(threads);
+  // Runs `work` on the workers; with a committer, units writing files leave
+  // their commit to it (the others commit as before).
+  auto run_workers = [&](const std::vector<UnitWork>& work, Committer* committer) {
     std::atomic<size_t> next{0};
     // Worker tasks acquire what this thread prepared and release what they did (tsan_annotations.h).
     void* const handoff = &shared;
     TsanRelease(handoff);
     arena.execute([&] {
       tbb::task_group workers;
-      for (int w = 0; w < ctx.workers; ++w) {
+      for (int worker = 0; worker < ctx.workers; ++worker) {
         workers.run([&] {
           TsanAcquire(handoff);
-          for (size_t i = next++; i < n; i = next++) {
-            const WorkUnit& unit = ctx.plan.units[pending[i]];
+          for (size_t k = next++; k < work.size(); k = next++) {
+            const UnitWork& w = work[k];
+            const WorkUnit& unit = ctx.plan.units[pending[w.i]];
             if (shared.stop || shared.interrupted()) {  // reject limit crossed, or a signal: start no more units
-              outcomes[i] = UnitResult{UnitOutcome{UnitOutcome::State::kStopped, {}}, false};
+              outcomes[w.i] = UnitResult{UnitOutcome{UnitOutcome::State::kStopped, {}, nullptr}, false, nullptr};
               continue;
             }
             ScopedLogUnit log_unit(unit.id);
             s.metrics.UnitStarted();
-            const auto unit_start = std::chrono::steady_clock::now();
-            outcomes[i] = s.RunOne(&shared, unit);
-            const Result<UnitResult>& r = *outcomes[i];
-            const double unit_seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - unit_start).count();
-            if (!r.ok()) {
-              s.metrics.UnitFinished(unit.id, /*committed=*/false, unit_seconds);
-            } else if (r->outcome.state == UnitOutcome::State::kCommitted) {
-              s.metrics.UnitFinished(unit.id, /*committed=*/true, unit_seconds);
+            const auto start = std::chrono::steady_clock::now();
+            if (w.wait_us > 0) env->SleepForMicros(w.wait_us);
+            int attempt = w.attempt;
+            Result<UnitResult> r = s.RunOne(&shared, unit, committer != nullptr, &attempt);
+            if (r.ok() && r->outcome.state == UnitOutcome::State::kWritten) {
+              committer->Submit(PendingCommit{UnitWork{w.i, attempt, 0}, std::move(r->outcome.commit),
+                                              std::move(r->unit_lock), start});
             } else {
-              s.metrics.UnitStopped();
-            }
-            s.metrics.SetModelCounts(ctx.models->loads(), ctx.models->evictions());
-            if (!r.ok()) {
-              spdlog::error("unit {}: {}", unit.id, r.status().ToString());
-            } else if (r->outcome.state == UnitOutcome::State::kCommitted && !r->found_committed) {
-              const UnitMarker& m = r->outcome.marker;
-              spdlog::info("unit {}: committed {} file(s) ({} rows in, {} out, {} rejected, {} filtered)", unit.id,
-                           m.files.size(), m.rows_in, m.rows_out, m.rows_rejected, m.rows_filtered);
+              finish(w, std::move(r), start);
             }
           }
           TsanRelease(handoff);
@@ -505,7 +620,19 @@ Result<JobReport> JobSession::RunUnits(const std::vector<std::string>& unit_ids)
       workers.wait();
     });
     TsanAcquire(handoff);
+  };
+  std::vector<UnitWork> work(n);
+  for (size_t i = 0; i < n; ++i) work[i].i = i;
+  {
+    // Each worker has at most one unit waiting for the disk. Database sinks
+    // commit in their unit's transaction, on the worker.
+    std::optional<Committer> committer;
+    if (!s.table_sink) committer.emplace(static_cast<size_t>(ctx.workers), commit);
+    run_workers(work, committer ? &*committer : nullptr);
   }
+  // Units whose commit failed run again, committing as they go.
+  std::sort(retries.begin(), retries.end(), [](const UnitWork& a, const UnitWork& b) { return a.i < b.i; });
+  if (!retries.empty()) run_workers(retries, nullptr);
 
   // The summary, in plan order (units committed earlier included).
   for (size_t i = 0; i < n; ++i) {

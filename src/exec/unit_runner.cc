@@ -66,12 +66,12 @@ class TokenRejectSink final : public RejectSink {
   Token* token_ = nullptr;
 };
 
-class UnitRun {
+class UnitRun final : public UnitCommit {
  public:
   UnitRun(UnitShared* shared, const WorkUnit& unit)
       : shared_(*shared), spec_(*shared->spec), ctx_(*shared->ctx), unit_(unit), file_(RedactConnection(unit.range.path)) {}
 
-  Result<UnitOutcome> Run() {
+  Result<UnitOutcome> Run(bool defer_commit) {
     ScopedLogUnit log_unit(unit_.id);
     const std::string& out = spec_.output.path;
     ASSIGN_OR_RETURN(rejects_, RejectsWriter::Open(shared_.env, RejectsPath(out, unit_.index)));
@@ -116,13 +116,32 @@ class UnitRun {
       }
       return outcome;
     }
-    const Clock::time_point commit_start = Clock::now();
-    RETURN_IF_ERROR(Commit(&outcome.marker));
-    if (metrics_ != nullptr) {
-      metrics_->ObserveStage(Stage::kCommit, SecondsSince(commit_start));
-      CountBytesWritten();  // what the commit wrote (a CSV header, a Parquet footer)
+    const Clock::time_point finish_start = Clock::now();
+    if (part_) RETURN_IF_ERROR(part_->Finish());
+    finish_seconds_ = SecondsSince(finish_start);
+    rows_sampled_out_ = source_->rows_sampled_out();
+    if (defer_commit && part_) {
+      // What waits for the commit holds no batch, and the reader's resources go back now.
+      sink_.set_token(nullptr);
+      std::vector<Token>().swap(tokens_);
+      source_.reset();
+      outcome.state = UnitOutcome::State::kWritten;
+      return outcome;
     }
+    ASSIGN_OR_RETURN(outcome.marker, Commit());
     return outcome;
+  }
+
+  Result<UnitMarker> Commit() override {
+    ScopedLogUnit log_unit(unit_.id);
+    const Clock::time_point commit_start = Clock::now();
+    UnitMarker marker;
+    RETURN_IF_ERROR(CommitOutput(&marker));
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStage(Stage::kCommit, finish_seconds_ + SecondsSince(commit_start));
+      CountBytesWritten();  // what finishing wrote (a CSV header, a Parquet file)
+    }
+    return marker;
   }
 
   // A transient prediction failure already used up execution.retries.
@@ -425,7 +444,7 @@ class UnitRun {
   // Files: the part's files, then the marker (the commit point). Database
   // sinks: the rows and the progress row in one transaction (the commit
   // point), then the marker file, a copy for `sluice status` and _SUCCESS.
-  Status Commit(UnitMarker* m) {
+  Status CommitOutput(UnitMarker* m) {
     if (part_) RETURN_IF_ERROR(part_->Commit());
     m->unit_id = unit_.id;
     m->input = file_;
@@ -433,7 +452,7 @@ class UnitRun {
     m->rows_in = rows_read_ + reader_rejects_;
     m->rows_out = part_ ? part_->rows_written() : table_->rows_written();
     m->rows_filtered = rows_filtered_;
-    m->rows_sampled_out = source_->rows_sampled_out();
+    m->rows_sampled_out = rows_sampled_out_;
     if (part_) m->files = part_->files();
     if (m->rows_rejected > 0) {
       RETURN_IF_ERROR(rejects_->Commit());
@@ -498,6 +517,9 @@ class UnitRun {
   int64_t rows_filtered_ = 0;
   uint64_t bytes_counted_ = 0;  // part bytes already added to the metrics
   bool predict_retried_ = false;  // a transient prediction failure used up its attempts
+  // Set when the stages are done, for the commit.
+  double finish_seconds_ = 0;  // part_->Finish()
+  int64_t rows_sampled_out_ = 0;
 };
 
 }  // namespace
@@ -521,10 +543,11 @@ uint64_t UnitShared::BackoffMicros(int attempt) {
   return static_cast<uint64_t>(std::uniform_real_distribution<double>(0.0, cap)(rng_) * 1000.0);
 }
 
-Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool* retryable) {
-  UnitRun run(shared, unit);
-  Result<UnitOutcome> r = run.Run();
-  *retryable = !r.ok() && r.status().IsTransient() && !run.predict_retried();
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool defer_commit, bool* retryable) {
+  auto run = std::make_unique<UnitRun>(shared, unit);
+  Result<UnitOutcome> r = run->Run(defer_commit);
+  *retryable = !r.ok() && r.status().IsTransient() && !run->predict_retried();
+  if (r.ok() && r->state == UnitOutcome::State::kWritten) r->commit = std::move(run);
   return r;
 }
 

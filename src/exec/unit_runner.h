@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -83,20 +84,37 @@ struct UnitShared {
   std::mt19937_64 rng_{std::random_device{}()};  // guarded by mu_
 };
 
+// The commit of a unit whose part is complete but not yet durable nor visible
+// (UnitOutcome::State::kWritten): syncs, renames, the rejects and the marker,
+// mostly waiting for the disk. Destroyed without a successful Commit, it drops
+// the unit's output. May run on another thread than RunUnit, one at a time.
+class UnitCommit {
+ public:
+  virtual ~UnitCommit() = default;
+  // Errors: as RunUnit's; nothing of the unit is left visible, and running the
+  // unit again may help when the error is transient.
+  virtual Result<UnitMarker> Commit() = 0;
+};
+
 struct UnitOutcome {
   enum class State {
     kCommitted,    // part and marker written (database sinks: rows and progress row, then the marker file)
+    kWritten,      // defer_commit: the part is complete; `commit` makes it durable and visible
     kRejectLimit,  // this unit crossed errors.max_rejected; not committed, its rejects kept
     kStopped,      // stopped because another unit crossed the limit, or interrupted; nothing kept
   };
   State state = State::kCommitted;
   UnitMarker marker;
+  std::unique_ptr<UnitCommit> commit;  // kWritten only; holds no batch memory
 };
 
 // Errors: the unit failed (I/O, model, …); the message names the file and the
 // rows or bytes concerned. Nothing of the unit is left visible. *retryable
 // tells whether running the unit again may help: the error is transient and
 // was not already retried as a prediction (execution.retries applies once).
-Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool* retryable);
+// defer_commit: a unit writing files stops before its commit (kWritten), with
+// its part finished (Parquet encoded) and its batches freed; a database sink's
+// unit commits as usual.
+Result<UnitOutcome> RunUnit(UnitShared* shared, const WorkUnit& unit, bool defer_commit, bool* retryable);
 
 }  // namespace sluice

@@ -3,10 +3,10 @@
 //
 // Each file of the part is staged as a table of the writer's own in-memory
 // DuckDB database: rows are appended a data chunk (up to 2048 rows) at a time
-// with duckdb_append_data_chunk. Commit has DuckDB write each table with
+// with duckdb_append_data_chunk. Finish has DuckDB write each table with
 // COPY … TO the file's temporary (FORMAT parquet, the configured compression),
-// then syncs it and reads it back for its size and SHA-256 through Env, and the
-// base renames it into place. Row groups hold 122880 rows, fewer for wide rows:
+// then reads it back for its size and SHA-256 through Env; at Commit the base
+// syncs it and renames it into place. Row groups hold 122880 rows, fewer for wide rows:
 // about a quarter of the memory limit each (DuckDB buffers one while writing).
 //
 // Column types kept: int64 BIGINT, float32 FLOAT, float64 DOUBLE, bool BOOLEAN,
@@ -238,9 +238,6 @@ class ParquetPartWriter final : public PartWriterBase {
     Result<DuckResult> written = copy.Query();
     if (!written.ok()) return written.status().WithContext("writing '" + p.tmp_path + "'");
     DropTable(file_idx);  // its rows are in the file now; free them before the next file
-    ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env()->NewAppendableFile(p.tmp_path));
-    RETURN_IF_ERROR(file->Sync());
-    RETURN_IF_ERROR(file->Close());
     ASSIGN_OR_RETURN(const FileInfo info, env()->Stat(p.tmp_path));
     *bytes = info.size;
     ASSIGN_OR_RETURN(*sha256, Sha256File(env(), p.tmp_path));

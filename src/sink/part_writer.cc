@@ -120,11 +120,11 @@ class TextPartWriter final : public PartWriterBase {
     return Status::OK();
   }
 
-  // Flushes, syncs and closes the file (reopened first when an earlier
-  // batch's rows closed it).
+  // Flushes and closes the file (reopened first when an earlier batch's rows
+  // closed it).
   Status FinishFile(size_t file_idx, uint64_t* bytes, std::string* sha256) override {
     RETURN_IF_ERROR(Open(file_idx));
-    RETURN_IF_ERROR(Close(file_idx, /*sync=*/true));
+    RETURN_IF_ERROR(Close(file_idx));
     TextFile& f = *files_[file_idx];
     *bytes = f.bytes;
     *sha256 = f.hasher.HexDigest();
@@ -147,7 +147,7 @@ class TextPartWriter final : public PartWriterBase {
       lru_.splice(lru_.begin(), lru_, f.lru);
       return Status::OK();
     }
-    if (lru_.size() >= max_open_files_) RETURN_IF_ERROR(Close(lru_.back(), /*sync=*/false));
+    if (lru_.size() >= max_open_files_) RETURN_IF_ERROR(Close(lru_.back()));
     if (!created(file_idx)) {
       RETURN_IF_ERROR(env()->CreateDirs(paths(file_idx).dir));
       MarkCreated(file_idx);
@@ -163,11 +163,10 @@ class TextPartWriter final : public PartWriterBase {
     return Status::OK();
   }
 
-  // Flushes (and with `sync`, syncs) and closes file `file_idx`, and frees its buffer.
-  Status Close(size_t file_idx, bool sync) {
+  // Flushes and closes file `file_idx`, and frees its buffer.
+  Status Close(size_t file_idx) {
     TextFile& f = *files_[file_idx];
     RETURN_IF_ERROR(FlushBuffer(f));
-    if (sync) RETURN_IF_ERROR(f.file->Sync());
     RETURN_IF_ERROR(f.file->Close());
     f.file.reset();
     lru_.erase(f.lru);
@@ -208,8 +207,8 @@ PartWriterBase::PartWriterBase(Env* env, const PartOptions& options, PartitionLa
       layout_(std::move(layout)) {}
 
 Status PartWriterBase::NotOpen(std::string_view op) const {
-  return Status::FailedPrecondition(std::string(op) + " '" + JoinPath(dir_, name_) + "': part is " +
-                                    (state_ == State::kCommitted ? "committed" : "aborted"));
+  const char* state = state_ == State::kFinished ? "finished" : state_ == State::kCommitted ? "committed" : "aborted";
+  return Status::FailedPrecondition(std::string(op) + " '" + JoinPath(dir_, name_) + "': part is " + state);
 }
 
 // A failed create, write, sync or rename leaves the part in an unknown state:
@@ -279,14 +278,29 @@ Status PartWriterBase::WriteGrouped(const Batch& batch) {
   return Status::OK();
 }
 
-Status PartWriterBase::Commit() {
-  if (state_ != State::kOpen) return NotOpen("commit");
+Status PartWriterBase::Finish() {
+  if (state_ != State::kOpen) return NotOpen("finish");
   std::vector<PartFile> done(paths_.size());
   for (size_t file_idx = 0; file_idx < paths_.size(); ++file_idx) {
     PartFile& d = done[file_idx];
     d.path = paths_[file_idx].rel_path;
     d.rows = file_rows_[file_idx];
     RETURN_IF_ERROR(FailOnError(FinishFile(file_idx, &d.bytes, &d.sha256)));
+  }
+  finished_ = std::move(done);
+  state_ = State::kFinished;
+  return Status::OK();
+}
+
+Status PartWriterBase::Commit() {
+  if (state_ == State::kOpen) RETURN_IF_ERROR(Finish());
+  if (state_ != State::kFinished) return NotOpen("commit");
+  for (const FilePaths& p : paths_) {
+    // Closed by FinishFile: synced through a new handle (fsync covers the file, not the handle).
+    Result<std::unique_ptr<WritableFile>> file = env_->NewAppendableFile(p.tmp_path);
+    Status synced = file.ok() ? (*file)->Sync() : file.status();
+    if (synced.ok()) synced = (*file)->Close();
+    RETURN_IF_ERROR(FailOnError(synced));
   }
   for (size_t file_idx = 0; file_idx < paths_.size(); ++file_idx) {
     // Marked first: a rename that fails may still have happened.
@@ -302,7 +316,7 @@ Status PartWriterBase::Commit() {
     ReleaseFile(file_idx);
     for (std::string d = paths_[file_idx].dir; d.size() > dir_.size() && dirs.insert(d).second;) d = DirName(d);
   }
-  committed_ = std::move(done);
+  committed_ = std::move(finished_);
   std::sort(committed_.begin(), committed_.end(), [](const PartFile& a, const PartFile& b) { return a.path < b.path; });
   paths_.clear();
   index_.clear();

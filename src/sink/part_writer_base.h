@@ -5,9 +5,9 @@
 // unpartitioned, made at open), each written under ".<name>.tmp-<pid>" in its
 // directory. Write checks the batch's schema, groups its rows by file (stably:
 // every file receives its rows in input order, once per batch) and hands each
-// group to AppendRows. Commit has every file finished (FinishFile: complete and
-// durable under its temporary name), then renames each into place and syncs the
-// output directory and every partition directory. A failed create, write,
+// group to AppendRows. Finish has every file finished (FinishFile: complete
+// under its temporary name); Commit syncs each (reopened by path), renames it
+// into place and syncs the output directory and every partition directory. A failed create, write,
 // finish or rename drops the whole part (Abort): temporaries are removed, and so
 // are files a failed Commit had already renamed.
 //
@@ -32,6 +32,7 @@ namespace sluice {
 class PartWriterBase : public PartWriter {
  public:
   Status Write(const Batch& batch) final;
+  Status Finish() final;
   Status Commit() final;
   void Abort() final;
   int64_t rows_written() const final { return rows_written_; }
@@ -69,15 +70,15 @@ class PartWriterBase : public PartWriter {
   virtual Status OpenFile(size_t file_idx) = 0;
   // Writes `rows` of `batch` (indices, in order) into file `file_idx`.
   virtual Status AppendRows(const Batch& batch, size_t file_idx, std::span<const size_t> rows) = 0;
-  // Completes file `file_idx` under its temporary name, durably (synced), and
-  // returns its size and the hex SHA-256 of its bytes.
+  // Completes and closes file `file_idx` under its temporary name (the base
+  // syncs it at Commit), and returns its size and the hex SHA-256 of its bytes.
   virtual Status FinishFile(size_t file_idx, uint64_t* bytes, std::string* sha256) = 0;
   // Releases what file `file_idx` holds (after Commit, and on Abort before the
   // base removes its files). Must not fail.
   virtual void ReleaseFile(size_t file_idx) = 0;
 
  private:
-  enum class State { kOpen, kCommitted, kAborted };
+  enum class State { kOpen, kFinished, kCommitted, kAborted };
   enum class OnDisk { kNone, kTemporary, kRenamed };  // what may exist and must go on Abort
 
   Status NotOpen(std::string_view op) const;
@@ -97,7 +98,8 @@ class PartWriterBase : public PartWriter {
   std::vector<OnDisk> on_disk_;
   std::vector<int64_t> file_rows_;
   std::unordered_map<std::string, size_t> index_;  // partition directory -> file index
-  std::vector<PartFile> committed_;
+  std::vector<PartFile> finished_;   // by file index, from Finish to Commit
+  std::vector<PartFile> committed_;  // sorted by path
 
   // Per-batch scratch, kept for its capacity.
   std::string row_dir_;
