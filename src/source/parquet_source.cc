@@ -252,6 +252,7 @@ class ParquetSource final : public ReaderBase {
   // it is full), rejecting and sampling out rows on the way; appends them.
   size_t TakeRows(size_t rows_before, uint64_t* bytes, Batch* batch) {
     const size_t chunk_rows = chunk_.size();
+    const size_t first = offset_;
     selected_.clear();
     size_t row = offset_;
     for (; row < chunk_rows && !limits_.Full(rows_before + selected_.size(), *bytes); ++row) {
@@ -268,13 +269,14 @@ class ParquetSource final : public ReaderBase {
     }
     offset_ = row;
     for (size_t col_idx = 0; col_idx < columns_.size(); ++col_idx) {
-      AppendSelected(columns_[col_idx], &batch->columns[col_idx]);
+      AppendSelected(columns_[col_idx], first, &batch->columns[col_idx]);
     }
     for (const size_t r : selected_) batch->row_lines.push_back(row_numbers_[r] + 1);
     return selected_.size();
   }
 
-  void AppendSelected(const ReadColumn& col, Column* out) const {
+  // Appends the selected rows of the chunk; `first` is the first row TakeRows looked at.
+  void AppendSelected(const ReadColumn& col, size_t first, Column* out) const {
     if (col.chunk_col < 0) {
       for (size_t i = 0; i < selected_.size(); ++i) AppendCell(col.hive, out);
       return;
@@ -282,10 +284,10 @@ class ParquetSource final : public ReaderBase {
     switch (col.type) {
       case DataType::kInt64:
       case DataType::kTimestamp:
-      case DataType::kDate: AppendValues<int64_t>(col, [out](int64_t v) { out->AppendInt64(v); }, out); return;
-      case DataType::kFloat32: AppendValues<float>(col, [out](float v) { out->AppendFloat32(v); }, out); return;
-      case DataType::kFloat64: AppendValues<double>(col, [out](double v) { out->AppendFloat64(v); }, out); return;
-      case DataType::kBool: AppendValues<bool>(col, [out](bool v) { out->AppendBool(v); }, out); return;
+      case DataType::kDate: AppendValues<int64_t>(col, first, &Column::AppendInt64, &Column::AppendInt64s, out); return;
+      case DataType::kFloat32: AppendValues<float>(col, first, &Column::AppendFloat32, &Column::AppendFloat32s, out); return;
+      case DataType::kFloat64: AppendValues<double>(col, first, &Column::AppendFloat64, &Column::AppendFloat64s, out); return;
+      case DataType::kBool: AppendValues<bool>(col, first, &Column::AppendBool, &Column::AppendBools, out); return;
       case DataType::kString: {
         const auto* values = static_cast<const duckdb_string_t*>(col.data);
         for (const size_t r : selected_) {
@@ -300,12 +302,21 @@ class ParquetSource final : public ReaderBase {
     }
   }
 
-  template <typename T, typename Append>
-  void AppendValues(const ReadColumn& col, Append append, Column* out) const {
+  // Fixed-width values: when the selected rows are every row from `first` on
+  // (nothing rejected or sampled out among them), one bulk append of the
+  // vector's run with its validity mask; else value by value.
+  template <typename T>
+  void AppendValues(const ReadColumn& col, size_t first, void (Column::*append)(T),
+                    void (Column::*append_run)(const T*, size_t, const uint64_t*, size_t), Column* out) const {
     const auto* values = static_cast<const T*>(col.data);
+    const size_t n = selected_.size();
+    if (n > 0 && selected_.back() - first == n - 1) {
+      (out->*append_run)(values + first, n, col.valid, first);
+      return;
+    }
     for (const size_t r : selected_) {
       if (IsValid(col.valid, r)) {
-        append(values[r]);
+        (out->*append)(values[r]);
       } else {
         out->AppendNull();
       }
