@@ -88,14 +88,6 @@ std::string PercentDecode(std::string_view text) {
   return out;
 }
 
-// The database of a Source (and of InferParquetSchema, so that the first
-// Source of a job takes the database schema inference gave back to the pool).
-Result<PooledDuckDb> TakeSourceDb(const SourceOptions& options) {
-  DuckDbOptions db_options;
-  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
-  return DuckDbPool::Take(options.duckdb_pool.get(), db_options);
-}
-
 inline bool IsValid(const uint64_t* validity, size_t row) {
   return validity == nullptr || ((validity[row >> 6] >> (row & 63)) & 1) != 0;
 }
@@ -110,7 +102,7 @@ class ParquetSource final : public ReaderBase {
     RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
     sampling_ = options_.sample < 1.0;
     limits_.Set(options_.batch_rows, options_.max_batch_bytes);
-    ASSIGN_OR_RETURN(db_, TakeSourceDb(options_));
+    ASSIGN_OR_RETURN(db_, TakeParquetSourceDb(options_.duckdb_pool.get()));
     ASSIGN_OR_RETURN(const std::vector<ParquetColumn> file_columns, ReadParquetColumns(db_.get(), path_));
     std::vector<std::pair<std::string, std::string>> hive = range_.hive;
     if (hive.empty()) {
@@ -399,6 +391,12 @@ class ParquetSource final : public ReaderBase {
 
 }  // namespace
 
+Result<PooledDuckDb> TakeParquetSourceDb(DuckDbPool* pool) {
+  DuckDbOptions db_options;
+  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
+  return DuckDbPool::Take(pool, db_options);
+}
+
 Result<std::vector<ParquetColumn>> ReadParquetColumns(DuckDb* db, const std::string& path) {
   ASSIGN_OR_RETURN(DuckStatement stmt, db->Prepare("SELECT * FROM read_parquet(?, hive_partitioning = false) LIMIT 0"));
   RETURN_IF_ERROR(stmt.Bind(0, path));
@@ -532,7 +530,7 @@ Result<Schema> ParquetSchema(const std::string& path, const std::vector<ParquetC
 }
 
 Result<Schema> InferParquetSchema(Env*, const std::string& path, const SourceOptions& options) {
-  ASSIGN_OR_RETURN(const PooledDuckDb db, TakeSourceDb(options));
+  ASSIGN_OR_RETURN(const PooledDuckDb db, TakeParquetSourceDb(options.duckdb_pool.get()));
   ASSIGN_OR_RETURN(const std::vector<ParquetColumn> columns, ReadParquetColumns(db.get(), path));
   return ParquetSchema(path, columns, options);
 }
