@@ -50,6 +50,16 @@ class Column {
   void AppendBool(bool v);
   void AppendString(std::string_view v);
 
+  // Appends n values at once, as n of the calls above would (same type rule):
+  // value i is values[i], valid when bit first_bit + i of `validity` is set
+  // (bit b is bit b % 64 of validity[b / 64], DuckDB's and Arrow's layout), and
+  // always when `validity` is null. A null keeps a zero slot whatever values[i]
+  // holds. `values` must not point into this column.
+  void AppendInt64s(const int64_t* values, size_t n, const uint64_t* validity = nullptr, size_t first_bit = 0);
+  void AppendFloat32s(const float* values, size_t n, const uint64_t* validity = nullptr, size_t first_bit = 0);
+  void AppendFloat64s(const double* values, size_t n, const uint64_t* validity = nullptr, size_t first_bit = 0);
+  void AppendBools(const bool* values, size_t n, const uint64_t* validity = nullptr, size_t first_bit = 0);
+
   std::span<const int64_t> int64s() const { return ints_; }
   std::span<const float> float32s() const { return floats_; }
   std::span<const double> float64s() const { return doubles_; }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
+#include <vector>
 
 namespace sluice {
 
@@ -26,6 +28,49 @@ void Column::AppendBool(bool v) {
   assert(type_ == DataType::kBool);
   bools_.push_back(v ? 1 : 0);
   valid_.push_back(1);
+}
+
+namespace {
+
+// Appends values[0, n) to *data and their validity flags to *valid (see Column::AppendInt64s).
+template <typename T, typename In>
+void AppendValues(std::vector<T>* data, std::vector<uint8_t>* valid, const In* values, size_t n,
+                  const uint64_t* validity, size_t first_bit) {
+  const size_t base = data->size();
+  data->insert(data->end(), values, values + n);
+  if (validity == nullptr) {
+    valid->resize(base + n, 1);
+    return;
+  }
+  valid->resize(base + n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bit = first_bit + i;
+    const uint8_t ok = static_cast<uint8_t>((validity[bit >> 6] >> (bit & 63)) & 1);
+    (*valid)[base + i] = ok;
+    if (ok == 0) (*data)[base + i] = T{};
+  }
+}
+
+}  // namespace
+
+void Column::AppendInt64s(const int64_t* values, size_t n, const uint64_t* validity, size_t first_bit) {
+  assert(type_ == DataType::kInt64 || IsTemporal(type_));
+  AppendValues(&ints_, &valid_, values, n, validity, first_bit);
+}
+
+void Column::AppendFloat32s(const float* values, size_t n, const uint64_t* validity, size_t first_bit) {
+  assert(type_ == DataType::kFloat32);
+  AppendValues(&floats_, &valid_, values, n, validity, first_bit);
+}
+
+void Column::AppendFloat64s(const double* values, size_t n, const uint64_t* validity, size_t first_bit) {
+  assert(type_ == DataType::kFloat64);
+  AppendValues(&doubles_, &valid_, values, n, validity, first_bit);
+}
+
+void Column::AppendBools(const bool* values, size_t n, const uint64_t* validity, size_t first_bit) {
+  assert(type_ == DataType::kBool);
+  AppendValues(&bools_, &valid_, values, n, validity, first_bit);
 }
 
 void Column::AppendString(std::string_view v) {

@@ -151,7 +151,12 @@ Result<ScoreColumn> ResolveScoreColumn(const JobSpec& spec, const ModelInfo& inf
 }
 
 Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
-  ASSIGN_OR_RETURN(ctx->plan, PlanUnits(env, spec.input, spec.partition));
+#if SLUICE_WITH_DUCKDB
+  // Before planning: the planner's database (Parquet input) is the one schema
+  // inference and then the first Source take again.
+  ctx->duckdb_pool = std::make_shared<DuckDbPool>();
+#endif
+  ASSIGN_OR_RETURN(ctx->plan, PlanUnits(env, spec.input, spec.partition, ctx->duckdb_pool.get()));
   SourceOptions& so = ctx->source_options;
   so.format = ctx->plan.format;
   so.csv = spec.input.csv;
@@ -159,11 +164,6 @@ Status PrepareInput(const JobSpec& spec, Env* env, JobContext* ctx) {
   so.batch_rows = spec.batch_size;
   so.table = spec.input.table;
   so.query = spec.input.query;
-#if SLUICE_WITH_DUCKDB
-  if (so.format == InputFormat::kParquet || spec.output.format == OutputFormat::kParquet) {
-    ctx->duckdb_pool = std::make_shared<DuckDbPool>();
-  }
-#endif
   so.duckdb_pool = ctx->duckdb_pool;
   // Databases: the schema of the table or query; files: of the first file.
   const std::string& first = IsDatabase(so.format) ? spec.input.database : ctx->plan.files.front().path;

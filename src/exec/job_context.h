@@ -43,8 +43,8 @@ struct JobContext {
   Schema file_schema;             // full schema of the input files (or table/query)
   std::string input_name;         // in messages: the first file, or the database (redacted) and table/query
   SourceOptions source_options;   // columns are set by BindModels
-  // The DuckDB databases the units' Parquet sources and writers reuse (also
-  // in source_options); null when neither input nor output is Parquet.
+  // The DuckDB databases the Parquet planner, sources and writers reuse (also
+  // in source_options); null in builds without DuckDB.
   std::shared_ptr<DuckDbPool> duckdb_pool;
   Stats stats;
   // The reference histogram of the score column from the stats file ("scores"):

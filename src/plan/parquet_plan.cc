@@ -85,14 +85,14 @@ SqlParam ValueParam(const Cell& cell, DataType type) {
 
 class ParquetPlanner {
  public:
-  ParquetPlanner(Env* env, const InputSpec& input, const PartitionSpec& partition)
-      : env_(env), input_(input), partition_(partition) {
+  ParquetPlanner(Env* env, const InputSpec& input, const PartitionSpec& partition, DuckDbPool* duckdb_pool)
+      : env_(env), input_(input), partition_(partition), duckdb_pool_(duckdb_pool) {
     plan_.format = InputFormat::kParquet;
     plan_.reader_memory = kReaderDatabaseBytes;
   }
 
   Result<Plan> Run() {
-    ASSIGN_OR_RETURN(db_, DuckDb::Open());
+    ASSIGN_OR_RETURN(db_, TakeParquetSourceDb(duckdb_pool_));
     ASSIGN_OR_RETURN(const std::vector<std::string> paths, ListParquetInput(env_, input_.path));
     std::optional<ParquetFile> first;
     for (const std::string& path : paths) {
@@ -472,14 +472,16 @@ class ParquetPlanner {
   Env* const env_;
   const InputSpec& input_;
   const PartitionSpec& partition_;
-  std::unique_ptr<DuckDb> db_;
+  DuckDbPool* const duckdb_pool_;
+  PooledDuckDb db_;
   Plan plan_;
 };
 
 }  // namespace
 
-Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition) {
-  return ParquetPlanner(env, input, partition).Run();
+Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition,
+                              DuckDbPool* duckdb_pool) {
+  return ParquetPlanner(env, input, partition, duckdb_pool).Run();
 }
 
 }  // namespace sluice
@@ -488,7 +490,7 @@ Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionS
 
 namespace sluice {
 
-Result<Plan> PlanParquetUnits(Env*, const InputSpec& input, const PartitionSpec&) {
+Result<Plan> PlanParquetUnits(Env*, const InputSpec& input, const PartitionSpec&, DuckDbPool*) {
   return Status::NotSupported("input '" + input.path +
                               "': Parquet is not supported by this build (built without DuckDB; run scripts/bootstrap)");
 }

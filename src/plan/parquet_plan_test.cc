@@ -143,6 +143,30 @@ TEST_F(ParquetPlanTest, RunsOfRowGroupsTowardTargetBytes) {
   EXPECT_EQ(plan.units[0].est_rows, 10000);
 }
 
+TEST_F(ParquetPlanTest, PlannerDatabaseGoesToThePoolForTheSources) {
+  const std::string path = dir_.Path("pooled.parquet");
+  WriteParquet(path, "SELECT i AS id, i % 7 AS k FROM range(5000) t(i)", 2048);
+  SourceOptions options;
+  options.format = InputFormat::kParquet;
+  options.duckdb_pool = std::make_shared<DuckDbPool>();
+  // Column planning runs an aggregate query in the same database as the footers.
+  Result<Plan> plan = PlanUnits(Env::Default(), ParquetInput(path), By(PartitionBy::kColumn, "k"), options.duckdb_pool.get());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->units.size(), 7u);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  // Schema inference and a Source take that database again rather than a new one.
+  Result<Schema> schema = InferSchema(Env::Default(), path, options);
+  ASSERT_TRUE(schema.ok()) << schema.status().ToString();
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+  CollectRejects rejects;
+  {
+    auto source = OpenSource(Env::Default(), plan->units[0].range, *schema, options, &rejects);
+    ASSERT_TRUE(source.ok()) << source.status().ToString();
+    EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+  }
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
+}
+
 TEST_F(ParquetPlanTest, TimeWindowsSkipRowGroupsByStatistics) {
   // One row a minute from 2024-01-01: 2048-row groups span about 1.4 days;
   // the last group's odd rows have no time.

@@ -84,16 +84,16 @@ Result<std::vector<std::string>> ListParquetInput(Env* env, const std::string& p
   return files;
 }
 
-Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition) {
+Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition, DuckDbPool* duckdb_pool) {
   if (!input.database.empty()) return PlanDatabaseUnits(input, partition);
-  if (input.format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition);
+  if (input.format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition, duckdb_pool);
   if (!input.format) {
     // A directory of hive partitions holds its files in key=value subdirectories.
     Result<FileInfo> info = env->Stat(input.path);
     if (info.ok() && info->is_dir) {
       Result<std::vector<std::string>> files = ListParquetInput(env, input.path);
       if (files.ok() && InputFormatFromPath(files->front()) == InputFormat::kParquet) {
-        return PlanParquetUnits(env, input, partition);
+        return PlanParquetUnits(env, input, partition, duckdb_pool);
       }
     }
   }
@@ -116,7 +116,7 @@ Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& pa
       return Status::InvalidArgument("input.format: cannot tell the format of '" + first +
                                      "' from its name; set it (csv, jsonl, parquet)");
     }
-    if (*format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition);
+    if (*format == InputFormat::kParquet) return PlanParquetUnits(env, input, partition, duckdb_pool);
     plan.format = *format;
   }
 

@@ -78,7 +78,10 @@ struct Plan {
 // Errors: "input.path: no file matches 'data/*.csv'"; an unknown format:
 // "input.format: cannot tell the format of 'x.dat' from its name; set it (csv,
 // jsonl)"; I/O errors name the file and byte offset.
-Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+// Parquet input reads its footers through a database from `duckdb_pool` (see
+// PlanParquetUnits), which may be null.
+Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& partition,
+                       DuckDbPool* duckdb_pool = nullptr);
 
 // Parquet (plan/parquet_plan.cc). Files as ListParquetInput gives them; every
 // "key=value" directory of a file's path becomes InputRange::hive. A unit is
@@ -96,8 +99,11 @@ Result<Plan> PlanUnits(Env* env, const InputSpec& input, const PartitionSpec& pa
 // Hash buckets are HashBucket's (sink/partition_layout.h), through the
 // sluice_bucket function of source/duckdb_util.h. Plan::reader_memory is set.
 // Empty files, bad magic, truncated footers and schemas or partition keys that
-// differ between files are errors naming the file (and the column).
-Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition);
+// differ between files are errors naming the file (and the column). The
+// queries run in a database taken with TakeParquetSourceDb (source/
+// parquet_source.h) from `duckdb_pool` (may be null), given back when planning ends.
+Result<Plan> PlanParquetUnits(Env* env, const InputSpec& input, const PartitionSpec& partition,
+                              DuckDbPool* duckdb_pool = nullptr);
 
 // The files of a Parquet input: a file, the files a glob matches, or a
 // directory's files and, recursively, those of its "key=value" subdirectories

@@ -88,14 +88,6 @@ std::string PercentDecode(std::string_view text) {
   return out;
 }
 
-// The database of a Source (and of InferParquetSchema, so that the first
-// Source of a job takes the database schema inference gave back to the pool).
-Result<PooledDuckDb> TakeSourceDb(const SourceOptions& options) {
-  DuckDbOptions db_options;
-  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
-  return DuckDbPool::Take(options.duckdb_pool.get(), db_options);
-}
-
 inline bool IsValid(const uint64_t* validity, size_t row) {
   return validity == nullptr || ((validity[row >> 6] >> (row & 63)) & 1) != 0;
 }
@@ -110,7 +102,7 @@ class ParquetSource final : public ReaderBase {
     RETURN_IF_ERROR(sampler_.Init(path_, schema_, options_));
     sampling_ = options_.sample < 1.0;
     limits_.Set(options_.batch_rows, options_.max_batch_bytes);
-    ASSIGN_OR_RETURN(db_, TakeSourceDb(options_));
+    ASSIGN_OR_RETURN(db_, TakeParquetSourceDb(options_.duckdb_pool.get()));
     ASSIGN_OR_RETURN(const std::vector<ParquetColumn> file_columns, ReadParquetColumns(db_.get(), path_));
     std::vector<std::pair<std::string, std::string>> hive = range_.hive;
     if (hive.empty()) {
@@ -252,6 +244,7 @@ class ParquetSource final : public ReaderBase {
   // it is full), rejecting and sampling out rows on the way; appends them.
   size_t TakeRows(size_t rows_before, uint64_t* bytes, Batch* batch) {
     const size_t chunk_rows = chunk_.size();
+    const size_t first = offset_;
     selected_.clear();
     size_t row = offset_;
     for (; row < chunk_rows && !limits_.Full(rows_before + selected_.size(), *bytes); ++row) {
@@ -268,13 +261,14 @@ class ParquetSource final : public ReaderBase {
     }
     offset_ = row;
     for (size_t col_idx = 0; col_idx < columns_.size(); ++col_idx) {
-      AppendSelected(columns_[col_idx], &batch->columns[col_idx]);
+      AppendSelected(columns_[col_idx], first, &batch->columns[col_idx]);
     }
     for (const size_t r : selected_) batch->row_lines.push_back(row_numbers_[r] + 1);
     return selected_.size();
   }
 
-  void AppendSelected(const ReadColumn& col, Column* out) const {
+  // Appends the selected rows of the chunk; `first` is the first row TakeRows looked at.
+  void AppendSelected(const ReadColumn& col, size_t first, Column* out) const {
     if (col.chunk_col < 0) {
       for (size_t i = 0; i < selected_.size(); ++i) AppendCell(col.hive, out);
       return;
@@ -282,10 +276,10 @@ class ParquetSource final : public ReaderBase {
     switch (col.type) {
       case DataType::kInt64:
       case DataType::kTimestamp:
-      case DataType::kDate: AppendValues<int64_t>(col, [out](int64_t v) { out->AppendInt64(v); }, out); return;
-      case DataType::kFloat32: AppendValues<float>(col, [out](float v) { out->AppendFloat32(v); }, out); return;
-      case DataType::kFloat64: AppendValues<double>(col, [out](double v) { out->AppendFloat64(v); }, out); return;
-      case DataType::kBool: AppendValues<bool>(col, [out](bool v) { out->AppendBool(v); }, out); return;
+      case DataType::kDate: AppendValues<int64_t>(col, first, &Column::AppendInt64, &Column::AppendInt64s, out); return;
+      case DataType::kFloat32: AppendValues<float>(col, first, &Column::AppendFloat32, &Column::AppendFloat32s, out); return;
+      case DataType::kFloat64: AppendValues<double>(col, first, &Column::AppendFloat64, &Column::AppendFloat64s, out); return;
+      case DataType::kBool: AppendValues<bool>(col, first, &Column::AppendBool, &Column::AppendBools, out); return;
       case DataType::kString: {
         const auto* values = static_cast<const duckdb_string_t*>(col.data);
         for (const size_t r : selected_) {
@@ -300,12 +294,21 @@ class ParquetSource final : public ReaderBase {
     }
   }
 
-  template <typename T, typename Append>
-  void AppendValues(const ReadColumn& col, Append append, Column* out) const {
+  // Fixed-width values: when the selected rows are every row from `first` on
+  // (nothing rejected or sampled out among them), one bulk append of the
+  // vector's run with its validity mask; else value by value.
+  template <typename T>
+  void AppendValues(const ReadColumn& col, size_t first, void (Column::*append)(T),
+                    void (Column::*append_run)(const T*, size_t, const uint64_t*, size_t), Column* out) const {
     const auto* values = static_cast<const T*>(col.data);
+    const size_t n = selected_.size();
+    if (n > 0 && selected_.back() - first == n - 1) {
+      (out->*append_run)(values + first, n, col.valid, first);
+      return;
+    }
     for (const size_t r : selected_) {
       if (IsValid(col.valid, r)) {
-        append(values[r]);
+        (out->*append)(values[r]);
       } else {
         out->AppendNull();
       }
@@ -387,6 +390,12 @@ class ParquetSource final : public ReaderBase {
 };
 
 }  // namespace
+
+Result<PooledDuckDb> TakeParquetSourceDb(DuckDbPool* pool) {
+  DuckDbOptions db_options;
+  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
+  return DuckDbPool::Take(pool, db_options);
+}
 
 Result<std::vector<ParquetColumn>> ReadParquetColumns(DuckDb* db, const std::string& path) {
   ASSIGN_OR_RETURN(DuckStatement stmt, db->Prepare("SELECT * FROM read_parquet(?, hive_partitioning = false) LIMIT 0"));
@@ -521,7 +530,7 @@ Result<Schema> ParquetSchema(const std::string& path, const std::vector<ParquetC
 }
 
 Result<Schema> InferParquetSchema(Env*, const std::string& path, const SourceOptions& options) {
-  ASSIGN_OR_RETURN(const PooledDuckDb db, TakeSourceDb(options));
+  ASSIGN_OR_RETURN(const PooledDuckDb db, TakeParquetSourceDb(options.duckdb_pool.get()));
   ASSIGN_OR_RETURN(const std::vector<ParquetColumn> columns, ReadParquetColumns(db.get(), path));
   return ParquetSchema(path, columns, options);
 }

@@ -114,6 +114,12 @@ Status ParseHiveCell(const std::string& path, const std::string& key, std::strin
 Result<Schema> ParquetSchema(const std::string& path, const std::vector<ParquetColumn>& columns,
                              const SourceOptions& options);
 
+// A database as a Parquet Source uses it (memory_limit kParquetSourceMemoryLimit),
+// from `pool` (may be null: a new one). Schema inference and the planner take
+// theirs the same way, so the job's first Source reuses the planner's database
+// instead of opening another.
+Result<PooledDuckDb> TakeParquetSourceDb(DuckDbPool* pool);
+
 // InferSchema for Parquet files (takes a database for the footer from
 // options.duckdb_pool, or opens one).
 Result<Schema> InferParquetSchema(Env* env, const std::string& path, const SourceOptions& options);

@@ -341,6 +341,30 @@ TEST_F(ParquetSourceTest, WideIntegersOutsideInt64RejectTheRow) {
   EXPECT_EQ(out.rejects[1].value, "18446744073709551608");
 }
 
+// Values go into the batch a vector run at a time when every row of the run is
+// kept, value by value when a rejected row sits inside it: both keep nulls.
+TEST_F(ParquetSourceTest, NullsAroundRejectedRowsAndBatchEdges) {
+  const std::string path = dir_.Path("runs.parquet");
+  WriteParquet(path,
+               "SELECT i AS id, CASE WHEN i % 3 = 0 THEN NULL ELSE i / 2 END AS f,"
+               " CASE WHEN i % 5 = 0 THEN NULL ELSE i % 2 = 0 END AS flag,"
+               " CASE WHEN i IN (700, 2100, 2999) THEN 18446744073709551615 ELSE i END::UBIGINT AS big"
+               " FROM range(3000) t(i)",
+               2048);
+  SourceOptions options = ParquetOptions();
+  options.batch_rows = 777;
+  const ReadOutput out = ReadParquet(InputRange(path), options);
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  std::vector<std::string> expected;
+  for (int64_t i = 0; i < 3000; ++i) {
+    if (i == 700 || i == 2100 || i == 2999) continue;
+    expected.push_back(Text(i) + "|" + (i % 3 == 0 ? "<null>" : FloatText(static_cast<double>(i) / 2)) + "|" +
+                       (i % 5 == 0 ? "<null>" : (i % 2 == 0 ? "true" : "false")) + "|" + Text(i));
+  }
+  EXPECT_EQ(out.rows, expected);
+  EXPECT_EQ(out.rejects.size(), 3u);
+}
+
 TEST_F(ParquetSourceTest, BadFilesAreOneLineErrorsNamingTheFile) {
   const std::string good = dir_.Path("good.parquet");
   WriteParquet(good, "SELECT i AS id FROM range(1000) t(i)");
