@@ -318,10 +318,10 @@ Result<std::optional<std::vector<RecordRange>>> SplitAtRecordsInBlocks(Env* env,
   ASSIGN_OR_RETURN(const size_t first_record, bom_reader.Utf8BomLength());
   const LineFile f{file.get(), path, format, info.size, first_record, std::min(block_bytes, kProbeBytes)};
 
-  // The range starts, by the rule of RangeBuilder: range 0 ends before the
-  // first data record at least target_bytes from the file start that is not
-  // the first data record; each later range ends before the first (data)
-  // record at least target_bytes past its own start.
+  // The range starts, by RangeBuilder's rule: range 0 ends before the first
+  // data record that is not the file's first and starts at least target_bytes
+  // into the file; each later range ends before the first non-blank record
+  // that starts at least target_bytes past its own start.
   const bool header = format == InputFormat::kCsv && csv.header;
   ASSIGN_OR_RETURN(const uint64_t first, NextRecord(f, first_record));
   uint64_t first_data = first;

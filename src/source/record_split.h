@@ -18,11 +18,12 @@
 // with quoting off) every record start follows an LF, so a large file is
 // scanned in parallel instead: the range starts are found first by short reads
 // near each target offset, then fixed-size blocks are counted concurrently
-// (oneTBB, in the caller's arena) and their counts summed. A CSV block that
+// (lines, non-blank records, and both up to each range start) and summed. A CSV block that
 // holds the quote byte sends the whole file back to the sequential scan. Both
 // scans give the same ranges.
 //
-// Thread-safety: a pure function of the file's bytes.
+// Thread-safety: a pure function of the file's bytes; the parallel scan runs
+// its tasks in the calling thread's oneTBB arena.
 #pragma once
 
 #include <cstdint>
