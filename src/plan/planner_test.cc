@@ -652,6 +652,31 @@ TEST(PlannerTest, BlockScanEdgeFiles) {
   }
 }
 
+TEST(PlannerTest, LargeFilePlanTakesTheBlockScan) {
+  auto env = NewMemEnv();
+  std::string text = "id,v\n";
+  for (int row_idx = 0; text.size() < (size_t{9} << 19); ++row_idx) {
+    text += std::to_string(row_idx) + (row_idx % 7 == 0 ? ",x\r\n\n" : ",yy\n");
+  }
+  WriteFile(env.get(), "large.csv", text);
+  const InputSpec input = Input("large.csv", InputFormat::kCsv);
+  const uint64_t target = uint64_t{1} << 20;
+  Result<std::optional<std::vector<RecordRange>>> blocks =
+      SplitAtRecordsInBlocks(env.get(), "large.csv", InputFormat::kCsv, input.csv, target);
+  ASSERT_TRUE(blocks.ok() && blocks->has_value());
+  Result<std::vector<RecordRange>> sequential =
+      SplitAtRecords(env.get(), "large.csv", InputFormat::kCsv, input.csv, target, kDefaultChunkBytes, 0);
+  ASSERT_TRUE(sequential.ok());
+  EXPECT_EQ(RangesText(**blocks), RangesText(*sequential));
+  const Plan plan = MustPlan(env.get(), input, BySize(target));
+  ASSERT_EQ(plan.units.size(), sequential->size());
+  for (size_t unit_idx = 0; unit_idx < plan.units.size(); ++unit_idx) {
+    EXPECT_EQ(plan.units[unit_idx].range.begin, (*sequential)[unit_idx].begin);
+    EXPECT_EQ(plan.units[unit_idx].range.first_line, (*sequential)[unit_idx].first_line);
+    EXPECT_EQ(plan.units[unit_idx].est_rows, (*sequential)[unit_idx].records);
+  }
+}
+
 TEST(PlannerTest, BlockScanFallsBackOnAQuoteInALateBlock) {
   auto env = NewMemEnv();
   std::string text = "a,b\n";
