@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "env/fault_injection_env.h"
 #include "sluice/env.h"
 #include "sluice/job.h"
 #include "sluice/source.h"
@@ -533,6 +535,212 @@ TEST(PlannerPropertyTest, JsonlUnitsReadLikeTheWholeFile) {
     CheckGeneratedFile(env.get(), Input("gen.jsonl", InputFormat::kJsonl), text, &checked);
   }
   EXPECT_GT(checked, 250);
+}
+
+// ---- the parallel record scan against the sequential one ---------------------
+
+std::string RangesText(const std::vector<RecordRange>& ranges) {
+  std::string text;
+  for (const RecordRange& range : ranges) {
+    text += "[" + std::to_string(range.begin) + " line " + std::to_string(range.first_line) + ": " +
+            std::to_string(range.records) + "]";
+  }
+  return text;
+}
+
+// Splits `path` in blocks of several sizes at every target of at least one
+// block and expects the sequential scan's ranges from SplitAtRecords and from
+// SplitAtRecordsInBlocks where it applies. Returns how often it applied.
+int ExpectBlockSplitsLikeSequential(Env* env, const std::string& path, InputFormat format, const CsvOptions& csv) {
+  Result<FileInfo> info = env->Stat(path);
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+  if (!info.ok()) return 0;
+  int parallel = 0;
+  for (const size_t block_bytes : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{64}}) {
+    for (const uint64_t target : TargetsFor(info->size)) {
+      if (target < block_bytes) continue;
+      SCOPED_TRACE("block_bytes " + std::to_string(block_bytes) + ", target_bytes " + std::to_string(target));
+      Result<std::vector<RecordRange>> sequential = SplitAtRecords(env, path, format, csv, target, kDefaultChunkBytes, 0);
+      Result<std::optional<std::vector<RecordRange>>> blocks =
+          SplitAtRecordsInBlocks(env, path, format, csv, target, block_bytes);
+      Result<std::vector<RecordRange>> split =
+          SplitAtRecords(env, path, format, csv, target, kDefaultChunkBytes, block_bytes);
+      EXPECT_TRUE(sequential.ok() && blocks.ok() && split.ok());
+      if (!sequential.ok() || !blocks.ok() || !split.ok()) return parallel;
+      EXPECT_EQ(RangesText(*split), RangesText(*sequential));
+      if (blocks->has_value()) {
+        ++parallel;
+        EXPECT_EQ(RangesText(**blocks), RangesText(*sequential));
+      }
+      if (::testing::Test::HasFailure()) return parallel;
+    }
+  }
+  return parallel;
+}
+
+TEST(PlannerPropertyTest, CsvBlockScanSplitsLikeSequential) {
+  std::mt19937_64 rng(99);
+  auto env = NewMemEnv();
+  int parallel_files = 0;
+  for (int file_idx = 0; file_idx < 300 && !::testing::Test::HasFailure(); ++file_idx) {
+    CsvOptions csv;
+    csv.header = Chance(rng, 0.75);
+    csv.delimiter = Pick(rng, std::vector<char>{',', ';', '\t'});
+    csv.quote = Pick(rng, std::vector<char>{'"', '\'', '\0'});
+    const std::string text = RandomCsv(rng, csv);
+    SCOPED_TRACE("file " + std::to_string(file_idx) + ": " + ::testing::PrintToString(text));
+    WriteFile(env.get(), "gen.csv", text);
+    // Written without quotes, read with them on: no quote byte, so no fallback.
+    if (csv.quote == '\0' && Chance(rng, 0.5)) csv.quote = '"';
+    const int parallel = ExpectBlockSplitsLikeSequential(env.get(), "gen.csv", InputFormat::kCsv, csv);
+    if (csv.quote != '\0' && text.find(csv.quote) != std::string::npos) {
+      EXPECT_EQ(parallel, 0) << "a file with its quote byte falls back";
+    } else if (text.size() >= 4) {
+      EXPECT_GT(parallel, 0);
+      ++parallel_files;
+    }
+  }
+  EXPECT_GT(parallel_files, 80);
+}
+
+TEST(PlannerPropertyTest, JsonlBlockScanSplitsLikeSequential) {
+  std::mt19937_64 rng(11);
+  auto env = NewMemEnv();
+  for (int file_idx = 0; file_idx < 300 && !::testing::Test::HasFailure(); ++file_idx) {
+    std::string text = RandomJsonl(rng);
+    // Now and then blank runs longer than a block, alone and before a value.
+    if (Chance(rng, 0.3)) text.insert(text.find('\n') + 1, std::string(70, ' ') + "\n \t  \t" + std::string(80, ' ') + "{}\n");
+    SCOPED_TRACE("file " + std::to_string(file_idx) + ": " + ::testing::PrintToString(text));
+    WriteFile(env.get(), "gen.jsonl", text);
+    const int parallel = ExpectBlockSplitsLikeSequential(env.get(), "gen.jsonl", InputFormat::kJsonl, {});
+    if (text.size() >= 4) {
+      EXPECT_GT(parallel, 0);
+    }
+  }
+}
+
+TEST(PlannerTest, BlockScanEdgeFiles) {
+  auto env = NewMemEnv();
+  const std::vector<std::string> csv_files = {
+      "a,b\n1,2\n3,4\n\r",               // a lone CR at the end of the file is a blank record
+      "a,b\n1,2\n\r\n\n\r\n3,4",          // blank records, no final LF
+      "\xEF\xBB\xBF\n\r\na,b\n1,2\n3,4\n",  // a BOM, blank records before the header
+      "\xEF\xBB\xBF" "1,2\n3,4\n5,6",
+      "a,b\n\r\r\n1\r2\n\r3\n\r",         // CRs that are data
+      "\n\na,b\n\n\r\n\n\r\n",            // a header and blank records only
+      "\n\r\n\n\r\n\n",                    // blank records only
+  };
+  for (const std::string& text : csv_files) {
+    for (const bool header : {true, false}) {
+      SCOPED_TRACE(::testing::PrintToString(text) + (header ? " with header" : ""));
+      WriteFile(env.get(), "edge.csv", text);
+      CsvOptions csv;
+      csv.header = header;
+      EXPECT_GT(ExpectBlockSplitsLikeSequential(env.get(), "edge.csv", InputFormat::kCsv, csv), 0);
+    }
+  }
+  const std::vector<std::string> jsonl_files = {
+      "{}\n \t\r\n{}\n   ",                   // blanks at the end of the file, no final LF
+      "   \n\t\n \r\n",                         // blank lines only
+      "\xEF\xBB\xBF  \n{}\n{}\r\n \r",          // a BOM before a blank line
+      "{}\n          \n          {}\n{}\n",  // blank runs longer than a block
+  };
+  for (const std::string& text : jsonl_files) {
+    SCOPED_TRACE(::testing::PrintToString(text));
+    WriteFile(env.get(), "edge.jsonl", text);
+    EXPECT_GT(ExpectBlockSplitsLikeSequential(env.get(), "edge.jsonl", InputFormat::kJsonl, {}), 0);
+  }
+}
+
+TEST(PlannerTest, LargeFilePlanTakesTheBlockScan) {
+  auto env = NewMemEnv();
+  std::string text = "id,v\n";
+  for (int row_idx = 0; text.size() < (size_t{9} << 19); ++row_idx) {
+    text += std::to_string(row_idx) + (row_idx % 7 == 0 ? ",x\r\n\n" : ",yy\n");
+  }
+  WriteFile(env.get(), "large.csv", text);
+  const InputSpec input = Input("large.csv", InputFormat::kCsv);
+  const uint64_t target = uint64_t{1} << 20;
+  Result<std::optional<std::vector<RecordRange>>> blocks =
+      SplitAtRecordsInBlocks(env.get(), "large.csv", InputFormat::kCsv, input.csv, target);
+  ASSERT_TRUE(blocks.ok() && blocks->has_value());
+  Result<std::vector<RecordRange>> sequential =
+      SplitAtRecords(env.get(), "large.csv", InputFormat::kCsv, input.csv, target, kDefaultChunkBytes, 0);
+  ASSERT_TRUE(sequential.ok());
+  EXPECT_EQ(RangesText(**blocks), RangesText(*sequential));
+  const Plan plan = MustPlan(env.get(), input, BySize(target));
+  ASSERT_EQ(plan.units.size(), sequential->size());
+  for (size_t unit_idx = 0; unit_idx < plan.units.size(); ++unit_idx) {
+    EXPECT_EQ(plan.units[unit_idx].range.begin, (*sequential)[unit_idx].begin);
+    EXPECT_EQ(plan.units[unit_idx].range.first_line, (*sequential)[unit_idx].first_line);
+    EXPECT_EQ(plan.units[unit_idx].est_rows, (*sequential)[unit_idx].records);
+  }
+}
+
+TEST(PlannerTest, BlockScanFallsBackOnAQuoteInALateBlock) {
+  auto env = NewMemEnv();
+  std::string text = "a,b\n";
+  for (int row_idx = 0; row_idx < 200; ++row_idx) text += std::to_string(row_idx) + ",x\n";
+  text += "200,\"two\nlines\"\n201,y\n";
+  WriteFile(env.get(), "late.csv", text);
+  CsvOptions csv;
+  csv.header = true;
+  for (const char quote : {'"', '\0'}) {
+    SCOPED_TRACE(std::string("quote ") + quote);
+    csv.quote = quote;
+    Result<std::optional<std::vector<RecordRange>>> blocks =
+        SplitAtRecordsInBlocks(env.get(), "late.csv", InputFormat::kCsv, csv, 64, 16);
+    ASSERT_TRUE(blocks.ok()) << blocks.status().ToString();
+    EXPECT_EQ(blocks->has_value(), quote == '\0');
+    Result<std::vector<RecordRange>> split = SplitAtRecords(env.get(), "late.csv", InputFormat::kCsv, csv, 64, 16, 16);
+    Result<std::vector<RecordRange>> sequential =
+        SplitAtRecords(env.get(), "late.csv", InputFormat::kCsv, csv, 64, kDefaultChunkBytes, 0);
+    ASSERT_TRUE(split.ok() && sequential.ok());
+    EXPECT_EQ(RangesText(*split), RangesText(*sequential));
+    int64_t records = 0;
+    for (const RecordRange& range : *sequential) records += range.records;
+    EXPECT_EQ(records, quote == '\0' ? 203 : 202);  // unquoted, `lines"` is a record of its own
+  }
+}
+
+TEST(PlannerTest, BlockScanOnlyForLargeFilesAndTargets) {
+  auto env = NewMemEnv();
+  WriteFile(env.get(), "in.jsonl", "{}\n{}\n{}\n{}\n");  // 12 bytes
+  auto blocks = [&](InputFormat format, uint64_t target, size_t block_bytes) {
+    Result<std::optional<std::vector<RecordRange>>> split =
+        SplitAtRecordsInBlocks(env.get(), "in.jsonl", format, {}, target, block_bytes);
+    EXPECT_TRUE(split.ok()) << split.status().ToString();
+    return split.ok() && split->has_value();
+  };
+  EXPECT_TRUE(blocks(InputFormat::kJsonl, 3, 3));    // 4 blocks
+  EXPECT_FALSE(blocks(InputFormat::kJsonl, 4, 4));   // 3 blocks
+  EXPECT_FALSE(blocks(InputFormat::kJsonl, 2, 3));   // target under a block
+  EXPECT_FALSE(blocks(InputFormat::kJsonl, 3, 0));   // sequential asked for
+  EXPECT_FALSE(blocks(InputFormat::kParquet, 3, 3));
+}
+
+TEST(PlannerTest, BlockScanReadErrorsAreErrors) {
+  auto mem = NewMemEnv();
+  std::string text = "\xEF\xBB\xBFid,v\n";
+  for (int row_idx = 0; row_idx < 100; ++row_idx) text += std::to_string(row_idx) + ",x\r\n";
+  WriteFile(mem.get(), "big.csv", text);
+  FaultInjectionEnv env(mem.get());
+  CsvOptions csv;
+  csv.header = true;
+  Result<std::optional<std::vector<RecordRange>>> clean =
+      SplitAtRecordsInBlocks(&env, "big.csv", InputFormat::kCsv, csv, 100, 32);
+  ASSERT_TRUE(clean.ok() && clean->has_value());
+  const int64_t reads = env.Calls(FaultOp::kRead);
+  ASSERT_GT(reads, static_cast<int64_t>(text.size() / 32));
+  for (int64_t nth = 1; nth <= reads; ++nth) {
+    env.ClearRules();
+    env.FailOnce(FaultOp::kRead, "big.csv", nth);
+    Result<std::vector<RecordRange>> split = SplitAtRecords(&env, "big.csv", InputFormat::kCsv, csv, 100, 32, 32);
+    ASSERT_FALSE(split.ok()) << "read " << nth;
+    EXPECT_EQ(split.status().code(), StatusCode::kIOError);
+    EXPECT_NE(split.status().message().find("reading 'big.csv' at byte "), std::string::npos)
+        << split.status().ToString();
+  }
 }
 
 }  // namespace

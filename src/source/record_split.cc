@@ -1,9 +1,16 @@
 #include "source/record_split.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <utility>
+
+#include "core/tsan_annotations.h"
 
 namespace sluice {
 namespace {
@@ -174,10 +181,212 @@ Status ScanJsonl(ChunkReader* reader, RangeBuilder* ranges) {
   return Status::OK();
 }
 
+// ---- the parallel scan of a file in which every LF ends a record ------------
+
+// Read window of the short reads that find range starts.
+constexpr size_t kProbeBytes = size_t{4} << 10;
+// Smaller files are scanned sequentially.
+constexpr uint64_t kMinParallelBlocks = 4;
+
+using MaybeRanges = std::optional<std::vector<RecordRange>>;
+
+struct LineFile {
+  const RandomAccessFile* file;
+  const std::string& path;
+  InputFormat format;      // kCsv or kJsonl
+  uint64_t size;           // as Stat saw it
+  uint64_t first_record;   // 3 after a UTF-8 byte order mark, else 0
+  size_t probe_bytes;      // read window of NextRecord
+};
+
+enum class Blank { kYes, kNo, kUnknown };
+
+// Whether the record that starts at `p` is blank, judged from the bytes [p, end)
+// at hand; kUnknown when that takes bytes past `end`, which is the end of the
+// file if `at_eof` (then an empty [p, end) is no record: kYes).
+Blank RecordIsBlank(InputFormat format, const char* p, const char* end, bool at_eof) {
+  if (format == InputFormat::kJsonl) {
+    // Up to the first byte that is not blank only: the caller finds the LF anyway.
+    for (; p < end && *p != '\n'; ++p) {
+      if (*p != ' ' && *p != '\t' && *p != '\r') return Blank::kNo;
+    }
+    return p < end || at_eof ? Blank::kYes : Blank::kUnknown;
+  }
+  if (p == end) return at_eof ? Blank::kYes : Blank::kUnknown;
+  if (*p == '\n') return Blank::kYes;
+  if (*p != '\r') return Blank::kNo;
+  if (p + 1 == end) return at_eof ? Blank::kYes : Blank::kUnknown;  // a lone CR at the end of the file
+  return p[1] == '\n' ? Blank::kYes : Blank::kNo;
+}
+
+// The first non-blank record that starts at or after `from`, or f.size if none.
+// Reads forward from `from` in windows of f.probe_bytes.
+Result<uint64_t> NextRecord(const LineFile& f, uint64_t from) {
+  if (from >= f.size) return f.size;
+  bool at_record = from <= f.first_record;  // window position `pos` starts a record
+  ChunkReader reader(f.file, f.path, at_record ? f.first_record : from - 1, f.probe_bytes);
+  RETURN_IF_ERROR(reader.Fill(0).status());
+  size_t pos = 0;
+  while (true) {
+    const char* base = reader.data();
+    const char* end = base + reader.size();
+    if (!at_record) {
+      const char* newline = Find(base + pos, end, '\n');
+      if (newline == end) {
+        if (reader.eof()) return f.size;
+        RETURN_IF_ERROR(reader.Fill(reader.size()).status());
+        pos = 0;
+        continue;
+      }
+      pos = static_cast<size_t>(newline - base) + 1;
+      at_record = true;
+    }
+    const uint64_t offset = reader.offset() + pos;
+    if (offset >= f.size) return f.size;
+    const Blank blank = RecordIsBlank(f.format, base + pos, end, reader.eof());
+    if (blank == Blank::kNo) return offset;
+    if (blank == Blank::kUnknown) {
+      RETURN_IF_ERROR(reader.Fill(pos).status());
+      pos = 0;
+    } else {
+      at_record = false;
+    }
+  }
+}
+
+struct Counts {
+  int64_t newlines = 0;  // LFs
+  int64_t records = 0;   // non-blank records that start there
+
+  void Add(const Counts& other) {
+    newlines += other.newlines;
+    records += other.records;
+  }
+};
+
+// Counts block [lo, hi) of the file into `*counts`, and [lo, starts[i]) into
+// (*at_start)[i] for each range start in the block. `buf` holds hi - lo + 2
+// bytes: the block and the bytes on either side. False (nothing counted) when
+// the block holds `quote` (not '\0') or the file is shorter than f.size.
+Result<bool> CountBlock(const LineFile& f, char quote, uint64_t lo, uint64_t hi, const std::vector<uint64_t>& starts,
+                        std::vector<Counts>* at_start, char* buf, Counts* counts) {
+  const uint64_t read_from = lo > 0 ? lo - 1 : 0;  // the byte before the block tells whether lo starts a record
+  const auto want = static_cast<size_t>(std::min(hi + 1, f.size) - read_from);
+  Result<size_t> got = f.file->ReadAt(read_from, want, buf);
+  if (!got.ok()) return got.status().WithContext("reading '" + f.path + "' at byte " + std::to_string(read_from));
+  if (*got < want) return false;
+  const char* block = buf + (lo - read_from);
+  const char* block_end = block + (hi - lo);
+  const char* end = buf + want;
+  const bool at_eof = read_from + want == f.size;
+  if (quote != '\0' && std::memchr(block, quote, hi - lo) != nullptr) return false;
+
+  size_t start_idx = static_cast<size_t>(std::lower_bound(starts.begin(), starts.end(), lo) - starts.begin());
+  Counts block_counts;
+  auto add_record = [&](const char* p) -> Status {
+    const uint64_t offset = lo + static_cast<uint64_t>(p - block);
+    if (start_idx < starts.size() && starts[start_idx] == offset) (*at_start)[start_idx++] = block_counts;
+    Blank blank = RecordIsBlank(f.format, p, end, at_eof);
+    if (blank == Blank::kUnknown) {  // a JSON Lines line of blanks runs past the block
+      ASSIGN_OR_RETURN(const uint64_t next, NextRecord(f, offset));
+      blank = next == offset ? Blank::kNo : Blank::kYes;
+    }
+    if (blank == Blank::kNo) ++block_counts.records;
+    return Status::OK();
+  };
+  if (f.first_record >= lo && f.first_record < hi) RETURN_IF_ERROR(add_record(block + (f.first_record - lo)));
+  for (const char* newline = Find(buf, block_end, '\n'); newline < block_end;
+       newline = Find(newline + 1, block_end, '\n')) {
+    if (newline >= block) ++block_counts.newlines;
+    if (newline + 1 < block_end) RETURN_IF_ERROR(add_record(newline + 1));
+  }
+  *counts = block_counts;
+  return true;
+}
+
 }  // namespace
 
+Result<std::optional<std::vector<RecordRange>>> SplitAtRecordsInBlocks(Env* env, const std::string& path,
+                                                                       InputFormat format, const CsvOptions& csv,
+                                                                       uint64_t target_bytes, size_t block_bytes) {
+  if (format != InputFormat::kCsv && format != InputFormat::kJsonl) return MaybeRanges();
+  if (block_bytes == 0 || target_bytes < block_bytes) return MaybeRanges();
+  ASSIGN_OR_RETURN(const std::unique_ptr<RandomAccessFile> file, env->NewRandomAccessFile(path));
+  ASSIGN_OR_RETURN(const FileInfo info, env->Stat(path));
+  if (info.size / kMinParallelBlocks < block_bytes) return MaybeRanges();
+  ChunkReader bom_reader(file.get(), path, 0, kProbeBytes);
+  ASSIGN_OR_RETURN(const size_t first_record, bom_reader.Utf8BomLength());
+  const LineFile f{file.get(), path, format, info.size, first_record, std::min(block_bytes, kProbeBytes)};
+
+  // The range starts, by RangeBuilder's rule: range 0 ends before the first
+  // data record that is not the file's first and starts at least target_bytes
+  // into the file; each later range ends before the first non-blank record
+  // that starts at least target_bytes past its own start.
+  const bool header = format == InputFormat::kCsv && csv.header;
+  ASSIGN_OR_RETURN(const uint64_t first, NextRecord(f, first_record));
+  uint64_t first_data = first;
+  if (header && first < f.size) {
+    ASSIGN_OR_RETURN(first_data, NextRecord(f, first + 1));
+  }
+  std::vector<uint64_t> starts;
+  uint64_t from = std::max(first_data + 1, target_bytes);
+  while (from < f.size) {
+    ASSIGN_OR_RETURN(const uint64_t start, NextRecord(f, from));
+    if (start >= f.size) break;
+    starts.push_back(start);
+    from = target_bytes < f.size - start ? start + target_bytes : f.size;
+  }
+
+  // Lines and records per block, and up to each range start inside a block.
+  const char quote = format == InputFormat::kCsv ? csv.quote : '\0';
+  const auto num_blocks = static_cast<size_t>((f.size + block_bytes - 1) / block_bytes);
+  std::vector<Counts> block_counts(num_blocks);
+  std::vector<Counts> at_start(starts.size());
+  std::vector<Status> block_errors(num_blocks);
+  std::atomic<bool> sequential{false};  // a block found the quote byte or an error: stop
+  // Tasks acquire what this thread prepared and release what they did (core/tsan_annotations.h).
+  void* const handoff = &block_counts;
+  TsanRelease(handoff);
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, num_blocks), [&](const tbb::blocked_range<size_t>& blocks) {
+    TsanAcquire(handoff);
+    const std::unique_ptr<char[]> buf(new char[block_bytes + 2]);
+    for (size_t block_idx = blocks.begin(); block_idx < blocks.end(); ++block_idx) {
+      if (sequential.load(std::memory_order_relaxed)) break;
+      const uint64_t lo = block_idx * uint64_t{block_bytes};
+      Result<bool> counted = CountBlock(f, quote, lo, std::min<uint64_t>(lo + block_bytes, f.size), starts,
+                                        &at_start, buf.get(), &block_counts[block_idx]);
+      if (!counted.ok()) block_errors[block_idx] = counted.status();
+      if (!counted.ok() || !*counted) sequential.store(true, std::memory_order_relaxed);
+    }
+    TsanRelease(handoff);
+  });
+  TsanAcquire(handoff);
+  for (const Status& error : block_errors) RETURN_IF_ERROR(error);
+  if (sequential.load()) return MaybeRanges();
+
+  std::vector<RecordRange> ranges(1);
+  Counts before;  // counts of the blocks before block_idx
+  size_t block_idx = 0;
+  int64_t records_before = header && first < f.size ? 1 : 0;  // the header is no data record
+  for (size_t start_idx = 0; start_idx < starts.size(); ++start_idx) {
+    for (; block_idx < starts[start_idx] / block_bytes; ++block_idx) before.Add(block_counts[block_idx]);
+    Counts at = before;
+    at.Add(at_start[start_idx]);
+    ranges.back().records = at.records - records_before;
+    ranges.push_back(RecordRange{starts[start_idx], at.newlines + 1, 0});
+    records_before = at.records;
+  }
+  for (; block_idx < num_blocks; ++block_idx) before.Add(block_counts[block_idx]);
+  ranges.back().records = before.records - records_before;
+  return MaybeRanges(std::move(ranges));
+}
+
 Result<std::vector<RecordRange>> SplitAtRecords(Env* env, const std::string& path, InputFormat format,
-                                                const CsvOptions& csv, uint64_t target_bytes, size_t chunk_bytes) {
+                                                const CsvOptions& csv, uint64_t target_bytes, size_t chunk_bytes,
+                                                size_t block_bytes) {
+  Result<MaybeRanges> split = SplitAtRecordsInBlocks(env, path, format, csv, target_bytes, block_bytes);
+  if (!split.ok()) return split.status();
+  if (split->has_value()) return std::move(**split);
   ASSIGN_OR_RETURN(const std::unique_ptr<RandomAccessFile> file, env->NewRandomAccessFile(path));
   ChunkReader reader(file.get(), path, 0, chunk_bytes);
   RangeBuilder ranges(target_bytes);
