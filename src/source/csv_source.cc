@@ -349,8 +349,19 @@ class NullTokens {
   explicit NullTokens(const std::vector<std::string>& tokens) : tokens_(tokens) {
     for (const std::string& token : tokens_) {
       if (token.size() < 64) lengths_ |= uint64_t{1} << token.size();
+      const char* end = token.data() + token.size();
+      double float_value;
+      int64_t int_value;
+      if (!token.empty() && (ParseFloat64Prefix(token.data(), end, &float_value) == end ||
+                             std::from_chars(token.data(), end, int_value).ptr == end)) {
+        any_number_ = true;
+      }
     }
   }
+
+  // Whether some token is a number as TryNextPlain parses them (a field it
+  // parsed can be a null token only then).
+  bool any_number() const { return any_number_; }
 
   bool Contains(std::string_view text) const {
     if (text.size() < 64 && (lengths_ >> text.size() & 1) == 0) return false;
@@ -363,6 +374,7 @@ class NullTokens {
  private:
   std::vector<std::string> tokens_;
   uint64_t lengths_ = 0;  // bit n: a token of n bytes (n < 64)
+  bool any_number_ = false;
 };
 
 struct Header {
@@ -567,7 +579,7 @@ class CsvSource final : public ReaderBase {
       const size_t field_idx = field_of_column_[col_idx];
       const CsvParser::Number& number = parser_->number(field_idx);
       Column& column = batch->columns[col_idx];
-      if (null_tokens_.Contains(parser_->RawField(field_idx))) {
+      if (null_tokens_.any_number() && null_tokens_.Contains(parser_->RawField(field_idx))) {
         column.AppendNull();
       } else if (column.type() == DataType::kInt64) {
         column.AppendInt64(number.int_value);

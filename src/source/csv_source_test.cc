@@ -123,6 +123,9 @@ const std::vector<CsvCase>& ConformanceCases() {
        {{5, "bad_value", "a"}, {6, "bad_value", "a"}, {7, "bad_value", "b"}},
        CsvOptions{',', true, '"', {"", "NA", "-999"}},
        {{"a", DataType::kInt64}, {"b", DataType::kFloat64}, {"c", DataType::kString}}},
+      // A null token that is itself a number ("nan" parses as one) still makes a null.
+      {"number_null_token", "a,b\n1,nan\n2,2\n", {"1|<null>", "2|2"}, {2, 3}, {},
+       CsvOptions{',', true, '"', {"nan"}}, {{"b", DataType::kFloat64}}},
       {"float32_numbers_in_one_pass", "a,b\n1,0.1\n2,1e39\n3,x\n", {"1|0.1", "2|inf"}, {2, 3},
        {{4, "bad_value", "b"}}, {}, {{"a", DataType::kInt64}, {"b", DataType::kFloat32}}},
       {"every_problem_once",
