@@ -366,13 +366,14 @@ struct OutputSlot {
 class OnnxModel final : public Model {
  public:
   OnnxModel(std::string path, Ort::Session session, ModelInfo info, std::vector<InputSlot> inputs,
-            std::vector<OutputSlot> outputs, size_t fixed_batch, int64_t batch_timeout_ms)
+            std::vector<OutputSlot> outputs, size_t fixed_batch, size_t rows_per_run, int64_t batch_timeout_ms)
       : path_(std::move(path)),
         session_(std::move(session)),
         info_(std::move(info)),
         inputs_(std::move(inputs)),
         outputs_(std::move(outputs)),
         fixed_batch_(fixed_batch),
+        rows_per_run_(fixed_batch ? fixed_batch : rows_per_run),
         batch_timeout_ms_(batch_timeout_ms),
         memory_info_(Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeCPU)) {
     for (const InputSlot& slot : inputs_) input_names_.push_back(slot.name.c_str());
@@ -426,10 +427,10 @@ class OnnxModel final : public Model {
     return status;
   }
 
-  // Scores the rows, a fixed batch at a time when the model has one, with `run_options`.
+  // Scores the rows, rows_per_run_ at a time, with `run_options`.
   Status Score(const float* features, size_t rows, size_t cols, const std::vector<const Column*>& text,
                const Ort::RunOptions& run_options, std::vector<OutputTensor>* outputs) {
-    const size_t chunk = fixed_batch_ ? fixed_batch_ : rows;
+    const size_t chunk = rows_per_run_;
     for (size_t first = 0; first < rows; first += chunk) {
       const size_t n = std::min(chunk, rows - first);
       Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first, &text, run_options);
@@ -793,6 +794,7 @@ class OnnxModel final : public Model {
   std::vector<InputSlot> inputs_;
   std::vector<OutputSlot> outputs_;
   const size_t fixed_batch_;  // 0 = dynamic batch dimension
+  const size_t rows_per_run_;  // the fixed batch, or kOnnxRowsPerThread x intra-op threads
   const int64_t batch_timeout_ms_;  // 0 = none
   Ort::MemoryInfo memory_info_;
   std::vector<const char*> input_names_;
@@ -981,7 +983,9 @@ Result<std::unique_ptr<Model>> BuildModel(std::string_view bytes, const ModelOpt
   ReadMetadata(session, *facts, fixed_batch, &info);
 
   auto model = std::make_unique<OnnxModel>(path, std::move(session), std::move(info), std::move(inputs),
-                                           std::move(outputs), fixed_batch, options.batch_timeout_ms);
+                                           std::move(outputs), fixed_batch,
+                                           kOnnxRowsPerThread * static_cast<size_t>(options.threads),
+                                           options.batch_timeout_ms);
   RETURN_IF_ERROR(model->Probe(*facts));
   RETURN_IF_ERROR(model->StartWatchdog());
   return std::unique_ptr<Model>(std::move(model));

@@ -14,6 +14,10 @@
 // load ("model input 'x' is a string tensor; string inputs are not supported yet").
 // The batch dimension N may be dynamic or fixed: a model exported with a fixed batch b
 // is run b rows at a time (the last run padded with zero rows, whose outputs are dropped).
+// A dynamic batch is run kOnnxRowsPerThread x intra-op threads rows at a time: enough to
+// amortize a run's overhead, few enough that its intermediate tensors stay in the cores'
+// caches (the bench MLP 20-64-64-1 costs about 9% less CPU in runs of 1024 rows than of
+// 4096). Each row's scores do not depend on the rows run with it.
 //
 // Outputs (ModelInfo::outputs, in model order; only the ones named in
 // ModelOptions::requested_outputs when that is non-empty):
@@ -66,6 +70,9 @@
 #include "sluice/status.h"
 
 namespace sluice {
+
+// Rows per run and intra-op thread of a model with a dynamic batch dimension (above).
+inline constexpr size_t kOnnxRowsPerThread = 1024;
 
 // Registry detection: a ".onnx" path, or a head that looks like an ONNX ModelProto
 // (LooksLikeOnnxModel in onnx_proto.h).

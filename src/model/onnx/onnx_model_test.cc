@@ -151,6 +151,27 @@ TEST_F(OnnxModelTest, MlpMatchesTorch) {
   EXPECT_LE(MaxAbsDiff(outputs[0], Doubles(ref["outputs"]["score"])), kTolerance);
 }
 
+// A call of more rows than one run takes is scored in several runs: every row
+// gets exactly the score it gets in a small call of its own block.
+TEST_F(OnnxModelTest, CallsLargerThanOneRunGiveEachRowItsOwnScore) {
+  std::unique_ptr<Model> model = MustLoad("mlp.onnx");
+  ASSERT_TRUE(model);
+  const nlohmann::json ref = Reference("mlp_reference.json");
+  const std::vector<float> block = Floats(ref["inputs"]["features"]);
+  const size_t block_rows = block.size() / 20;
+  std::vector<OutputTensor> alone;
+  ASSERT_TRUE(model->Predict(block.data(), block_rows, 20, &alone).ok());
+  std::vector<float> x;
+  while (x.size() / 20 < 2 * kOnnxRowsPerThread + 7) x.insert(x.end(), block.begin(), block.end());
+  const size_t rows = x.size() / 20;
+  std::vector<OutputTensor> outputs;
+  ASSERT_TRUE(model->Predict(x.data(), rows, 20, &outputs).ok());
+  ASSERT_EQ(outputs[0].values.size(), rows);
+  for (size_t row = 0; row < rows; ++row) {
+    ASSERT_EQ(outputs[0].values.float32s()[row], alone[0].values.float32s()[row % block_rows]) << "row " << row;
+  }
+}
+
 TEST_F(OnnxModelTest, IntraOpThreadsGiveTheSameScores) {
   ModelOptions four;
   four.threads = 4;
