@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <set>
-#include <thread>
 
 #include "core/strings.h"
 #include "observe/alerts.h"
@@ -199,16 +198,6 @@ std::vector<std::pair<std::string, std::string>> ModelFiles(const ModelSpec& mod
 
 namespace {
 
-int Cores() { return std::max(1, tbb::info::default_concurrency()); }
-
-// Workers the spec asks for (execution.workers, default one per core), before
-// the plan caps them at its units.
-int AskedWorkers(const JobSpec& spec) { return spec.execution.workers > 0 ? spec.execution.workers : Cores(); }
-
-int ModelThreads(const JobSpec& spec, int workers) {
-  return spec.model.threads > 0 ? spec.model.threads : std::max(1, Cores() / workers);
-}
-
 // Units of this run and the thread split: workers x intra-op threads <= cores
 // unless the spec asks for more.
 Status PlanThreads(const JobSpec& spec, const RunOptions& options, JobContext* ctx) {
@@ -221,32 +210,12 @@ Status PlanThreads(const JobSpec& spec, const RunOptions& options, JobContext* c
       ctx->run_units.push_back(i);
     }
   }
-  const int workers = std::max(1, std::min<int>(AskedWorkers(spec), static_cast<int>(ctx->run_units.size())));
+  const int cores = std::max(1, tbb::info::default_concurrency());
+  int workers = spec.execution.workers > 0 ? spec.execution.workers : cores;
+  workers = std::max(1, std::min<int>(workers, static_cast<int>(ctx->run_units.size())));
   ctx->workers = workers;
-  ctx->model_threads = ModelThreads(spec, workers);
+  ctx->model_threads = spec.model.threads > 0 ? spec.model.threads : std::max(1, cores / workers);
   return Status::OK();
-}
-
-// The job's models, loaded with `threads` intra-op threads each.
-std::unique_ptr<ModelCache> NewModelCache(const JobSpec& spec, Env* env, const ModelRegistry* registry, int threads) {
-  ModelOptions mo;
-  mo.threads = threads;
-  mo.batch_timeout_ms = spec.execution.batch_timeout_ms;
-  // Optional outputs (e.g. XGBoost's "margin") are computed only when model.outputs names them.
-  for (const auto& [column, ref] : spec.model.outputs) {
-    std::string name = ref.substr(0, ref.find('['));
-    if (std::find(mo.requested_outputs.begin(), mo.requested_outputs.end(), name) == mo.requested_outputs.end()) {
-      mo.requested_outputs.push_back(std::move(name));
-    }
-  }
-  const size_t capacity = spec.model.route ? static_cast<size_t>(spec.model.route->cache_size) : 1;
-  return std::make_unique<ModelCache>(
-      [env, registry, kind = spec.model.kind, mo](const std::string& path) {
-        ModelOptions options = mo;
-        options.path = path;
-        return registry->Load(env, kind, options);
-      },
-      capacity);
 }
 
 Status CheckColumn(const JobContext& ctx, const std::string& column, const std::string& key) {
@@ -267,17 +236,6 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   }
 #endif
   auto ctx = std::make_unique<JobContext>();
-  // The model (model.load: preload) loads while the input is planned (CSV and
-  // JSON Lines files are read whole for their record starts), with the thread
-  // split of a plan of at least the asked workers' units. A plan of fewer
-  // units changes the split, and the model is loaded again.
-  const int preload_threads = ModelThreads(spec, AskedWorkers(spec));
-  std::unique_ptr<ModelCache> preload;
-  std::jthread preloading;  // declared after `preload`: joined before it goes
-  if (!spec.model.lazy) {
-    preload = NewModelCache(spec, env, options.models, preload_threads);
-    preloading = std::jthread([cache = preload.get(), path = spec.model.path] { (void)cache->Get(path); });
-  }
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
   RETURN_IF_ERROR(LoadScoreReference(spec, ctx.get()));
@@ -293,16 +251,32 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
   }
   if (spec.model.route) RETURN_IF_ERROR(CheckColumn(*ctx, spec.model.route->column, "model.route.by"));
 
-  if (preloading.joinable()) preloading.join();
-  ctx->models = preload && ctx->model_threads == preload_threads
-                    ? std::move(preload)
-                    : NewModelCache(spec, env, options.models, ctx->model_threads);
+  ModelOptions mo;
+  mo.threads = ctx->model_threads;
+  mo.batch_timeout_ms = spec.execution.batch_timeout_ms;
+  // Optional outputs (e.g. XGBoost's "margin") are computed only when model.outputs names them.
+  for (const auto& [column, ref] : spec.model.outputs) {
+    std::string name = ref.substr(0, ref.find('['));
+    if (std::find(mo.requested_outputs.begin(), mo.requested_outputs.end(), name) == mo.requested_outputs.end()) {
+      mo.requested_outputs.push_back(std::move(name));
+    }
+  }
+  const ModelRegistry* registry = options.models;
+  const std::string kind = spec.model.kind;
+  const size_t capacity = spec.model.route ? static_cast<size_t>(spec.model.route->cache_size) : 1;
+  ctx->models = std::make_unique<ModelCache>(
+      [env, registry, kind, mo](const std::string& path) {
+        ModelOptions options = mo;
+        options.path = path;
+        return registry->Load(env, kind, options);
+      },
+      capacity);
 
   if (!spec.model.lazy) {
     RETURN_IF_ERROR(BindModels(spec, ctx.get()));
   } else {
     for (const auto& [key, path] : ModelFiles(spec.model)) {
-      Result<std::string> backend = options.models->Detect(env, path);
+      Result<std::string> backend = registry->Detect(env, path);
       if (!backend.ok()) return backend.status().WithContext(key);
     }
   }
