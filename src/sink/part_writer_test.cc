@@ -288,45 +288,23 @@ TEST_F(PartWriterTest, CommitMakesThePartVisibleAtomically) {
   EXPECT_EQ(Children("out"), std::vector<std::string>{tmp});
   EXPECT_FALSE(env()->FileExists("out/part-00007.csv"));
   EXPECT_EQ(ExpandInputPaths(env(), "out").status().code(), StatusCode::kNotFound);
+  // Finished: complete under the temporary name, still hidden; no more rows.
+  ASSERT_TRUE((*part)->Finish().ok());
+  EXPECT_EQ(*ReadFileToString(env(), "out/" + tmp), "x\n1\n");
+  EXPECT_EQ(Children("out"), std::vector<std::string>{tmp});
+  Status late = (*part)->Write(b);
+  EXPECT_EQ(late.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(late.message(), "write 'out/part-00007.csv': part is finished");
+  EXPECT_EQ((*part)->Finish().code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE((*part)->Commit().ok());
   EXPECT_EQ(Children("out"), std::vector<std::string>{"part-00007.csv"});
   EXPECT_EQ(*ReadFileToString(env(), "out/part-00007.csv"), "x\n1\n");
+  ASSERT_EQ((*part)->files().size(), 1u);
+  EXPECT_EQ((*part)->files()[0].bytes, 4u);
   // Committed: the destructor must not remove it; further writes are refused.
   EXPECT_EQ((*part)->Write(b).code(), StatusCode::kFailedPrecondition);
   part->reset();
   EXPECT_TRUE(env()->FileExists("out/part-00007.csv"));
-}
-
-// Finish completes the file under its temporary name; only Commit shows it.
-TEST_F(PartWriterTest, FinishedPartStaysHiddenUntilCommit) {
-  Schema schema({{"x", DataType::kInt64}});
-  auto part = OpenPart(env(), OutputFormat::kCsv, "out", 3, schema);
-  ASSERT_TRUE(part.ok());
-  Batch b;
-  b.Reset(schema);
-  b.columns[0].AppendInt64(42);
-  ASSERT_TRUE((*part)->Write(b).ok());
-  ASSERT_TRUE((*part)->Finish().ok());
-  const std::string tmp = "out/.part-00003.csv.tmp-" + std::to_string(::getpid());
-  EXPECT_EQ(*ReadFileToString(env(), tmp), "x\n42\n");
-  EXPECT_FALSE(env()->FileExists("out/part-00003.csv"));
-  Status again = (*part)->Write(b);
-  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(again.message(), "write 'out/part-00003.csv': part is finished");
-  EXPECT_EQ((*part)->Finish().code(), StatusCode::kFailedPrecondition);
-  ASSERT_TRUE((*part)->Commit().ok());
-  EXPECT_EQ(Children("out"), std::vector<std::string>{"part-00003.csv"});
-  EXPECT_EQ(*ReadFileToString(env(), "out/part-00003.csv"), "x\n42\n");
-  ASSERT_EQ((*part)->files().size(), 1u);
-  EXPECT_EQ((*part)->files()[0].bytes, 5u);
-
-  // Destroyed after Finish without Commit: the temporary goes.
-  auto dropped = OpenPart(env(), OutputFormat::kJsonl, "out", 4, schema);
-  ASSERT_TRUE(dropped.ok());
-  ASSERT_TRUE((*dropped)->Write(b).ok());
-  ASSERT_TRUE((*dropped)->Finish().ok());
-  dropped->reset();
-  EXPECT_EQ(Children("out"), std::vector<std::string>{"part-00003.csv"});
 }
 
 TEST_F(PartWriterTest, AbortAndDestructionLeaveNothing) {
@@ -344,10 +322,13 @@ TEST_F(PartWriterTest, AbortAndDestructionLeaveNothing) {
     EXPECT_EQ((*part)->Write(b).code(), StatusCode::kFailedPrecondition);
     EXPECT_EQ((*part)->Commit().code(), StatusCode::kFailedPrecondition);
   }
-  {
+  for (const bool finished : {false, true}) {
     auto part = OpenPart(env(), OutputFormat::kJsonl, "out", 2, schema);
     ASSERT_TRUE(part.ok());
     ASSERT_TRUE((*part)->Write(b).ok());
+    if (finished) {
+      ASSERT_TRUE((*part)->Finish().ok());
+    }
   }
   EXPECT_TRUE(Children("out").empty());
 }
