@@ -4,8 +4,8 @@
     bench/tune_auto.py build/sluice [--rows 1000000] [--runs 3] [--dir DIR] [--keep]
 
 Generates (deterministically) ROWS rows of `id` + 20 float features as CSV, an XGBoost model
-(tests/models/gen_xgboost_models.py: binary:logistic, 100 trees of depth 6) and a logistic
-linear model; then for each pipeline (CSV -> model -> CSV) runs `sluice tune` (default sample),
+(tests/models/gen_xgboost_models.py: binary:logistic, 100 trees of depth 6), an ONNX MLP
+20-64-64-1 (tests/models/gen_onnx_models.py: mlp.onnx) and a logistic linear model; then for each pipeline (CSV -> model -> CSV) runs `sluice tune` (default sample),
 and scores the whole input RUNS times with the tuned settings and RUNS times with batch.size:
 auto on the same workers x threads, alternating, and prints the best of each, the size auto
 chose, and auto / tuned. The machine's load (`uptime`) is printed before and after: on a shared
@@ -24,6 +24,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FEATURES = [f"f{i}" for i in range(20)]
+PIPELINES = {"linear": "linear.json", "xgboost": "models/binary.json", "mlp": "onnx/mlp.onnx"}
 
 
 def sh(args, cwd):
@@ -42,12 +43,14 @@ def generate(d, rows):
         np.savetxt(f, data, fmt=["%d"] + ["%.6g"] * len(FEATURES), delimiter=",")
     sh(["/usr/bin/python3", os.path.join(HERE, "..", "tests", "models", "gen_xgboost_models.py"),
         os.path.join(d, "models")], d)
+    sh(["/usr/bin/python3", os.path.join(HERE, "..", "tests", "models", "gen_onnx_models.py"),
+        os.path.join(d, "onnx")], d)
     coefficients = [round(float(c), 3) for c in rng.normal(0.0, 0.5, size=len(FEATURES))]
     with open(os.path.join(d, "linear.json"), "w") as f:
         f.write('{"sluice_linear": 1, "feature_names": [%s], "coefficients": [%s], "intercepts": -0.2, '
                 '"link": "logistic"}' % (", ".join(f'"{n}"' for n in FEATURES), ", ".join(map(str, coefficients))))
     features = ", ".join(f"{{name: {n}}}" for n in FEATURES)
-    for name, model in (("linear", "linear.json"), ("xgboost", "models/binary.json")):
+    for name, model in PIPELINES.items():
         with open(os.path.join(d, f"{name}.yaml"), "w") as f:
             f.write(f"input: {{path: features.csv}}\nfeatures: [{features}]\nmodel: {{path: {model}}}\n"
                     f"output: {{path: out-{name}, keys: [id]}}\n")
@@ -85,7 +88,7 @@ def main():
         print("load before:", sh(["uptime"], d).stdout.strip())
         print(f"{'pipeline':10} {'tuned settings':38} {'tuned rows/s':>12} {'auto rows/s':>12} "
               f"{'auto chose':>10} {'auto/tuned':>10}")
-        for name in ("linear", "xgboost"):
+        for name in PIPELINES:
             job = f"{name}.yaml"
             tuned_file = os.path.join(d, f"{name}.tuned.yaml")
             sh([sluice, "tune", job, "--out", tuned_file], d)
