@@ -29,6 +29,12 @@ std::optional<int64_t> ParseInt64(std::string_view text);
 // optional sign, case-insensitive. Values beyond double range round to +-inf.
 std::optional<double> ParseFloat64(std::string_view text);
 
+// The powers of ten that doubles hold exactly (10^0 to 10^22): a mantissa below
+// 2^53 times or over one of them rounds correctly (Clinger's fast path).
+inline constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 // The longest prefix of [first, last) that is a number in ParseFloat64's
 // grammar without spaces or a leading '+' (fast_float::from_chars, general
 // format), into *value; returns the end of that prefix, or `first` if there is
@@ -71,7 +77,6 @@ inline uint64_t DigitsValue(uint64_t word, int count) {
 }
 
 inline constexpr uint64_t kPow10Int[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
-inline constexpr double kPow10Double[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
 
 // "-?D{1,7}(.D{1,7})?" not followed by an exponent, with 24 bytes readable;
 // nullptr for anything else. At most 14 digits keep the mantissa below 2^53, and
@@ -96,7 +101,7 @@ inline constexpr double kPow10Double[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7
     p += 1 + frac_digits;
   }
   if (*p == 'e' || *p == 'E') return nullptr;
-  const double magnitude = static_cast<double>(mantissa) / kPow10Double[frac_digits];
+  const double magnitude = static_cast<double>(mantissa) / kExactPowersOfTen[frac_digits];
   *value = negative ? -magnitude : magnitude;
   return p;
 }

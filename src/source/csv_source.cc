@@ -478,11 +478,9 @@ class CsvSource final : public ReaderBase {
     return Status::OK();
   }
 
-
   uint64_t bytes_read() const override {
     return parser_ ? parser_->next_offset() - std::min(range_begin_, parser_->next_offset()) : 0;
   }
-
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "batch/value_parse.h"
 #include "source/source_common.h"
 
 namespace sluice {
@@ -155,10 +156,6 @@ struct PlainNumber {
   double float_value = 0;
 };
 
-// The powers of ten that doubles hold exactly.
-constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 // Reads the JSON number that starts at `p` (before `end`) and returns the
 // position after it, or nullptr if it is not one by the JSON grammar or is one
 // left to simdjson: integers of more than 18 digits or "-0" (which simdjson may
@@ -239,12 +236,10 @@ class JsonlSource final : public ReaderBase {
     return Status::OK();
   }
 
-
   uint64_t bytes_read() const override {
     const uint64_t next = lines_->next_offset();
     return next - std::min(range_begin_, next);
   }
-
 
   Result<bool> Next(Batch* batch) override {
     if (!status_.ok()) return status_;

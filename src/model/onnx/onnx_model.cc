@@ -430,9 +430,8 @@ class OnnxModel final : public Model {
   // Scores the rows, rows_per_run_ at a time, with `run_options`.
   Status Score(const float* features, size_t rows, size_t cols, const std::vector<const Column*>& text,
                const Ort::RunOptions& run_options, std::vector<OutputTensor>* outputs) {
-    const size_t chunk = rows_per_run_;
-    for (size_t first = 0; first < rows; first += chunk) {
-      const size_t n = std::min(chunk, rows - first);
+    for (size_t first = 0; first < rows; first += rows_per_run_) {
+      const size_t n = std::min(rows_per_run_, rows - first);
       Result<std::vector<Ort::Value>> values = Run(features + first * cols, n, first, &text, run_options);
       if (!values.ok()) return values.status().WithContext("onnx model '" + path_ + "'");
       for (size_t o = 0; o < outputs_.size(); ++o) {
