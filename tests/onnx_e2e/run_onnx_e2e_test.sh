@@ -7,6 +7,8 @@
 # tests/models/gen_onnx_models.py into a temporary directory, then:
 #   - `sluice validate` and `sluice run` the torch MLP (20 float features, one [N, 20]
 #     input) on CSV and on JSON Lines, compared with torch's own forward;
+#   - a run with CI unset and a fresh HOME leaves HOME empty: ONNX Runtime's telemetry
+#     (device id, event cache) stays off;
 #   - the same for the ONNX-ML LinearClassifier + ZipMap with three named inputs (float,
 #     double, int64), labels and per-class probabilities compared with numpy;
 #   - a model with a string input (LabelEncoder) beside float inputs, fed the raw text of
@@ -44,6 +46,17 @@ step "torch MLP 20 -> 64 -> 64 -> 1, CSV in, CSV out"
 run_sluice validate "$work/job_mlp_csv.yaml"
 run_sluice run "$work/job_mlp_csv.yaml"
 check expected_mlp.csv out_mlp_csv
+
+step "ONNX Runtime's telemetry stays off (no device id or event cache under \$HOME)"
+# ONNX Runtime skips its telemetry under CI=true, so the run unsets CI; HOME is a fresh
+# directory, where the runtime would create .cache/Microsoft/DeveloperTools/.onnxruntime.
+mkdir "$work/home"
+(unset CI ORT_DISABLE_TELEMETRY; HOME="$work/home" run_sluice run "$work/job_mlp_csv.yaml" \
+  --set "output.path=$work/out_mlp_home")
+check expected_mlp.csv out_mlp_home
+if [[ -n "$(ls -A "$work/home")" ]]; then
+  fail "the run wrote under \$HOME: $(find "$work/home" -mindepth 1 | head -n 3 | tr '\n' ' ')"
+fi
 
 step "torch MLP, JSON Lines in and out, model.threads=2"
 run_sluice validate "$work/job_mlp_jsonl.yaml"

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -122,6 +123,13 @@ const OrtGlobal& Global() {
                                       std::to_string(ORT_API_VERSION) + ")");
       return g;
     }
+    // Telemetry is read from the environment when the OrtEnv is made; the runtime
+    // switch (DisableTelemetryEvents) comes too late for what it does at creation.
+    // Not overwritten: a user may opt in. This runs once, before any session, on
+    // the thread that loads the first model (preflight, before workers start, unless
+    // model.load is lazy); glibc's first setenv of a variable leaves the old
+    // environment array in place, so a concurrent getenv still reads a valid one.
+    setenv("ORT_DISABLE_TELEMETRY", "1", /*overwrite=*/0);
     try {
       g.env = std::make_unique<Ort::Env>(ORT_LOGGING_LEVEL_WARNING, "sluice", ForwardOrtLog, nullptr);
     } catch (const Ort::Exception& e) {

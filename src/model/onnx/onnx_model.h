@@ -38,7 +38,10 @@
 // Session: one Ort::Env for the whole process (a function-local static in the adapter:
 // ONNX Runtime wants a single environment, created on first load and kept until exit; its
 // log goes to spdlog, warnings at info level, the rest at debug: errors come back as
-// Status). Per model: intra-op threads = ModelOptions::threads (>= 1), inter-op 1,
+// Status). ONNX Runtime's telemetry (on by default in its Linux builds since 1.29: a device id
+// and an event cache under ~/.cache, a debug log in /tmp, uploads to Microsoft) stays off:
+// ORT_DISABLE_TELEMETRY=1 is set before the environment is made, unless the user set the
+// variable. Per model: intra-op threads = ModelOptions::threads (>= 1), inter-op 1,
 // spinning off for both pools, ORT_ENABLE_ALL graph optimizations, sequential execution.
 //
 // Batch timeout (ModelOptions::batch_timeout_ms > 0; 0 = none, negative = kInvalidArgument
