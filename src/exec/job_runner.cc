@@ -36,6 +36,9 @@
 #include "observe/resources.h"
 #include "sluice/job.h"
 #include "sluice/session.h"
+#if SLUICE_WITH_DUCKDB
+#include "source/duckdb_util.h"
+#endif
 
 namespace sluice {
 namespace {
@@ -451,6 +454,12 @@ std::vector<std::string> JobSession::ShardUnitIds() const {
   return ids;
 }
 
+void JobSession::CloseIdleDatabases() {
+#if SLUICE_WITH_DUCKDB
+  if (state_->ctx->duckdb_pool) state_->ctx->duckdb_pool->CloseIdle();
+#endif
+}
+
 Result<PlanSummary> JobSession::Plan() {
   const State& s = *state_;
   return SummarizePlan(*s.ctx, s.digest, s.env, s.out(), s.options, /*output_is_this_job=*/true);
@@ -793,6 +802,8 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   monitor_options.on_fail = [s](const std::string& reason) { s->RequestStop(ExitCode::kAlert, reason); };
   ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor, Monitor::Start(session->metrics(), env, std::move(monitor_options)));
   Result<JobReport> run = session->RunUnits(session->ShardUnitIds());
+  // The databases close beside the completion and the report, on another core.
+  std::jthread closer([s] { s->CloseIdleDatabases(); });
   monitor->Stop();
   alerts->Flush(kWebhookFlushMs);
   ASSIGN_OR_RETURN(JobReport report, std::move(run));

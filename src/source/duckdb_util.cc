@@ -290,6 +290,14 @@ size_t DuckDbPool::idle() {
   return idle_.size();
 }
 
+void DuckDbPool::CloseIdle() {
+  std::vector<std::pair<DuckDbOptions, std::unique_ptr<DuckDb>>> closing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing.swap(idle_);
+  }
+}
+
 void DuckDbPool::GiveBack(std::unique_ptr<DuckDb> db, const DuckDbOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
   idle_.emplace_back(options, std::move(db));

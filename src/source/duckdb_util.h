@@ -175,6 +175,8 @@ class DuckDbPool {
 
   // Databases waiting to be taken again.
   size_t idle();
+  // Closes the idle databases; databases taken later are new ones.
+  void CloseIdle();
 
  private:
   friend struct DuckDbRelease;

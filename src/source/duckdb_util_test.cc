@@ -91,6 +91,18 @@ TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
     EXPECT_EQ(pool.idle(), 0u);
   }
   EXPECT_EQ(pool.idle(), 1u);  // only `other` came back
+  {
+    // CloseIdle closes the idle ones; a database in use stays with its holder and comes back.
+    Result<PooledDuckDb> held = DuckDbPool::Take(&pool, small);
+    ASSERT_TRUE(held.ok());
+    pool.CloseIdle();
+    EXPECT_EQ(pool.idle(), 0u);
+    EXPECT_TRUE((*held)->Execute("SELECT 1").ok());
+  }
+  EXPECT_EQ(pool.idle(), 1u);
+  pool.CloseIdle();
+  EXPECT_EQ(pool.idle(), 0u);
+  ASSERT_TRUE(DuckDbPool::Take(&pool, small).ok());
 
   // Without a pool: a new database each time, closed when released.
   Result<PooledDuckDb> alone = DuckDbPool::Take(nullptr, small);
