@@ -103,9 +103,12 @@ class ModelRegistry {
   // (head = first bytes of the file, up to 1 MiB).
   using DetectFn = std::function<bool(std::string_view path, std::string_view head)>;
   using LoadFn = std::function<Result<std::unique_ptr<Model>>(Env*, const ModelOptions&)>;
+  // Makes the backend's process-wide runtime, which every Load needs first
+  // (ONNX Runtime's environment: about 10 ms). Errors are left for Load to report.
+  using WarmFn = std::function<void()>;
 
-  // kAlreadyExists for a duplicate name.
-  Status Register(std::string name, DetectFn detect, LoadFn load);
+  // kAlreadyExists for a duplicate name. `warm` may be empty.
+  Status Register(std::string name, DetectFn detect, LoadFn load, WarmFn warm = nullptr);
   // Names in registration order.
   std::vector<std::string> names() const;
 
@@ -115,12 +118,17 @@ class ModelRegistry {
                                       const ModelOptions& options) const;
   // The backend "auto" would choose for this file.
   Result<std::string> Detect(Env* env, const std::string& path) const;
+  // Runs backend `kind`'s WarmFn (the detected backend for "auto"), so that a
+  // caller can pay for it beside other work before the first Load. Does
+  // nothing when the backend has none or `kind` names none. Thread-safe.
+  void Warm(Env* env, std::string_view kind, const std::string& path) const;
 
  private:
   struct Entry {
     std::string name;
     DetectFn detect;
     LoadFn load;
+    WarmFn warm;
   };
   std::vector<Entry> entries_;
 };

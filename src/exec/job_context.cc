@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "core/strings.h"
 #include "observe/alerts.h"
@@ -235,6 +236,13 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
     return Status::NotSupported("output.format: parquet is not supported by this build (built without DuckDB; run scripts/bootstrap)");
   }
 #endif
+  const ModelRegistry* registry = options.models;
+  // The model backend's runtime is made beside the planning (which, for Parquet
+  // and databases, keeps one core); the load below waits for it if need be.
+  std::jthread warm;
+  if (!spec.model.lazy) {
+    warm = std::jthread([registry, env, &spec] { registry->Warm(env, spec.model.kind, spec.model.path); });
+  }
   auto ctx = std::make_unique<JobContext>();
   RETURN_IF_ERROR(PrepareInput(spec, env, ctx.get()));
   RETURN_IF_ERROR(LoadStats(spec, env, &ctx->stats));
@@ -261,7 +269,6 @@ Result<std::unique_ptr<JobContext>> PrepareJob(const JobSpec& spec, Env* env, co
       mo.requested_outputs.push_back(std::move(name));
     }
   }
-  const ModelRegistry* registry = options.models;
   const std::string kind = spec.model.kind;
   const size_t capacity = spec.model.route ? static_cast<size_t>(spec.model.route->cache_size) : 1;
   ctx->models = std::make_unique<ModelCache>(

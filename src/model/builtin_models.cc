@@ -20,19 +20,20 @@ void RegisterBuiltinModels(ModelRegistry* registry) {
     const char* name;
     ModelRegistry::DetectFn detect;
     ModelRegistry::LoadFn load;
+    ModelRegistry::WarmFn warm;
   };
   const Backend backends[] = {
-      {"linear", DetectLinearModel, LoadLinearModel},
-      {"fake", DetectFakeModel, LoadFakeModel},
+      {"linear", DetectLinearModel, LoadLinearModel, nullptr},
+      {"fake", DetectFakeModel, LoadFakeModel, nullptr},
 #if SLUICE_WITH_ONNX
-      {"onnx", DetectOnnxModel, LoadOnnxModel},
+      {"onnx", DetectOnnxModel, LoadOnnxModel, WarmOnnxRuntime},
 #endif
 #if SLUICE_WITH_XGBOOST
-      {"xgboost", DetectXgboostModel, LoadXgboostModel},
+      {"xgboost", DetectXgboostModel, LoadXgboostModel, nullptr},
 #endif
   };
   for (const Backend& backend : backends) {
-    [[maybe_unused]] Status status = registry->Register(backend.name, backend.detect, backend.load);
+    [[maybe_unused]] Status status = registry->Register(backend.name, backend.detect, backend.load, backend.warm);
     assert(status.ok() && "RegisterBuiltinModels called on a registry that already has a builtin");
   }
 }

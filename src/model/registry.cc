@@ -29,7 +29,7 @@ Status Model::PredictWithText(const float* features, size_t rows, size_t cols,
   return Predict(features, rows, cols, outputs);
 }
 
-Status ModelRegistry::Register(std::string name, DetectFn detect, LoadFn load) {
+Status ModelRegistry::Register(std::string name, DetectFn detect, LoadFn load, WarmFn warm) {
   if (name.empty() || name == "auto") {
     return Status::InvalidArgument("model registry: '" + name + "' cannot name a backend");
   }
@@ -39,7 +39,7 @@ Status ModelRegistry::Register(std::string name, DetectFn detect, LoadFn load) {
       return Status::AlreadyExists("model registry: backend '" + name + "' is already registered");
     }
   }
-  entries_.push_back(Entry{std::move(name), std::move(detect), std::move(load)});
+  entries_.push_back(Entry{std::move(name), std::move(detect), std::move(load), std::move(warm)});
   return Status::OK();
 }
 
@@ -71,6 +71,18 @@ Result<std::string> ModelRegistry::Detect(Env* env, const std::string& path) con
   return Status::InvalidArgument("model.path '" + path +
                                  "': cannot tell the model kind from its name or content; set model.kind "
                                  "(one of: " + JoinNames(names()) + ")");
+}
+
+void ModelRegistry::Warm(Env* env, std::string_view kind, const std::string& path) const {
+  std::string name(kind);
+  if (kind == "auto") {
+    Result<std::string> detected = Detect(env, path);
+    if (!detected.ok()) return;
+    name = *std::move(detected);
+  }
+  for (const Entry& entry : entries_) {
+    if (entry.name == name && entry.warm) entry.warm();
+  }
 }
 
 Result<std::unique_ptr<Model>> ModelRegistry::Load(Env* env, std::string_view kind,

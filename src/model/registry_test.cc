@@ -198,6 +198,28 @@ TEST_F(RegistryTest, FirstMatchingDetectorWinsAndLoadGetsOptions) {
   EXPECT_EQ(seen_threads, 3);
 }
 
+TEST_F(RegistryTest, WarmRunsTheNamedOrDetectedBackendsWarmFunction) {
+  ModelRegistry registry;
+  std::vector<std::string> warmed;
+  auto load = [](Env*, const ModelOptions&) -> Result<std::unique_ptr<Model>> { return Status::Internal("unused"); };
+  auto warm = [&warmed](std::string name) { return [&warmed, name] { warmed.push_back(name); }; };
+  auto by_ext = [](std::string_view ext) {
+    return [ext](std::string_view path, std::string_view) { return path.ends_with(ext); };
+  };
+  ASSERT_TRUE(registry.Register("bin", by_ext(".bin"), load, warm("bin")).ok());
+  ASSERT_TRUE(registry.Register("txt", by_ext(".txt"), load, warm("txt")).ok());
+  ASSERT_TRUE(registry.Register("cold", by_ext(".cold"), load).ok());
+  Write("model.txt", "bytes");
+  Write("model.cold", "bytes");
+
+  registry.Warm(env_.get(), "bin", "model.txt");    // named: the file is not looked at
+  registry.Warm(env_.get(), "auto", "model.txt");   // detected
+  registry.Warm(env_.get(), "auto", "model.cold");  // a backend without one
+  registry.Warm(env_.get(), "auto", "missing.bin"); // no file: left for Load to report
+  registry.Warm(env_.get(), "nothing", "model.txt");
+  EXPECT_EQ(warmed, (std::vector<std::string>{"bin", "txt"}));
+}
+
 TEST_F(RegistryTest, EmptyRegistry) {
   ModelRegistry registry;
   Write("m.json", kLinearJson);

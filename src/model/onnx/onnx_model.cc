@@ -126,9 +126,9 @@ const OrtGlobal& Global() {
     // Telemetry is read from the environment when the OrtEnv is made; the runtime
     // switch (DisableTelemetryEvents) comes too late for what it does at creation.
     // Not overwritten: a user may opt in. This runs once, before any session, on
-    // the thread that loads the first model (preflight, before workers start, unless
-    // model.load is lazy); glibc's first setenv of a variable leaves the old
-    // environment array in place, so a concurrent getenv still reads a valid one.
+    // the thread that warms or loads first (beside the job's planning, or on a
+    // worker with model.load: lazy); glibc's first setenv of a variable leaves the
+    // old environment array in place, so a concurrent getenv still reads a valid one.
     setenv("ORT_DISABLE_TELEMETRY", "1", /*overwrite=*/0);
     try {
       g.env = std::make_unique<Ort::Env>(ORT_LOGGING_LEVEL_WARNING, "sluice", ForwardOrtLog, nullptr);
@@ -1013,6 +1013,8 @@ Result<std::unique_ptr<Model>> LoadOnnxModelFromBytes(std::string_view bytes, co
     return Status::ResourceExhausted(PathKey(options.path) + ": out of memory loading the model");
   }
 }
+
+void WarmOnnxRuntime() { (void)Global(); }
 
 Result<std::unique_ptr<Model>> LoadOnnxModel(Env* env, const ModelOptions& options) {
   Result<std::string> bytes = ReadFileToString(env, options.path);

@@ -97,6 +97,10 @@ bool DetectOnnxModel(std::string_view path, std::string_view head);
 //                 API version this build was compiled against.
 Result<std::unique_ptr<Model>> LoadOnnxModel(Env* env, const ModelOptions& options);
 
+// Makes the process's ONNX Runtime environment (about 10 ms: the runtime registers its
+// operator schemas) if no load has yet; a load made meanwhile waits for it.
+void WarmOnnxRuntime();
+
 // As LoadOnnxModel, from the file's bytes already read (options.path names it in messages).
 Result<std::unique_ptr<Model>> LoadOnnxModelFromBytes(std::string_view bytes, const ModelOptions& options);
 
