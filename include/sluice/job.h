@@ -366,6 +366,9 @@ struct RunOptions {
   // live bar over plain lines for progress: auto.
   bool quiet = false;
   bool stderr_tty = false;
+  // The process exits when RunJob returns (the CLI's `run`): what only memory
+  // holds (the idle DuckDB databases) is left to the exit instead of freed.
+  bool exits_after_run = false;
 };
 
 // Preflight: input present and readable, schema resolvable, stats complete,

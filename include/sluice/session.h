@@ -84,11 +84,11 @@ class JobSession {
   // rules (exit 4); running the job again resumes it. Any thread.
   void RequestStop(ExitCode code, std::string reason);
 
-  // Closes the DuckDB databases the session keeps between units (Parquet
-  // input and output); units run later open new ones. Each close costs a few
-  // milliseconds of CPU (the catalog, and DuckDB handing its memory back).
-  // Any thread, while no RunUnits call runs.
-  void CloseIdleDatabases();
+  // Leaves the DuckDB databases the session keeps between units (Parquet
+  // input and output) to the end of the process, never closed (DuckDbPool::
+  // LeaveIdleToExit): for a process that exits after its run. Units run later
+  // open new ones. Any thread, while no RunUnits call runs.
+  void LeaveIdleDatabasesToExit();
 
   // The session's live metrics (observe/metrics.h), for the monitor and the
   // run report; counts every unit this session ran.

@@ -77,6 +77,7 @@ int CmdRun(Env* env, const ModelRegistry& models, const CommonArgs& args, bool r
   options.restart = restart;
   options.quiet = quiet;
   options.stderr_tty = isatty(STDERR_FILENO) == 1;
+  options.exits_after_run = true;
   if (Status st = ParseShard(args.shard, &options); !st.ok()) return Fail(st);
   options.interrupt = &g_interrupt;
   InstallStopSignals();

@@ -454,9 +454,9 @@ std::vector<std::string> JobSession::ShardUnitIds() const {
   return ids;
 }
 
-void JobSession::CloseIdleDatabases() {
+void JobSession::LeaveIdleDatabasesToExit() {
 #if SLUICE_WITH_DUCKDB
-  if (state_->ctx->duckdb_pool) state_->ctx->duckdb_pool->CloseIdle();
+  if (state_->ctx->duckdb_pool) state_->ctx->duckdb_pool->LeaveIdleToExit();
 #endif
 }
 
@@ -802,8 +802,7 @@ Result<JobReport> RunJob(const JobSpec& spec, Env* env, const RunOptions& option
   monitor_options.on_fail = [s](const std::string& reason) { s->RequestStop(ExitCode::kAlert, reason); };
   ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor, Monitor::Start(session->metrics(), env, std::move(monitor_options)));
   Result<JobReport> run = session->RunUnits(session->ShardUnitIds());
-  // The databases close beside the completion and the report, on another core.
-  std::jthread closer([s] { s->CloseIdleDatabases(); });
+  if (options.exits_after_run) session->LeaveIdleDatabasesToExit();
   monitor->Stop();
   alerts->Flush(kWebhookFlushMs);
   ASSIGN_OR_RETURN(JobReport report, std::move(run));

@@ -290,12 +290,13 @@ size_t DuckDbPool::idle() {
   return idle_.size();
 }
 
-void DuckDbPool::CloseIdle() {
-  std::vector<std::pair<DuckDbOptions, std::unique_ptr<DuckDb>>> closing;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closing.swap(idle_);
-  }
+void DuckDbPool::LeaveIdleToExit() {
+  static std::mutex* const left_mu = new std::mutex;
+  static auto* const left = new std::vector<std::unique_ptr<DuckDb>>;  // never destroyed
+  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> left_lock(*left_mu);
+  for (auto& [options, db] : idle_) left->push_back(std::move(db));
+  idle_.clear();
 }
 
 void DuckDbPool::GiveBack(std::unique_ptr<DuckDb> db, const DuckDbOptions& options) {

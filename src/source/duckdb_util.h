@@ -175,8 +175,13 @@ class DuckDbPool {
 
   // Databases waiting to be taken again.
   size_t idle();
-  // Closes the idle databases; databases taken later are new ones.
-  void CloseIdle();
+  // Hands the idle databases over to the end of the process, never closed:
+  // for a process that exits once its job is done, where closing them only
+  // costs time (about 2.5 ms of CPU each, DuckDB destroying its catalog; all
+  // of it on one core at the very end of the run). They stay reachable (no
+  // leak report). Databases taken later are new ones. Idle databases hold no
+  // data and nothing spilled (see above), so nothing is lost at exit.
+  void LeaveIdleToExit();
 
  private:
   friend struct DuckDbRelease;

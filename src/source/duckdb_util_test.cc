@@ -92,15 +92,15 @@ TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
   }
   EXPECT_EQ(pool.idle(), 1u);  // only `other` came back
   {
-    // CloseIdle closes the idle ones; a database in use stays with its holder and comes back.
+    // LeaveIdleToExit takes the idle ones; a database in use stays with its holder and comes back.
     Result<PooledDuckDb> held = DuckDbPool::Take(&pool, small);
     ASSERT_TRUE(held.ok());
-    pool.CloseIdle();
+    pool.LeaveIdleToExit();
     EXPECT_EQ(pool.idle(), 0u);
     EXPECT_TRUE((*held)->Execute("SELECT 1").ok());
   }
   EXPECT_EQ(pool.idle(), 1u);
-  pool.CloseIdle();
+  pool.LeaveIdleToExit();
   EXPECT_EQ(pool.idle(), 0u);
   ASSERT_TRUE(DuckDbPool::Take(&pool, small).ok());
 
