@@ -212,11 +212,11 @@ TEST_F(RegistryTest, WarmRunsTheNamedOrDetectedBackendsWarmFunction) {
   Write("model.txt", "bytes");
   Write("model.cold", "bytes");
 
-  registry.Warm(env_.get(), "bin", "model.txt");    // named: the file is not looked at
-  registry.Warm(env_.get(), "auto", "model.txt");   // detected
-  registry.Warm(env_.get(), "auto", "model.cold");  // a backend without one
-  registry.Warm(env_.get(), "auto", "missing.bin"); // no file: left for Load to report
-  registry.Warm(env_.get(), "nothing", "model.txt");
+  registry.Warm(env_.get(), "bin", "model.txt");     // named: the file is not looked at
+  registry.Warm(env_.get(), "auto", "model.txt");    // detected
+  registry.Warm(env_.get(), "auto", "model.cold");   // a backend without one
+  registry.Warm(env_.get(), "auto", "missing.bin");  // no file: left for Load to report
+  registry.Warm(env_.get(), "nothing", "model.txt");  // no such backend
   EXPECT_EQ(warmed, (std::vector<std::string>{"bin", "txt"}));
 }
 
