@@ -185,6 +185,7 @@ class UnitRun final : public UnitCommit {
                                          TsanAcquire(handoff);
                                          if (done || !Ok()) {
                                            fc.stop();
+                                           TsanRelease(handoff);  // what it read, before the unit is destroyed
                                            return nullptr;
                                          }
                                          Token* t;
@@ -216,9 +217,11 @@ class UnitRun final : public UnitCommit {
               if (Ok()) Write(t);
               Finish(t);
               AddInFlight(-1);
+              {
+                std::lock_guard<std::mutex> lock(free_mu);
+                free.push_back(t);
+              }
               TsanRelease(handoff);
-              std::lock_guard<std::mutex> lock(free_mu);
-              free.push_back(t);
             }));
     TsanAcquire(handoff);
   }
