@@ -509,15 +509,21 @@ void CheckGeneratedFile(Env* env, const InputSpec& input, const std::string& tex
   ++*checked;
 }
 
+// A header three times in four, one of three delimiters and one of `quotes`.
+CsvOptions RandomCsvOptions(std::mt19937_64& rng, const std::vector<char>& quotes) {
+  CsvOptions csv;
+  csv.header = Chance(rng, 0.75);
+  csv.delimiter = Pick(rng, std::vector<char>{',', ';', '\t'});
+  csv.quote = Pick(rng, quotes);
+  return csv;
+}
+
 TEST(PlannerPropertyTest, CsvUnitsReadLikeTheWholeFile) {
   std::mt19937_64 rng(20240105);
   auto env = NewMemEnv();
   int checked = 0;
   for (int file_idx = 0; file_idx < 300 && !::testing::Test::HasFailure(); ++file_idx) {
-    CsvOptions csv;
-    csv.header = Chance(rng, 0.75);
-    csv.delimiter = Pick(rng, std::vector<char>{',', ';', '\t'});
-    csv.quote = Pick(rng, std::vector<char>{'"', '"', '\'', '\0'});
+    const CsvOptions csv = RandomCsvOptions(rng, {'"', '"', '\'', '\0'});
     const std::string text = RandomCsv(rng, csv);
     SCOPED_TRACE("file " + std::to_string(file_idx) + ": " + ::testing::PrintToString(text));
     CheckGeneratedFile(env.get(), Input("gen.csv", InputFormat::kCsv, csv), text, &checked);
@@ -583,10 +589,7 @@ TEST(PlannerPropertyTest, CsvBlockScanSplitsLikeSequential) {
   auto env = NewMemEnv();
   int parallel_files = 0;
   for (int file_idx = 0; file_idx < 300 && !::testing::Test::HasFailure(); ++file_idx) {
-    CsvOptions csv;
-    csv.header = Chance(rng, 0.75);
-    csv.delimiter = Pick(rng, std::vector<char>{',', ';', '\t'});
-    csv.quote = Pick(rng, std::vector<char>{'"', '\'', '\0'});
+    CsvOptions csv = RandomCsvOptions(rng, {'"', '\'', '\0'});
     const std::string text = RandomCsv(rng, csv);
     SCOPED_TRACE("file " + std::to_string(file_idx) + ": " + ::testing::PrintToString(text));
     WriteFile(env.get(), "gen.csv", text);

@@ -7,9 +7,9 @@
 // every file receives its rows in input order, once per batch) and hands each
 // group to AppendRows. Finish has every file finished (FinishFile: complete
 // under its temporary name); Commit syncs each (reopened by path), renames it
-// into place and syncs the output directory and every partition directory. A failed create, write,
-// finish or rename drops the whole part (Abort): temporaries are removed, and so
-// are files a failed Commit had already renamed.
+// into place and syncs the output directory and every partition directory. A
+// failed create, write, finish or rename drops the whole part (Abort):
+// temporaries are removed, and so are files a failed Commit had already renamed.
 //
 // Subclasses keep per-file state in their own containers, indexed by file
 // index (AddFile announces each new one), and must call Abort() in their

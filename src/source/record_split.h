@@ -18,9 +18,9 @@
 // with quoting off) every record start follows an LF, so a large file is
 // scanned in parallel instead: the range starts are found first by short reads
 // near each target offset, then fixed-size blocks are counted concurrently
-// (lines, non-blank records, and both up to each range start) and summed. A CSV block that
-// holds the quote byte sends the whole file back to the sequential scan. Both
-// scans give the same ranges.
+// (lines, non-blank records, and both up to each range start) and summed. A
+// CSV block that holds the quote byte sends the whole file back to the
+// sequential scan. Both scans give the same ranges.
 //
 // Thread-safety: a pure function of the file's bytes; the parallel scan runs
 // its tasks in the calling thread's oneTBB arena.
@@ -46,8 +46,6 @@ struct RecordRange {
   uint64_t begin = 0;      // 0, or the first byte of a non-blank data record
   int64_t first_line = 1;  // 1-based physical line of the record at `begin` (1 for begin 0)
   int64_t records = 0;     // non-blank data records that start in the range (not the header)
-
-  bool operator==(const RecordRange&) const = default;
 };
 
 // Cuts `path` (read through `env`) into consecutive ranges that cover the whole
