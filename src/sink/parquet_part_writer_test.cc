@@ -243,7 +243,7 @@ TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
   options.duckdb_pool = std::make_shared<DuckDbPool>();
   write(options, true);
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
-  // Aborted with its rows staged: the table is dropped, the database goes back.
+  // Aborted with its rows held: the database goes back.
   options.part_index = 2;
   write(options, false);
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
@@ -278,6 +278,36 @@ TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
   write(options, true);
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
   EXPECT_EQ(FileBytes(out + "/part-00005.parquet"), alone);
+}
+
+// A part whose rows outgrow what the writer holds (a quarter of its 23 MiB
+// memory limit) moves them into a table mid-way: it writes the same rows, in
+// order, as parts small enough to hold theirs.
+TEST_F(ParquetPartWriterTest, PartsOverTheHoldLimitWriteTheSameRows) {
+  constexpr int64_t kRows = 200'000;  // about 13 MB of values
+  constexpr int64_t kBatch = 20'000;
+  const std::string root = dir_.Path("cmp");
+  auto big = OpenPartWriter(Env::Default(), Options(root + "/big", 0));
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  for (int64_t first = 0; first < kRows; first += kBatch) {
+    const Batch batch = MakeBatch(first, kBatch);
+    ASSERT_TRUE((*big)->Write(batch).ok());
+    auto small = OpenPartWriter(Env::Default(), Options(root + "/small", static_cast<int>(first / kBatch)));
+    ASSERT_TRUE(small.ok()) << small.status().ToString();
+    ASSERT_TRUE((*small)->Write(batch).ok());
+    ASSERT_TRUE((*small)->Commit().ok());
+  }
+  ASSERT_TRUE((*big)->Commit().ok());
+  const std::string big_file = root + "/big/part-00000.parquet";
+  EXPECT_EQ(Query("SELECT count(*), count(*) FILTER (id <> file_row_number) FROM read_parquet(?, file_row_number = true)",
+                  big_file),
+            (std::vector<std::string>{"200000|0"}));
+  // Every row once in each directory.
+  EXPECT_EQ(Query("SELECT count(*), count(*) FILTER (n <> 2 OR big <> 1) FROM (SELECT count(*) AS n, "
+                  "count(*) FILTER (filename LIKE '%/big/%') AS big FROM read_parquet(?, filename = true) "
+                  "GROUP BY id, score, x, flag, name, ts, day)",
+                  root + "/*/*.parquet"),
+            (std::vector<std::string>{"200000|0"}));
 }
 
 TEST_F(ParquetPartWriterTest, OneFilePerPartitionDirectory) {

@@ -344,7 +344,8 @@ void PartWriterBase::Abort() {
 }
 
 uint64_t PartWriterMemory(OutputFormat format, size_t num_columns) {
-  // DuckDB holds about 8 MiB outside its limit (the appender's rows, compression buffers).
+  // DuckDB holds about 8 MiB outside its limit (the appender's rows, compression buffers). Rows the
+  // writer holds (up to a quarter of the limit) sit beside a database holding no table.
   return format == OutputFormat::kParquet ? ParquetPartMemoryLimit(num_columns) + (uint64_t{8} << 20) : 0;
 }
 

@@ -67,6 +67,58 @@ void SluiceBucket(duckdb_function_info info, duckdb_data_chunk input, duckdb_vec
   }
 }
 
+
+// sluice_chunks(p): the table function of DuckChunkList. Bind reads the list's
+// address and declares its columns; each call hands out its next chunk.
+void ChunksBind(duckdb_bind_info info) {
+  duckdb_value address = duckdb_bind_get_parameter(info, 0);
+  const auto* list = reinterpret_cast<const DuckChunkList*>(static_cast<intptr_t>(duckdb_get_int64(address)));
+  duckdb_destroy_value(&address);
+  if (list == nullptr) {
+    duckdb_bind_set_error(info, "sluice_chunks: no chunk list");
+    return;
+  }
+  for (size_t col = 0; col < list->names().size(); ++col) {
+    duckdb_logical_type type = duckdb_create_logical_type(list->types()[col]);
+    duckdb_bind_add_result_column(info, list->names()[col].c_str(), type);
+    duckdb_destroy_logical_type(&type);
+  }
+  duckdb_bind_set_bind_data(info, const_cast<DuckChunkList*>(list), nullptr);
+}
+
+void ChunksInit(duckdb_init_info info) {
+  duckdb_init_set_init_data(info, new size_t(0), [](void* next) { delete static_cast<size_t*>(next); });
+  duckdb_init_set_max_threads(info, 1);
+}
+
+void ChunksScan(duckdb_function_info info, duckdb_data_chunk output) {
+  const auto* list = static_cast<const DuckChunkList*>(duckdb_function_get_bind_data(info));
+  size_t& next = *static_cast<size_t*>(duckdb_function_get_init_data(info));
+  if (next == list->chunks().size()) {
+    duckdb_data_chunk_set_size(output, 0);
+    return;
+  }
+  duckdb_data_chunk chunk = list->chunks()[next++];
+  for (size_t col = 0; col < list->names().size(); ++col) {
+    duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(output, col), duckdb_data_chunk_get_vector(chunk, col));
+  }
+  duckdb_data_chunk_set_size(output, duckdb_data_chunk_get_size(chunk));
+}
+
+Status RegisterChunksFunction(duckdb_connection con) {
+  duckdb_table_function fn = duckdb_create_table_function();
+  duckdb_table_function_set_name(fn, "sluice_chunks");
+  duckdb_logical_type bigint = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+  duckdb_table_function_add_parameter(fn, bigint);
+  duckdb_destroy_logical_type(&bigint);
+  duckdb_table_function_set_bind(fn, ChunksBind);
+  duckdb_table_function_set_init(fn, ChunksInit);
+  duckdb_table_function_set_function(fn, ChunksScan);
+  const bool ok = duckdb_register_table_function(con, fn) == DuckDBSuccess;
+  duckdb_destroy_table_function(&fn);
+  return ok ? Status::OK() : Status::Internal("DuckDB: cannot register sluice_chunks");
+}
+
 }  // namespace
 
 Status DuckError(duckdb_error_type type, const char* message) {
@@ -330,7 +382,23 @@ Status RegisterSluiceFunctions(duckdb_connection con) {
   ok = ok && duckdb_register_scalar_function_set(con, set) == DuckDBSuccess;
   duckdb_destroy_logical_type(&bigint);
   duckdb_destroy_scalar_function_set(&set);
-  return ok ? Status::OK() : Status::Internal("DuckDB: cannot register sluice_bucket");
+  if (!ok) return Status::Internal("DuckDB: cannot register sluice_bucket");
+  return RegisterChunksFunction(con);
+}
+
+// ---- DuckChunkList ----------------------------------------------------------
+
+duckdb_data_chunk DuckChunkList::Add() {
+  std::vector<duckdb_logical_type> types;
+  for (const duckdb_type t : types_) types.push_back(duckdb_create_logical_type(t));
+  chunks_.push_back(duckdb_create_data_chunk(types.data(), types.size()));
+  for (duckdb_logical_type& t : types) duckdb_destroy_logical_type(&t);
+  return chunks_.back();
+}
+
+void DuckChunkList::Clear() {
+  for (duckdb_data_chunk& chunk : chunks_) duckdb_destroy_data_chunk(&chunk);
+  chunks_.clear();
 }
 
 }  // namespace sluice

@@ -5,7 +5,8 @@
 //
 // Every database is opened with threads = 1 (Sluice's workers are the
 // parallelism) and TimeZone = UTC (text cast to TIMESTAMPTZ reads as UTC), and
-// has the function sluice_bucket(value, buckets) (see RegisterSluiceFunctions).
+// has the functions sluice_bucket(value, buckets) (see RegisterSluiceFunctions)
+// and sluice_chunks (see DuckChunkList).
 //
 // Errors: the first line of DuckDB's message, without its "… Error: " prefix.
 // The code follows DuckDB's error type: I/O -> kIOError, out of memory ->
@@ -26,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sluice/source.h"
@@ -191,12 +193,44 @@ class DuckDbPool {
   std::vector<std::pair<DuckDbOptions, std::unique_ptr<DuckDb>>> idle_;  // guarded by mu_
 };
 
+// Data chunks held by the caller, read in SQL as the table sluice_chunks(p),
+// where p is the address of the list, bound as a BIGINT parameter (Param()):
+// its columns are named and typed as given, its rows are the chunks' rows in
+// order, handed to DuckDB by reference (no copy). DuckDb::Open registers the
+// function. The list must stay unchanged while a statement reads it.
+//
+// Thread-safety: one thread at a time.
+class DuckChunkList {
+ public:
+  DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types)
+      : names_(std::move(names)), types_(std::move(types)) {}
+  DuckChunkList(const DuckChunkList&) = delete;
+  DuckChunkList& operator=(const DuckChunkList&) = delete;
+  ~DuckChunkList() { Clear(); }
+
+  // A new empty chunk at the end of the list (up to duckdb_vector_size() rows),
+  // for the caller to fill; it stays the list's.
+  duckdb_data_chunk Add();
+  // Destroys the chunks.
+  void Clear();
+  const std::vector<duckdb_data_chunk>& chunks() const { return chunks_; }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<duckdb_type>& types() const { return types_; }
+  // The value to bind to sluice_chunks' parameter.
+  SqlParam Param() const { return static_cast<int64_t>(reinterpret_cast<intptr_t>(this)); }
+
+ private:
+  const std::vector<std::string> names_;
+  const std::vector<duckdb_type> types_;
+  std::vector<duckdb_data_chunk> chunks_;
+};
+
 // sluice_bucket(value, buckets) -> BIGINT: the hash bucket of `value` (BIGINT,
 // FLOAT, DOUBLE, BOOLEAN or VARCHAR; NULL too) as sink/partition_layout.h
 // HashBucket computes it for the Sluice column holding that value: MixHash of
 // the HashKey* hash (core/hash.h) mod buckets. It does not depend on DuckDB's
 // own hash(), so buckets stay the same across DuckDB versions. DuckDb::Open
-// registers it.
+// registers it, and sluice_chunks (DuckChunkList).
 Status RegisterSluiceFunctions(duckdb_connection con);
 
 // "name" with inner quotes doubled: an SQL identifier.

@@ -1,6 +1,6 @@
 // The DuckDB glue: bound values, streamed chunks, errors as one-line Status
-// with codes, identifier and literal quoting, the pool of databases, and
-// sluice_bucket against HashBucket.
+// with codes, identifier and literal quoting, the pool of databases,
+// sluice_bucket against HashBucket, and chunk lists read by sluice_chunks.
 #include "source/duckdb_util.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +60,61 @@ TEST(DuckDbTest, StreamsChunksOfConstantAndComputedColumns) {
     }
   }
   EXPECT_EQ(next, 5000);
+}
+
+// Rows of `stmt` as "id|name" lines.
+std::vector<std::string> IdNameRows(DuckStatement& stmt) {
+  std::vector<std::string> rows;
+  Result<DuckResult> result = stmt.Query();
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  if (!result.ok()) return rows;
+  EXPECT_EQ(result->column_name(1), "name");
+  for (Result<DuckChunk> chunk = result->Next(); chunk.ok() && *chunk; chunk = result->Next()) {
+    for (size_t row = 0; row < chunk->size(); ++row) {
+      rows.push_back(std::to_string(chunk->Int64At(0, row)) + "|" +
+                     (chunk->IsNull(1, row) ? "<null>" : std::string(chunk->StringAt(1, row))));
+    }
+  }
+  return rows;
+}
+
+TEST(DuckChunkListTest, SluiceChunksReadsTheChunksInOrder) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db);
+  DuckChunkList list({"id", "name"}, {DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR});
+  Result<DuckStatement> stmt = db->Prepare("SELECT * FROM sluice_chunks(?)");
+  ASSERT_TRUE(stmt.ok()) << stmt.status().ToString();
+  ASSERT_TRUE(stmt->Bind(0, list.Param()).ok());
+  EXPECT_EQ(IdNameRows(*stmt), std::vector<std::string>{});  // no chunk: the columns, no row
+
+  int64_t id = 0;
+  for (const size_t rows : {3, 2}) {
+    duckdb_data_chunk chunk = list.Add();
+    duckdb_vector ids = duckdb_data_chunk_get_vector(chunk, 0);
+    duckdb_vector names = duckdb_data_chunk_get_vector(chunk, 1);
+    duckdb_vector_ensure_validity_writable(names);
+    for (size_t row = 0; row < rows; ++row, ++id) {
+      static_cast<int64_t*>(duckdb_vector_get_data(ids))[row] = id * 10;
+      const std::string name = "row " + std::to_string(id) + " with a name longer than twelve bytes";
+      if (id == 3) {
+        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(names), row);
+      } else {
+        duckdb_vector_assign_string_element_len(names, row, name.data(), name.size());
+      }
+    }
+    duckdb_data_chunk_set_size(chunk, rows);
+  }
+  EXPECT_EQ(IdNameRows(*stmt), (std::vector<std::string>{"0|row 0 with a name longer than twelve bytes",
+                                                          "10|row 1 with a name longer than twelve bytes",
+                                                          "20|row 2 with a name longer than twelve bytes", "30|<null>",
+                                                          "40|row 4 with a name longer than twelve bytes"}));
+  list.Clear();
+  EXPECT_EQ(IdNameRows(*stmt), std::vector<std::string>{});
+
+  Result<DuckStatement> none = db->Prepare("SELECT * FROM sluice_chunks(?)");
+  ASSERT_TRUE(none.ok());
+  ASSERT_TRUE(none->Bind(0, int64_t{0}).ok());
+  EXPECT_EQ(none->Query().status().ToString(), "invalid_argument: sluice_chunks: no chunk list");
 }
 
 TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
