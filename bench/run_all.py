@@ -17,7 +17,10 @@ model is trained with a fixed seed. Steps:
    coefficients 0, identity link, intercept 0.1234567: a score as long as a real one).
 3. Measurements, page cache warm:
    - Sluice: `sluice run`, W workers (default 2), units of 16 MiB, output in the input's format;
-     best wall time of 3 runs; peak RSS from /usr/bin/time -v.
+     best wall time of 5 runs; peak RSS from /usr/bin/time -v. The runs are interleaved: each
+     round runs every pipeline (the ceilings' too) once, before any peer, so a shared machine
+     that speeds up or slows down during the bench moves all of Sluice's figures alike and the
+     ratios between them (÷ ceiling, JSONL ÷ CSV, Parquet ÷ CSV) compare like with like.
    - pandas and Dask peers (bench/peers.py): CSV and JSONL. JSONL peers read a slice of
      --jsonl-peer-rows rows (default 100k; rows/s extrapolated, marked in the table) because
      read_json(lines=True) is slow (about 20k rows/s for pandas and Dask on a busy 2-core machine). No Parquet peers: pandas and Dask need pyarrow
@@ -44,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FEATURES = [f"f{i}" for i in range(20)]
 TRAIN_ROWS = 50000
 CONSTANT = 0.1234567
-SLUICE_REPEATS = 3
+SLUICE_REPEATS = 5
 
 # (model name, sluice kind, model file, outputs of the job, stats file or None)
 MODELS = {
@@ -179,18 +182,21 @@ def write_job(work, model, fmt, workers):
     return name
 
 
-def sluice_run(sluice, work, model, fmt, workers, rows):
-    job = write_job(work, model, fmt, workers)
-    best = None
+def sluice_runs(sluice, work, pipelines, workers, rows):
+    """Each (model, format) of `pipelines`, best of SLUICE_REPEATS, in rounds that run every one once."""
+    jobs = {p: write_job(work, *p, workers) for p in pipelines}
+    best = {}
     for _ in range(SLUICE_REPEATS):
+        for (model, fmt), job in jobs.items():
+            shutil.rmtree(os.path.join(work, f"out_{model}_{fmt}"), ignore_errors=True)
+            seconds, rss, cpu, stdout = timed([sluice, "run", job], work)
+            if f"in {rows} = out {rows} " not in stdout:
+                fail(f"sluice run {job}: not every row came out:\n{stdout}")
+            if (model, fmt) not in best or seconds < best[(model, fmt)][0]:
+                best[(model, fmt)] = (seconds, rss, cpu)
+    for model, fmt in pipelines:
         shutil.rmtree(os.path.join(work, f"out_{model}_{fmt}"), ignore_errors=True)
-        seconds, rss, cpu, stdout = timed([sluice, "run", job], work)
-        if f"in {rows} = out {rows} " not in stdout:
-            fail(f"sluice run {job}: not every row came out:\n{stdout}")
-        if best is None or seconds < best[0]:
-            best = (seconds, rss, cpu)
-    shutil.rmtree(os.path.join(work, f"out_{model}_{fmt}"), ignore_errors=True)
-    return {"rows_per_s": rows / best[0], "rss": best[1], "rows_per_cpu_s": rows / best[2]}
+    return {p: {"rows_per_s": rows / b[0], "rss": b[1], "rows_per_cpu_s": rows / b[2]} for p, b in best.items()}
 
 
 def peer_run(engine, work, model, fmt, rows):
@@ -292,18 +298,21 @@ def main():
         generate_data(duck, work, args.rows, jsonl_peer_rows)
         log("== models")
         train_models(work)
+        formats = ("csv", "jsonl", "parquet")
+        for name in [f"data.{fmt}" for fmt in formats] + ["peer.jsonl"]:
+            with open(os.path.join(work, name), "rb") as f:  # warm the page cache
+                while f.read(1 << 24):
+                    pass
+        log(f"== Sluice: every pipeline, {SLUICE_REPEATS} interleaved rounds")
+        runs = sluice_runs(sluice, work, [(m, fmt) for fmt in formats for m in ("constant",) + tuple(MODEL_LABEL)],
+                           args.workers, args.rows)
         results = {}
-        for fmt in ("csv", "jsonl", "parquet"):
-            for name in ("data." + fmt, "peer.jsonl"):
-                with open(os.path.join(work, name), "rb") as f:  # warm the page cache
-                    while f.read(1 << 24):
-                        pass
+        for fmt in formats:
             log(f"== {FORMAT_LABEL[fmt]}")
-            parse = sluice_run(sluice, work, "constant", fmt, args.workers, args.rows)
+            parse = runs[("constant", fmt)]
             log(f"  parse+write ceiling: {rate(parse)} rows/s, {mb(parse)}")
-            for model in ("logistic", "xgboost", "mlp"):
-                r = {"parse": parse, "model": model_ceiling(ceiling, work, model)}
-                r["sluice"] = sluice_run(sluice, work, model, fmt, args.workers, args.rows)
+            for model in MODEL_LABEL:
+                r = {"parse": parse, "model": model_ceiling(ceiling, work, model), "sluice": runs[(model, fmt)]}
                 peer_rows = args.rows if fmt == "csv" else jsonl_peer_rows
                 for engine in ("pandas", "dask"):
                     r[engine] = peer_run(engine, work, model, fmt, peer_rows) if fmt != "parquet" else None
