@@ -9,7 +9,7 @@
 // place. Row groups hold 122880 rows, fewer for wide rows: about a quarter of
 // the memory limit each (DuckDB buffers one while writing).
 //
-// A part whose held rows outgrow half the memory limit is staged instead: each
+// A part whose held rows outgrow a quarter of the memory limit is staged instead: each
 // file's rows go into a table of the writer's own in-memory DuckDB database
 // (duckdb_append_data_chunk), which spills, and Finish copies the table. Held
 // rows skip that table's insert work (statistics, its storage): about 5 % of a
@@ -20,8 +20,8 @@
 // TIMESTAMP(isAdjustedToUTC=true, MICROS)), date DATE.
 //
 // Memory: the database runs with threads = 1 and memory_limit
-// ParquetPartMemoryLimit (part_writer_base.h); held rows take at most half of
-// it, and no table exists while they are held. Once staged, the appender is
+// ParquetPartMemoryLimit (part_writer_base.h); held rows take at most a
+// quarter of it, and no table exists while they are held. Once staged, the appender is
 // flushed into its table every ~4 MiB of rows, and a part larger than the limit spills to
 // <out>/_sluice/spill/part-NNNNN/ (DuckDB makes the directory when it first
 // spills and removes it when the database closes; files a killed run left

@@ -1,6 +1,8 @@
 #include "source/duckdb_util.h"
 
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "core/hash.h"
@@ -67,15 +69,25 @@ void SluiceBucket(duckdb_function_info info, duckdb_data_chunk input, duckdb_vec
   }
 }
 
+// The live DuckChunkLists by id.
+struct ChunkLists {
+  std::mutex mu;
+  int64_t next_id = 1;                                        // guarded by mu
+  std::unordered_map<int64_t, const DuckChunkList*> by_id;  // guarded by mu
+};
+ChunkLists& LiveChunkLists() {
+  static auto* const lists = new ChunkLists;  // never destroyed: lists may outlive static destruction
+  return *lists;
+}
 
-// sluice_chunks(p): the table function of DuckChunkList. Bind reads the list's
-// address and declares its columns; each call hands out its next chunk.
+// sluice_chunks(id): the table function of DuckChunkList. Bind finds the list
+// and declares its columns; each call hands out its next chunk.
 void ChunksBind(duckdb_bind_info info) {
-  duckdb_value address = duckdb_bind_get_parameter(info, 0);
-  const auto* list = reinterpret_cast<const DuckChunkList*>(static_cast<intptr_t>(duckdb_get_int64(address)));
-  duckdb_destroy_value(&address);
+  duckdb_value id = duckdb_bind_get_parameter(info, 0);
+  const DuckChunkList* list = DuckChunkList::Find(duckdb_get_int64(id));
+  duckdb_destroy_value(&id);
   if (list == nullptr) {
-    duckdb_bind_set_error(info, "sluice_chunks: no chunk list");
+    duckdb_bind_set_error(info, "sluice_chunks: no such chunk list");
     return;
   }
   for (size_t col = 0; col < list->names().size(); ++col) {
@@ -387,6 +399,30 @@ Status RegisterSluiceFunctions(duckdb_connection con) {
 }
 
 // ---- DuckChunkList ----------------------------------------------------------
+
+DuckChunkList::DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types)
+    : id_([this] {
+        ChunkLists& lists = LiveChunkLists();
+        std::lock_guard<std::mutex> lock(lists.mu);
+        lists.by_id.emplace(lists.next_id, this);
+        return lists.next_id++;
+      }()),
+      names_(std::move(names)),
+      types_(std::move(types)) {}
+
+DuckChunkList::~DuckChunkList() {
+  Clear();
+  ChunkLists& lists = LiveChunkLists();
+  std::lock_guard<std::mutex> lock(lists.mu);
+  lists.by_id.erase(id_);
+}
+
+const DuckChunkList* DuckChunkList::Find(int64_t id) {
+  ChunkLists& lists = LiveChunkLists();
+  std::lock_guard<std::mutex> lock(lists.mu);
+  const auto it = lists.by_id.find(id);
+  return it == lists.by_id.end() ? nullptr : it->second;
+}
 
 duckdb_data_chunk DuckChunkList::Add() {
   std::vector<duckdb_logical_type> types;

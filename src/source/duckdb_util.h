@@ -27,7 +27,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "sluice/source.h"
@@ -193,20 +192,21 @@ class DuckDbPool {
   std::vector<std::pair<DuckDbOptions, std::unique_ptr<DuckDb>>> idle_;  // guarded by mu_
 };
 
-// Data chunks held by the caller, read in SQL as the table sluice_chunks(p),
-// where p is the address of the list, bound as a BIGINT parameter (Param()):
-// its columns are named and typed as given, its rows are the chunks' rows in
-// order, handed to DuckDB by reference (no copy). DuckDb::Open registers the
-// function. The list must stay unchanged while a statement reads it.
+// Data chunks held by the caller, read in SQL as the table sluice_chunks(id),
+// where id is the list's number in the process, bound as a BIGINT parameter
+// (Param()): its columns are named and typed as given, its rows are the
+// chunks' rows in order, handed to DuckDB by reference (no copy). An id of no
+// live list is a bind error. DuckDb::Open registers the function. The list
+// must stay unchanged while a statement reads it.
 //
-// Thread-safety: one thread at a time.
+// Thread-safety: one thread at a time per list; lists are made and destroyed
+// on any thread.
 class DuckChunkList {
  public:
-  DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types)
-      : names_(std::move(names)), types_(std::move(types)) {}
+  DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types);
   DuckChunkList(const DuckChunkList&) = delete;
   DuckChunkList& operator=(const DuckChunkList&) = delete;
-  ~DuckChunkList() { Clear(); }
+  ~DuckChunkList();
 
   // A new empty chunk at the end of the list (up to duckdb_vector_size() rows),
   // for the caller to fill; it stays the list's.
@@ -217,9 +217,12 @@ class DuckChunkList {
   const std::vector<std::string>& names() const { return names_; }
   const std::vector<duckdb_type>& types() const { return types_; }
   // The value to bind to sluice_chunks' parameter.
-  SqlParam Param() const { return static_cast<int64_t>(reinterpret_cast<intptr_t>(this)); }
+  SqlParam Param() const { return id_; }
+  // The live list numbered `id`, else null.
+  static const DuckChunkList* Find(int64_t id);
 
  private:
+  const int64_t id_;
   const std::vector<std::string> names_;
   const std::vector<duckdb_type> types_;
   std::vector<duckdb_data_chunk> chunks_;

@@ -113,8 +113,8 @@ TEST(DuckChunkListTest, SluiceChunksReadsTheChunksInOrder) {
 
   Result<DuckStatement> none = db->Prepare("SELECT * FROM sluice_chunks(?)");
   ASSERT_TRUE(none.ok());
-  ASSERT_TRUE(none->Bind(0, int64_t{0}).ok());
-  EXPECT_EQ(none->Query().status().ToString(), "invalid_argument: sluice_chunks: no chunk list");
+  ASSERT_TRUE(none->Bind(0, std::get<int64_t>(list.Param()) + 1000).ok());  // no live list has that id
+  EXPECT_EQ(none->Query().status().ToString(), "invalid_argument: sluice_chunks: no such chunk list");
 }
 
 TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
