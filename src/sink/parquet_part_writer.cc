@@ -19,19 +19,22 @@
 // string VARCHAR, timestamp TIMESTAMP WITH TIME ZONE (Parquet
 // TIMESTAMP(isAdjustedToUTC=true, MICROS)), date DATE.
 //
-// Memory: the database runs with threads = 1 and memory_limit
-// ParquetPartMemoryLimit (part_writer_base.h); held rows take at most a
-// quarter of it, and no table exists while they are held. Once staged, the appender is
-// flushed into its table every ~4 MiB of rows, and a part larger than the limit spills to
-// <out>/_sluice/spill/part-NNNNN/ (DuckDB makes the directory when it first
-// spills and removes it when the database closes; files a killed run left
-// there are removed when the part is opened again).
+// Databases (from options.duckdb_pool when set): a part holding its rows
+// copies them through a connection of its own to one of the Parquet readers'
+// databases (DuckDbPool::Share with ParquetReadDbOptions; a new one if there
+// is none), so a Parquet → Parquet job opens no database for its writers. A
+// staged part takes a database of its own, with threads = 1 and memory_limit
+// ParquetPartMemoryLimit (part_writer_base.h), points its temp_directory at
+// the part's own spill directory, and gives it back when destroyed with its
+// tables dropped. A database that has spilled cannot switch directories (and
+// must close to remove its own), so it is closed instead.
 //
-// The database comes from options.duckdb_pool when set; each part points its
-// temp_directory at the part's own spill directory when it takes it, and gives
-// it back when destroyed with its tables dropped. A database that has spilled
-// cannot switch directories (and must close to remove its own), so it is
-// closed instead.
+// Memory: held rows take at most a quarter of ParquetPartMemoryLimit, and the
+// copy buffers one row group (another quarter). Once staged, the appender is
+// flushed into its table every ~4 MiB of rows, and a part larger than the
+// limit spills to <out>/_sluice/spill/part-NNNNN/ (DuckDB makes the directory
+// when it first spills and removes it when the database closes; files a killed
+// run left there are removed when the part is opened again).
 // DuckDB writes the files itself, so the Env must be the real file system.
 #include <duckdb.h>
 
@@ -155,11 +158,8 @@ class ParquetPartWriter final : public PartWriterBase {
       return Status::InvalidArgument("output '" + JoinPath(dir(), name()) + "': a Parquet file needs at least one column");
     }
     RETURN_IF_ERROR(RemoveSpillLeftovers());
-    DuckDbOptions db_options;
     const uint64_t memory_limit = ParquetPartMemoryLimit(layout().file_schema().num_fields());
-    db_options.memory_limit = std::to_string(memory_limit >> 20) + "MiB";
-    ASSIGN_OR_RETURN(db_, DuckDbPool::Take(pool_.get(), db_options));
-    RETURN_IF_ERROR(db_->Execute("SET temp_directory = " + QuoteLiteral(spill_dir_)));
+    staged_options_.memory_limit = std::to_string(memory_limit >> 20) + "MiB";
     const Schema& file_schema = layout().file_schema();
     std::vector<duckdb_logical_type> types;
     uint64_t row_width = 1;
@@ -238,6 +238,8 @@ class ParquetPartWriter final : public PartWriterBase {
   // From now on every file of the part goes through its table: the rows held
   // so far move there.
   Status Stage() {
+    ASSIGN_OR_RETURN(db_, DuckDbPool::Take(pool_.get(), staged_options_));
+    RETURN_IF_ERROR(db_->Execute("SET temp_directory = " + QuoteLiteral(spill_dir_)));
     staged_ = true;
     for (size_t file_idx = 0; file_idx < held_.size(); ++file_idx) {
       for (duckdb_data_chunk chunk : held_[file_idx]->chunks()) RETURN_IF_ERROR(AppendChunk(file_idx, chunk));
@@ -275,10 +277,16 @@ class ParquetPartWriter final : public PartWriterBase {
     const FilePaths& p = paths(file_idx);
     RETURN_IF_ERROR(env()->CreateDirs(p.dir));
     MarkCreated(file_idx);
+    // Held rows go through a connection to a readers' database, for this copy only.
+    PooledDuckDb shared;
+    if (!staged_) {
+      ASSIGN_OR_RETURN(shared, DuckDbPool::Share(pool_.get(), ParquetReadDbOptions()));
+    }
+    DuckDb* const db = staged_ ? db_.get() : shared.get();
     ASSIGN_OR_RETURN(DuckStatement copy,
-                     db_->Prepare("COPY " + (staged_ ? TableName(file_idx) : "(SELECT * FROM sluice_chunks($2))") +
-                                  " TO $1 (FORMAT parquet, COMPRESSION " + compression_ + ", ROW_GROUP_SIZE " +
-                                  std::to_string(row_group_rows_) + ", USE_TMP_FILE false)"));
+                     db->Prepare("COPY " + (staged_ ? TableName(file_idx) : "(SELECT * FROM sluice_chunks($2))") +
+                                 " TO $1 (FORMAT parquet, COMPRESSION " + compression_ + ", ROW_GROUP_SIZE " +
+                                 std::to_string(row_group_rows_) + ", USE_TMP_FILE false)"));
     RETURN_IF_ERROR(copy.Bind(0, p.tmp_path));
     if (!staged_) RETURN_IF_ERROR(copy.Bind(1, held_[file_idx]->Param()));
     Result<DuckResult> written = copy.Query();
@@ -333,7 +341,8 @@ class ParquetPartWriter final : public PartWriterBase {
   const std::shared_ptr<DuckDbPool> pool_;  // declared before db_, which goes back to it
   const std::string compression_;
   const std::string spill_dir_;
-  PooledDuckDb db_;
+  DuckDbOptions staged_options_;
+  PooledDuckDb db_;  // staged parts: the database of the tables
   std::string columns_sql_;  // the staging tables' columns: "\"id\" BIGINT, …"
   std::vector<std::string> column_names_;
   std::vector<duckdb_type> column_types_;

@@ -228,7 +228,7 @@ TEST_F(ParquetPartWriterTest, LeftoverSpillFilesOfAKilledRunAreRemoved) {
   EXPECT_TRUE(std::filesystem::is_empty(spill));
 }
 
-TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
+TEST_F(ParquetPartWriterTest, PartsShareTheDatabasesOfTheirPool) {
   const std::string out = dir_.Path("out");
   auto write = [&](const PartOptions& options, bool commit) {
     auto part = OpenPartWriter(Env::Default(), options);
@@ -241,14 +241,20 @@ TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
   write(Options(dir_.Path("alone"), 1), true);
   PartOptions options = Options(out, 1);
   options.duckdb_pool = std::make_shared<DuckDbPool>();
+  // The first copy opens a readers' database; every later one connects to it.
   write(options, true);
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
-  // Aborted with its rows held: the database goes back.
   options.part_index = 2;
-  write(options, false);
+  write(options, false);  // aborted with its rows held
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
-  options.part_index = 3;
-  write(options, true);
+  {
+    // A reader holds the database: the copy connects to it all the same.
+    auto reader = DuckDbPool::Take(options.duckdb_pool.get(), ParquetReadDbOptions());
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    options.part_index = 3;
+    write(options, true);
+    EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+  }
   EXPECT_EQ(options.duckdb_pool->idle(), 1u);
   // Same bytes as a part written by a database of its own.
   const std::string alone = FileBytes(dir_.Path("alone") + "/part-00001.parquet");
@@ -257,20 +263,19 @@ TEST_F(ParquetPartWriterTest, PartsReuseCleanDatabasesOfTheirPool) {
             (std::vector<std::string>{"3000|4498500"}));
   EXPECT_EQ(Names(out), (std::vector<std::string>{"_sluice", "part-00001.parquet", "part-00003.parquet"}));
 
-  // A database that spilled is closed (removing its spill directory), not
-  // given back; the next part takes the idle one and writes as before.
+  // A staged part takes a database of its own; one that spilled is closed
+  // (removing its spill directory), not given back.
   options.part_index = 4;
   {
     auto part = OpenPartWriter(Env::Default(), options);
     ASSERT_TRUE(part.ok()) << part.status().ToString();
-    EXPECT_EQ(options.duckdb_pool->idle(), 0u);
     for (int64_t first = 0; first < 600'000; first += 50'000) {
       ASSERT_TRUE((*part)->Write(MakeBatch(first, 50'000)).ok());
     }
     EXPECT_TRUE(std::filesystem::exists(out + "/_sluice/spill/part-00004"));
     ASSERT_TRUE((*part)->Commit().ok());
   }
-  EXPECT_EQ(options.duckdb_pool->idle(), 0u);
+  EXPECT_EQ(options.duckdb_pool->idle(), 1u);
   EXPECT_FALSE(std::filesystem::exists(out + "/_sluice/spill/part-00004"));
   EXPECT_EQ(Query("SELECT count(*) FROM read_parquet(?)", out + "/part-00004.parquet"),
             (std::vector<std::string>{"600000"}));

@@ -275,8 +275,15 @@ Result<DuckResult> DuckStatement::Run(bool stream) {
 
 // ---- DuckDb -----------------------------------------------------------------
 
+struct DuckDb::Database {
+  duckdb_database handle = nullptr;
+  ~Database() {
+    if (handle != nullptr) duckdb_close(&handle);
+  }
+};
+
 Result<std::unique_ptr<DuckDb>> DuckDb::Open(const DuckDbOptions& options) {
-  std::unique_ptr<DuckDb> db(new DuckDb());
+  auto database = std::make_shared<Database>();
   duckdb_config config = nullptr;
   if (duckdb_create_config(&config) != DuckDBSuccess) return Status::Internal("DuckDB: cannot create a configuration");
   std::string failed;
@@ -290,7 +297,7 @@ Result<std::unique_ptr<DuckDb>> DuckDb::Open(const DuckDbOptions& options) {
     }
   }
   char* error = nullptr;
-  const duckdb_state opened = failed.empty() ? duckdb_open_ext(nullptr, &db->db_, config, &error) : DuckDBError;
+  const duckdb_state opened = failed.empty() ? duckdb_open_ext(nullptr, &database->handle, config, &error) : DuckDBError;
   duckdb_destroy_config(&config);
   if (!failed.empty()) return Status::InvalidArgument("DuckDB: cannot set " + failed);
   if (opened != DuckDBSuccess) {
@@ -298,15 +305,21 @@ Result<std::unique_ptr<DuckDb>> DuckDb::Open(const DuckDbOptions& options) {
     duckdb_free(error);
     return st;
   }
-  if (duckdb_connect(db->db_, &db->con_) != DuckDBSuccess) return Status::Internal("DuckDB: cannot connect");
+  ASSIGN_OR_RETURN(std::unique_ptr<DuckDb> db, Connect(std::move(database)));
+  RETURN_IF_ERROR(RegisterSluiceFunctions(db->con_));  // the database's, for every connection
+  return db;
+}
+
+Result<std::unique_ptr<DuckDb>> DuckDb::Connect(std::shared_ptr<Database> database) {
+  std::unique_ptr<DuckDb> db(new DuckDb());
+  db->db_ = std::move(database);
+  if (duckdb_connect(db->db_->handle, &db->con_) != DuckDBSuccess) return Status::Internal("DuckDB: cannot connect");
   RETURN_IF_ERROR(db->Execute("SET TimeZone = 'UTC'"));
-  RETURN_IF_ERROR(RegisterSluiceFunctions(db->con_));
   return db;
 }
 
 DuckDb::~DuckDb() {
-  if (con_ != nullptr) duckdb_disconnect(&con_);
-  if (db_ != nullptr) duckdb_close(&db_);
+  if (con_ != nullptr) duckdb_disconnect(&con_);  // then db_: the database closes with its last connection
 }
 
 Status DuckDb::Execute(const std::string& sql) {
@@ -341,7 +354,29 @@ Result<PooledDuckDb> DuckDbPool::Take(DuckDbPool* pool, const DuckDbOptions& opt
     }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<DuckDb> db, DuckDb::Open(options));
+  if (pool != nullptr) {
+    std::lock_guard<std::mutex> lock(pool->mu_);
+    std::erase_if(pool->opened_, [](const auto& entry) { return entry.second.expired(); });
+    pool->opened_.emplace_back(options, db->db_);
+  }
   return PooledDuckDb(db.release(), DuckDbRelease{pool, options});
+}
+
+Result<PooledDuckDb> DuckDbPool::Share(DuckDbPool* pool, const DuckDbOptions& options) {
+  if (pool != nullptr) {
+    std::shared_ptr<DuckDb::Database> database;
+    {
+      std::lock_guard<std::mutex> lock(pool->mu_);
+      for (const auto& [opened_with, weak] : pool->opened_) {
+        if (opened_with == options && (database = weak.lock()) != nullptr) break;
+      }
+    }
+    if (database != nullptr) {
+      ASSIGN_OR_RETURN(std::unique_ptr<DuckDb> db, DuckDb::Connect(std::move(database)));
+      return PooledDuckDb(db.release(), DuckDbRelease{nullptr, options});  // closes the connection only
+    }
+  }
+  return Take(pool, options);
 }
 
 void DuckDbPool::Close(PooledDuckDb db) {

@@ -14,8 +14,10 @@
 // truncated files) -> kCorruption, DuckDB internal errors -> kInternal, the rest
 // (SQL, binding, conversion) -> kInvalidArgument.
 //
-// Thread-safety: a DuckDb and everything made from it (statements, results,
-// chunks) are used by one thread at a time. Different DuckDbs are independent.
+// Thread-safety: a DuckDb (one connection) and everything made from it
+// (statements, results, chunks) are used by one thread at a time. Different
+// DuckDbs may be used at once, connections to the same database included
+// (DuckDB runs each connection's query in its calling thread).
 // Ownership: statements and results borrow their DuckDb, which must outlive
 // them; chunks own their data.
 #pragma once
@@ -121,6 +123,10 @@ class DuckStatement {
   duckdb_prepared_statement stmt_;
 };
 
+// A connection to an in-memory database. Open makes a new database; more
+// connections to it come from DuckDbPool::Share. The database lives until its
+// last connection is destroyed; its tables, settings and functions belong to
+// all of its connections.
 class DuckDb {
  public:
   static Result<std::unique_ptr<DuckDb>> Open(const DuckDbOptions& options = {});
@@ -134,8 +140,12 @@ class DuckDb {
   duckdb_connection connection() const { return con_; }
 
  private:
+  friend class DuckDbPool;
+  struct Database;  // closes the database when destroyed
   DuckDb() = default;
-  duckdb_database db_ = nullptr;
+  // A new connection (TimeZone = UTC) to `db`.
+  static Result<std::unique_ptr<DuckDb>> Connect(std::shared_ptr<Database> db);
+  std::shared_ptr<Database> db_;
   duckdb_connection con_ = nullptr;
 };
 
@@ -171,6 +181,12 @@ class DuckDbPool {
   // An idle database opened with `options`, else a new one (DuckDb::Open).
   // `pool` may be null: then always a new one, closed when released.
   static Result<PooledDuckDb> Take(DuckDbPool* pool, const DuckDbOptions& options);
+  // A connection of the caller's own to a database of the pool opened with
+  // `options`, idle or in use, else Take(pool, options). For holders that
+  // change nothing database-wide (no tables, no settings) and need little of
+  // its memory_limit beside the other holders'. Released, the connection
+  // closes; the database stays with its holder or the pool.
+  static Result<PooledDuckDb> Share(DuckDbPool* pool, const DuckDbOptions& options);
   // Closes `db` instead of giving it back (its holder cannot leave it clean).
   static void Close(PooledDuckDb db);
 
@@ -190,7 +206,19 @@ class DuckDbPool {
 
   std::mutex mu_;
   std::vector<std::pair<DuckDbOptions, std::unique_ptr<DuckDb>>> idle_;  // guarded by mu_
+  // Every database the pool opened, while it lives (for Share).
+  std::vector<std::pair<DuckDbOptions, std::weak_ptr<DuckDb::Database>>> opened_;  // guarded by mu_
 };
+
+// The settings of the databases the Parquet planner and sources read with
+// (source/parquet_source.h, TakeParquetSourceDb). Parquet part writers copy
+// the rows they hold through connections shared with these databases.
+inline constexpr std::string_view kParquetSourceMemoryLimit = "256MB";
+inline DuckDbOptions ParquetReadDbOptions() {
+  DuckDbOptions options;
+  options.memory_limit = std::string(kParquetSourceMemoryLimit);
+  return options;
+}
 
 // Data chunks held by the caller, read in SQL as the table sluice_chunks(id),
 // where id is the list's number in the process, bound as a BIGINT parameter

@@ -165,6 +165,47 @@ TEST(DuckDbPoolTest, GivesBackDatabasesByOptions) {
   EXPECT_TRUE((*alone)->Execute("SELECT 1").ok());
 }
 
+TEST(DuckDbPoolTest, SharesConnectionsToItsDatabasesInUseOrIdle) {
+  DuckDbOptions small;
+  small.memory_limit = "64MB";
+  auto pool = std::make_unique<DuckDbPool>();
+  Result<PooledDuckDb> holder = DuckDbPool::Take(pool.get(), small);
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE((*holder)->Execute("CREATE TABLE t AS SELECT 42::BIGINT AS x").ok());
+  auto x_of = [](DuckDb* db) {
+    Result<DuckStatement> stmt = db->Prepare("SELECT x, current_setting('TimeZone') FROM t");
+    EXPECT_TRUE(stmt.ok()) << stmt.status().ToString();
+    if (!stmt.ok()) return std::string();
+    Result<DuckResult> result = stmt->Query();
+    Result<DuckChunk> chunk = result->Next();
+    EXPECT_TRUE(chunk.ok() && *chunk);
+    return std::to_string(chunk->Int64At(0, 0)) + "|" + std::string(chunk->StringAt(1, 0));
+  };
+  {
+    // A database in use: a connection of its own to it (its table, UTC).
+    Result<PooledDuckDb> shared = DuckDbPool::Share(pool.get(), small);
+    ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+    EXPECT_NE(shared->get(), holder->get());
+    EXPECT_EQ(x_of(shared->get()), "42|UTC");
+  }
+  EXPECT_EQ(pool->idle(), 0u);  // the connection closed; the database is still the holder's
+  ASSERT_TRUE((*holder)->Execute("SELECT 1").ok());
+  holder->reset();
+  EXPECT_EQ(pool->idle(), 1u);
+  Result<PooledDuckDb> shared = DuckDbPool::Share(pool.get(), small);  // an idle one: still in the pool
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(pool->idle(), 1u);
+  // Other options and no database of them: Take, given back when released.
+  {
+    Result<PooledDuckDb> other = DuckDbPool::Share(pool.get(), DuckDbOptions());
+    ASSERT_TRUE(other.ok());
+  }
+  EXPECT_EQ(pool->idle(), 2u);
+  // The database outlives the pool while a connection to it does.
+  pool.reset();
+  EXPECT_EQ(x_of(shared->get()), "42|UTC");
+}
+
 TEST(DuckDbTest, ErrorsAreOneLineWithCodes) {
   auto db = OpenDb();
   ASSERT_TRUE(db);

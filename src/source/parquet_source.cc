@@ -391,11 +391,7 @@ class ParquetSource final : public ReaderBase {
 
 }  // namespace
 
-Result<PooledDuckDb> TakeParquetSourceDb(DuckDbPool* pool) {
-  DuckDbOptions db_options;
-  db_options.memory_limit = std::string(kParquetSourceMemoryLimit);
-  return DuckDbPool::Take(pool, db_options);
-}
+Result<PooledDuckDb> TakeParquetSourceDb(DuckDbPool* pool) { return DuckDbPool::Take(pool, ParquetReadDbOptions()); }
 
 Result<std::vector<ParquetColumn>> ReadParquetColumns(DuckDb* db, const std::string& path) {
   ASSIGN_OR_RETURN(DuckStatement stmt, db->Prepare("SELECT * FROM read_parquet(?, hive_partitioning = false) LIMIT 0"));

@@ -66,8 +66,6 @@
 
 namespace sluice {
 
-inline constexpr std::string_view kParquetSourceMemoryLimit = "256MB";
-
 // A column of a Parquet file as DuckDB reads it.
 struct ParquetColumn {
   std::string name;
