@@ -262,6 +262,28 @@ TEST_F(JobSessionTest, FailedCommitLeavesThePartForTheNextAttempt) {
   EXPECT_EQ(Tree(out), reference);
 }
 
+// A run stopped at once (a second signal) may leave the temporary of a
+// job-wide file behind; the next run of the whole job removes it.
+TEST_F(JobSessionTest, WholeRunRemovesTemporariesOfJobWideFiles) {
+  const std::string out = dir_ + "/out";
+  const std::map<std::string, std::string> ref = Reference(out);
+  const std::vector<std::string> leftovers = {
+      "_SUCCESS.tmp-41-7-1",          "_sluice/job.json.tmp-41-7-2",
+      "_sluice/metrics.prom.tmp-41-7-3", "_sluice/metrics-shard-1-of-2.prom.tmp-41-7-4",
+      "_sluice/report.json.tmp-41-7-5", "_sluice/report.html.tmp-41-7-6",
+      "_sluice/report-shard-2-of-2.json.tmp-41-7-7"};
+  for (const std::string& rel : leftovers) std::ofstream(out + "/" + rel) << "partial";
+  std::ofstream(out + "/_sluice/reports-of-mine.txt") << "kept";  // not a temporary of Sluice's
+  Result<JobReport> again = RunJob(Spec(out), Env::Default(), Options(/*shared=*/false));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->exit_code, ExitCode::kSuccess) << again->error;
+  for (const std::string& rel : leftovers) EXPECT_FALSE(fs::exists(out + "/" + rel)) << rel;
+  EXPECT_TRUE(fs::exists(out + "/_sluice/report.json"));
+  std::map<std::string, std::string> tree = Tree(out);
+  EXPECT_EQ(tree.erase("_sluice/reports-of-mine.txt"), 1u);
+  EXPECT_EQ(tree, ref);
+}
+
 TEST_F(JobSessionTest, BadRequestsAreRefused) {
   std::unique_ptr<JobSession> session = Open(dir_ + "/out");
   ASSERT_NE(session, nullptr);

@@ -245,13 +245,15 @@ Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<
   if (!env->FileExists(out)) return Status::OK();
   if (whole_job) {
     // Temporaries of the job-wide files (job.json, _SUCCESS, the metrics
-    // textfiles): only a run of the whole job may remove them, as no shard can
-    // be writing them meanwhile.
+    // textfiles, the run reports, shards' included): only a run of the whole
+    // job may remove them, as no shard can be writing them meanwhile.
     for (const std::string& dir : {out, SluiceDir(out)}) {
       ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
       for (const std::string& c : children) {
         if (StartsWith(c, "_SUCCESS.tmp-") || StartsWith(c, "job.json.tmp-") ||
-            (StartsWith(c, "metrics") && c.find(".prom.tmp-") != std::string::npos)) {
+            (StartsWith(c, "metrics") && c.find(".prom.tmp-") != std::string::npos) ||
+            (StartsWith(c, "report") &&
+             (c.find(".json.tmp-") != std::string::npos || c.find(".html.tmp-") != std::string::npos))) {
           RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, c)));
         }
       }

@@ -96,7 +96,8 @@ Result<std::unique_ptr<FileLock>> LockUnit(Env* env, const std::string& out, con
 
 // Removes temporaries (names with ".tmp-") that units in `unit_ids` left when
 // a run died: parts (also in partition directories), rejects, markers; with
-// `whole_job` (a run that holds the directory alone) also those of job.json and _SUCCESS.
+// `whole_job` (a run that holds the directory alone) also those of job.json,
+// _SUCCESS, the metrics textfiles and the run reports (report*.json, .html).
 Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<std::string>& unit_ids,
                                bool whole_job);
 
