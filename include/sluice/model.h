@@ -130,6 +130,8 @@ class ModelRegistry {
     LoadFn load;
     WarmFn warm;
   };
+  // Backend `kind`, or the one detected for `path` when `kind` is "auto".
+  Result<const Entry*> Find(Env* env, std::string_view kind, const std::string& path) const;
   std::vector<Entry> entries_;
 };
 

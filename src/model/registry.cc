@@ -73,31 +73,29 @@ Result<std::string> ModelRegistry::Detect(Env* env, const std::string& path) con
                                  "(one of: " + JoinNames(names()) + ")");
 }
 
-void ModelRegistry::Warm(Env* env, std::string_view kind, const std::string& path) const {
+Result<const ModelRegistry::Entry*> ModelRegistry::Find(Env* env, std::string_view kind,
+                                                       const std::string& path) const {
   std::string name(kind);
   if (kind == "auto") {
-    Result<std::string> detected = Detect(env, path);
-    if (!detected.ok()) return;
-    name = *std::move(detected);
+    ASSIGN_OR_RETURN(name, Detect(env, path));
   }
   for (const Entry& entry : entries_) {
-    if (entry.name == name && entry.warm) entry.warm();
+    if (entry.name == name) return &entry;
   }
+  return Status::InvalidArgument("model.kind: unknown backend '" + name + "' (registered: " +
+                                 JoinNames(names()) + ")");
+}
+
+void ModelRegistry::Warm(Env* env, std::string_view kind, const std::string& path) const {
+  Result<const Entry*> entry = Find(env, kind, path);
+  if (entry.ok() && (*entry)->warm) (*entry)->warm();
 }
 
 Result<std::unique_ptr<Model>> ModelRegistry::Load(Env* env, std::string_view kind,
                                                    const ModelOptions& options) const {
-  std::string name(kind);
-  if (kind == "auto") {
-    ASSIGN_OR_RETURN(name, Detect(env, options.path));
-  }
-  for (const Entry& entry : entries_) {
-    if (entry.name != name) continue;
-    if (!env->FileExists(options.path)) return NoSuchModelFile(options.path);
-    return entry.load(env, options);
-  }
-  return Status::InvalidArgument("model.kind: unknown backend '" + name + "' (registered: " +
-                                 JoinNames(names()) + ")");
+  ASSIGN_OR_RETURN(const Entry* entry, Find(env, kind, options.path));
+  if (!env->FileExists(options.path)) return NoSuchModelFile(options.path);
+  return entry->load(env, options);
 }
 
 }  // namespace sluice

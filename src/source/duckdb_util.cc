@@ -443,10 +443,13 @@ DuckChunkList::DuckChunkList(std::vector<std::string> names, std::vector<duckdb_
         return lists.next_id++;
       }()),
       names_(std::move(names)),
-      types_(std::move(types)) {}
+      types_(std::move(types)) {
+  for (const duckdb_type t : types_) logical_types_.push_back(duckdb_create_logical_type(t));
+}
 
 DuckChunkList::~DuckChunkList() {
   Clear();
+  for (duckdb_logical_type& t : logical_types_) duckdb_destroy_logical_type(&t);
   ChunkLists& lists = LiveChunkLists();
   std::lock_guard<std::mutex> lock(lists.mu);
   lists.by_id.erase(id_);
@@ -460,10 +463,7 @@ const DuckChunkList* DuckChunkList::Find(int64_t id) {
 }
 
 duckdb_data_chunk DuckChunkList::Add() {
-  std::vector<duckdb_logical_type> types;
-  for (const duckdb_type t : types_) types.push_back(duckdb_create_logical_type(t));
-  chunks_.push_back(duckdb_create_data_chunk(types.data(), types.size()));
-  for (duckdb_logical_type& t : types) duckdb_destroy_logical_type(&t);
+  chunks_.push_back(duckdb_create_data_chunk(logical_types_.data(), logical_types_.size()));
   return chunks_.back();
 }
 

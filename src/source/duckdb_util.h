@@ -253,6 +253,7 @@ class DuckChunkList {
   const int64_t id_;
   const std::vector<std::string> names_;
   const std::vector<duckdb_type> types_;
+  std::vector<duckdb_logical_type> logical_types_;  // of types_, for Add
   std::vector<duckdb_data_chunk> chunks_;
 };
 
