@@ -17,7 +17,7 @@ void AppendPadded(int64_t v, int width, std::string* out) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   (void)ec;
   for (int pad = width - static_cast<int>(end - buf); pad > 0; --pad) out->push_back('0');
-  out->append(buf, end);
+  out->append(buf, static_cast<size_t>(end - buf));
 }
 
 template <typename Float>
@@ -37,7 +37,7 @@ void AppendFloatText(Float v, TextFormat format, std::string* out) {
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   (void)ec;
-  out->append(buf, end);
+  out->append(buf, static_cast<size_t>(end - buf));
 }
 
 // Whole days since the epoch and microseconds into that day, by floor
@@ -100,7 +100,7 @@ void AppendInt64Text(int64_t v, std::string* out) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   (void)ec;
-  out->append(buf, end);
+  out->append(buf, static_cast<size_t>(end - buf));
 }
 
 void AppendFloat32Text(float v, TextFormat format, std::string* out) {
