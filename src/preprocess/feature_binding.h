@@ -61,25 +61,24 @@ enum class ValueState : uint8_t {
   kBad,    // cannot be a number: unparseable string, or wrong column type
 };
 
-// Calls fn(row_idx, ValueState, double value) for every row of `col` read as a
+// Calls fn(row_idx, ValueState, double value) for rows [begin, end) of `col` read as a
 // numeric feature: int64/float32/float64/bool as numbers, strings parsed,
 // timestamps and dates through `part` (one without a part, or a part of a
 // column of another type, is kBad). One tight loop per column type; no allocation.
 template <typename Fn>
-void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn&& fn) {
-  const size_t n = col.size();
+void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, size_t begin, size_t end, Fn&& fn) {
   const uint8_t* valid = col.validity().data();
   switch (col.type()) {
     case DataType::kInt64: {
       const int64_t* v = col.int64s().data();
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         fn(i, valid[i] ? ValueState::kValue : ValueState::kNull, static_cast<double>(v[i]));
       }
       return;
     }
     case DataType::kFloat32: {
       const float* v = col.float32s().data();
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         const double x = v[i];
         fn(i, (valid[i] && !std::isnan(x)) ? ValueState::kValue : ValueState::kNull, x);
       }
@@ -87,14 +86,14 @@ void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn
     }
     case DataType::kFloat64: {
       const double* v = col.float64s().data();
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         fn(i, (valid[i] && !std::isnan(v[i])) ? ValueState::kValue : ValueState::kNull, v[i]);
       }
       return;
     }
     case DataType::kBool: {
       const uint8_t* v = col.bools().data();
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         fn(i, valid[i] ? ValueState::kValue : ValueState::kNull, v[i] ? 1.0 : 0.0);
       }
       return;
@@ -102,7 +101,7 @@ void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn
     case DataType::kTimestamp:
     case DataType::kDate: {
       const int64_t* v = col.int64s().data();
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         if (!valid[i]) {
           fn(i, ValueState::kNull, 0.0);
         } else if (!part) {
@@ -114,7 +113,7 @@ void ForEachNumericValue(const Column& col, std::optional<DatetimePart> part, Fn
       return;
     }
     case DataType::kString: {
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         if (!valid[i]) {
           fn(i, ValueState::kNull, 0.0);
           continue;
@@ -140,22 +139,21 @@ inline constexpr size_t kNumberTextSize = 64;
 // bool "true"/"false". Writes into buf; the view points into buf (or a literal).
 std::string_view NumberCategoryText(DataType type, double value, char (&buf)[kNumberTextSize]);
 
-// Calls fn(row_idx, ValueState, std::string_view text) for every row of `col`
+// Calls fn(row_idx, ValueState, std::string_view text) for rows [begin, end) of `col`
 // read as a one-hot feature: strings as they are, numbers as NumberCategoryText
 // (int64 exactly), timestamps through `part` (kBad without a part). NaN is null.
 template <typename Fn>
-void ForEachCategoryText(const Column& col, std::optional<DatetimePart> part, Fn&& fn) {
-  const size_t n = col.size();
+void ForEachCategoryText(const Column& col, std::optional<DatetimePart> part, size_t begin, size_t end, Fn&& fn) {
   char buf[kNumberTextSize];
   if (col.type() == DataType::kString) {
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = begin; i < end; ++i) {
       fn(i, col.IsValid(i) ? ValueState::kValue : ValueState::kNull, col.StringAt(i));
     }
     return;
   }
   if (col.type() == DataType::kInt64) {
     const int64_t* v = col.int64s().data();
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = begin; i < end; ++i) {
       if (col.IsNull(i)) {
         fn(i, ValueState::kNull, std::string_view());
         continue;
@@ -166,7 +164,7 @@ void ForEachCategoryText(const Column& col, std::optional<DatetimePart> part, Fn
     return;
   }
   const DataType text_type = IsTemporal(col.type()) ? DataType::kInt64 : col.type();
-  ForEachNumericValue(col, part, [&](size_t i, ValueState state, double x) {
+  ForEachNumericValue(col, part, begin, end, [&](size_t i, ValueState state, double x) {
     fn(i, state, state == ValueState::kValue ? NumberCategoryText(text_type, x, buf)
                                              : std::string_view());
   });

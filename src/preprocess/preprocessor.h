@@ -87,7 +87,8 @@ class Preprocessor {
   // features order) that fails, to `rejects` (may be null) with file = `file`,
   // line = batch.row_lines[i] (0 when row_lines is empty), the input column, the
   // value text and a reason (reject_reason::): missing_value, bad_value,
-  // unknown_category, invalid_feature. Returns n_ok.
+  // unknown_category, invalid_feature. Returns n_ok. Reports come block by block
+  // (256 rows), and within a block feature by feature.
   //
   // Columns are found by name in batch.schema (fast when it equals the schema
   // given to Make); a column missing from the batch rejects every row
@@ -109,13 +110,14 @@ class Preprocessor {
   struct RowContext;
 
   Preprocessor();
-  void ApplyNumeric(const Feature& f, const Column& col, RowContext& ctx) const;
+  // Each of these reads rows [begin, end) of `col` for feature `f`.
+  void ApplyNumeric(const Feature& f, const Column& col, size_t begin, size_t end, RowContext& ctx) const;
   // One value of ApplyNumeric that is not a plain number (nulls, rejects); kept
   // out of line so that ApplyNumeric's loop stays small.
   [[gnu::noinline]] void ApplyNumericValue(const Feature& f, const Column& col, RowContext& ctx, size_t row_idx,
                                            ValueState state, double x) const;
-  void ApplyOneHot(const Feature& f, const Column& col, RowContext& ctx) const;
-  void CheckText(const Feature& f, const Column& col, RowContext& ctx) const;
+  void ApplyOneHot(const Feature& f, const Column& col, size_t begin, size_t end, RowContext& ctx) const;
+  void CheckText(const Feature& f, const Column& col, size_t begin, size_t end, RowContext& ctx) const;
 
   std::vector<Feature> features_;
   std::vector<std::string> output_names_;

@@ -755,6 +755,72 @@ TEST(PreprocessorTest, ConcurrentApplyGivesTheSameResult) {
   }
 }
 
+// Apply takes rows in blocks, and a float64 block whose rows are all plain
+// (present, finite after the transforms, not rejected by an earlier feature) in
+// one vectorized pass. Blocks that are not plain go value by value. Both must give
+// what the transforms give value by value, and the same rejects.
+TEST(PreprocessorTest, PlainAndOtherBlocksGiveTheSameValuesAndRejects) {
+  constexpr size_t kRows = 1000;  // blocks of 256: three whole ones and a partial
+  Batch batch = MakeBatch({{"a", DataType::kFloat64}, {"b", DataType::kFloat64}});
+  batch.row_lines.resize(kRows);
+  for (size_t i = 0; i < kRows; ++i) {
+    batch.row_lines[i] = static_cast<int64_t>(i + 2);
+    // a: rejects row 300 (null, impute none), so b's second block is not plain.
+    if (i == 300) {
+      batch.columns[0].AppendNull();
+    } else {
+      batch.columns[0].AppendFloat64(static_cast<double>(i) * 0.37 - 100.0);
+    }
+    // b: its third block has a NaN (imputed), its fourth a value that overflows
+    // float32 after the transforms (rejected); its first block is plain.
+    if (i == 600) {
+      batch.columns[1].AppendFloat64(std::numeric_limits<double>::quiet_NaN());
+    } else if (i == 900) {
+      batch.columns[1].AppendFloat64(1e300);
+    } else {
+      batch.columns[1].AppendFloat64(std::sin(static_cast<double>(i)) * 1e3);
+    }
+  }
+  FeatureStats fa;
+  fa.mean = 3.25;
+  fa.std = 7.1;
+  FeatureStats fb;
+  fb.mean = -0.5;
+  fb.std = 0.3;
+  Stats stats;
+  stats.Set("a", fa);
+  stats.Set("b", fb);
+  FeatureSpec a = Numeric("a", {TransformKind::kStandardize});
+  FeatureSpec b = Numeric("b", {TransformKind::kStandardize}, ImputeKind::kConstant);
+  b.impute_number = 1.0;
+  TransformSpec clip;
+  clip.kind = TransformKind::kClip;
+  clip.clip_min = -2000;
+  b.transforms.push_back(clip);
+  auto p = MustMake({a, b}, stats, batch.schema);
+  ASSERT_TRUE(p);
+  Applied got = ApplyAll(*p, batch);
+
+  std::vector<float> expected;
+  for (size_t i = 0; i < kRows; ++i) {
+    if (i == 300 || i == 900) continue;
+    const double x = static_cast<double>(i) * 0.37 - 100.0;
+    expected.push_back(static_cast<float>((x - 3.25) / 7.1));
+    const double y = i == 600 ? 1.0 : std::sin(static_cast<double>(i)) * 1e3;
+    expected.push_back(static_cast<float>(std::max(-2000.0, (y + 0.5) / 0.3)));
+  }
+  EXPECT_EQ(got.n_ok, kRows - 2);
+  EXPECT_EQ(got.matrix, expected);
+  for (size_t i = 0; i < kRows; ++i) EXPECT_EQ(got.row_ok[i], (i == 300 || i == 900) ? 0 : 1) << i;
+  ASSERT_EQ(got.rejects.size(), 2u);
+  EXPECT_EQ(got.rejects[0].line, 302);
+  EXPECT_EQ(got.rejects[0].column, "a");
+  EXPECT_EQ(got.rejects[0].reason, reject_reason::kMissingValue);
+  EXPECT_EQ(got.rejects[1].line, 902);
+  EXPECT_EQ(got.rejects[1].column, "b");
+  EXPECT_EQ(got.rejects[1].reason, reject_reason::kInvalidFeature);
+}
+
 // ---- Make errors -----------------------------------------------------------
 
 TEST(PreprocessorTest, MakeErrorsNameTheFeature) {

@@ -211,7 +211,7 @@ Status StatsFitter::AddFeature(Accumulator& acc, const Batch& batch) {
   }
 
   scratch_.clear();
-  ForEachNumericValue(*col, b.spec.datetime, [&](size_t, ValueState state, double x) {
+  ForEachNumericValue(*col, b.spec.datetime, 0, col->size(), [&](size_t, ValueState state, double x) {
     if (state == ValueState::kNull) {
       ++acc.nulls;
     } else if (state == ValueState::kValue && std::isfinite(x)) {
