@@ -755,17 +755,18 @@ TEST(PreprocessorTest, ConcurrentApplyGivesTheSameResult) {
   }
 }
 
-// Apply takes rows in blocks, and a float64 block whose rows are all plain
-// (present, finite after the transforms, not rejected by an earlier feature) in
-// one vectorized pass. Blocks that are not plain go value by value. Both must give
-// what the transforms give value by value, and the same rejects.
+// Apply takes rows in blocks, and a float64 block whose values are all plain
+// (present, and finite float32s after the transforms) in one vectorized pass.
+// Blocks that are not plain go value by value. Both must give what the
+// transforms give value by value, and the same rejects.
 TEST(PreprocessorTest, PlainAndOtherBlocksGiveTheSameValuesAndRejects) {
   constexpr size_t kRows = 1000;  // blocks of 256: three whole ones and a partial
   Batch batch = MakeBatch({{"a", DataType::kFloat64}, {"b", DataType::kFloat64}});
   batch.row_lines.resize(kRows);
   for (size_t i = 0; i < kRows; ++i) {
     batch.row_lines[i] = static_cast<int64_t>(i + 2);
-    // a: rejects row 300 (null, impute none), so b's second block is not plain.
+    // a: rejects row 300 (null, impute none); b's plain block writes a value for
+    // that row too, and the row is dropped all the same.
     if (i == 300) {
       batch.columns[0].AppendNull();
     } else {
