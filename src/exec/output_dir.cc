@@ -131,6 +131,17 @@ std::string TemporaryUnitId(std::string_view name) {
   return end - pos >= 5 ? std::string(name.substr(pos, end - pos)) : "";
 }
 
+// Whether `name` is the temporary of a job-wide file ("<file>.tmp-…", as
+// WriteFileAtomic names them): _SUCCESS, job.json, the metrics textfiles
+// (metrics*.prom) and the run reports (report*.json, report*.html).
+bool IsJobWideTemporary(std::string_view name) {
+  const size_t tmp = name.find(".tmp-");
+  if (tmp == std::string_view::npos) return false;
+  const std::string_view file = name.substr(0, tmp);
+  return file == "_SUCCESS" || file == "job.json" || (file.starts_with("metrics") && file.ends_with(".prom")) ||
+         (file.starts_with("report") && (file.ends_with(".json") || file.ends_with(".html")));
+}
+
 // Other runs (shards, Dask workers) write and rename their own temporaries in
 // the same directories meanwhile: a file or directory gone between listing and
 // looking is theirs, finished, and skipped.
@@ -250,12 +261,7 @@ Status RemoveOrphanTemporaries(Env* env, const std::string& out, const std::set<
     for (const std::string& dir : {out, SluiceDir(out)}) {
       ASSIGN_OR_RETURN(std::vector<std::string> children, env->GetChildren(dir));
       for (const std::string& c : children) {
-        if (StartsWith(c, "_SUCCESS.tmp-") || StartsWith(c, "job.json.tmp-") ||
-            (StartsWith(c, "metrics") && c.find(".prom.tmp-") != std::string::npos) ||
-            (StartsWith(c, "report") &&
-             (c.find(".json.tmp-") != std::string::npos || c.find(".html.tmp-") != std::string::npos))) {
-          RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, c)));
-        }
+        if (IsJobWideTemporary(c)) RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, c)));
       }
     }
   }

@@ -295,7 +295,8 @@ void Preprocessor::ApplyNumeric(const Feature& f, const Column& col, size_t begi
   float* const first_out = ctx.Row(0, f);
   const size_t width = ctx.width;
   const std::span<const TransformStep> steps = f.steps;
-  if (col.type() == DataType::kFloat64 && end - begin <= kBlockRows) {
+  assert(end - begin <= kBlockRows);
+  if (col.type() == DataType::kFloat64) {
     float values[kBlockRows];
     if (PlainFloat64Block(col.float64s().data() + begin, col.validity().data() + begin, end - begin, steps,
                           values)) {

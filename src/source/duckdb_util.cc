@@ -91,9 +91,7 @@ void ChunksBind(duckdb_bind_info info) {
     return;
   }
   for (size_t col = 0; col < list->names().size(); ++col) {
-    duckdb_logical_type type = duckdb_create_logical_type(list->types()[col]);
-    duckdb_bind_add_result_column(info, list->names()[col].c_str(), type);
-    duckdb_destroy_logical_type(&type);
+    duckdb_bind_add_result_column(info, list->names()[col].c_str(), list->logical_types()[col]);
   }
   duckdb_bind_set_bind_data(info, const_cast<DuckChunkList*>(list), nullptr);
 }
@@ -435,16 +433,15 @@ Status RegisterSluiceFunctions(duckdb_connection con) {
 
 // ---- DuckChunkList ----------------------------------------------------------
 
-DuckChunkList::DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types)
+DuckChunkList::DuckChunkList(std::vector<std::string> names, const std::vector<duckdb_type>& types)
     : id_([this] {
         ChunkLists& lists = LiveChunkLists();
         std::lock_guard<std::mutex> lock(lists.mu);
         lists.by_id.emplace(lists.next_id, this);
         return lists.next_id++;
       }()),
-      names_(std::move(names)),
-      types_(std::move(types)) {
-  for (const duckdb_type t : types_) logical_types_.push_back(duckdb_create_logical_type(t));
+      names_(std::move(names)) {
+  for (const duckdb_type t : types) logical_types_.push_back(duckdb_create_logical_type(t));
 }
 
 DuckChunkList::~DuckChunkList() {

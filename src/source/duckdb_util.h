@@ -231,7 +231,7 @@ inline DuckDbOptions ParquetReadDbOptions() {
 // on any thread.
 class DuckChunkList {
  public:
-  DuckChunkList(std::vector<std::string> names, std::vector<duckdb_type> types);
+  DuckChunkList(std::vector<std::string> names, const std::vector<duckdb_type>& types);
   DuckChunkList(const DuckChunkList&) = delete;
   DuckChunkList& operator=(const DuckChunkList&) = delete;
   ~DuckChunkList();
@@ -243,7 +243,7 @@ class DuckChunkList {
   void Clear();
   const std::vector<duckdb_data_chunk>& chunks() const { return chunks_; }
   const std::vector<std::string>& names() const { return names_; }
-  const std::vector<duckdb_type>& types() const { return types_; }
+  const std::vector<duckdb_logical_type>& logical_types() const { return logical_types_; }
   // The value to bind to sluice_chunks' parameter.
   SqlParam Param() const { return id_; }
   // The live list numbered `id`, else null.
@@ -252,8 +252,7 @@ class DuckChunkList {
  private:
   const int64_t id_;
   const std::vector<std::string> names_;
-  const std::vector<duckdb_type> types_;
-  std::vector<duckdb_logical_type> logical_types_;  // of types_, for Add
+  std::vector<duckdb_logical_type> logical_types_;  // owned
   std::vector<duckdb_data_chunk> chunks_;
 };
 
